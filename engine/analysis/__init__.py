@@ -1,0 +1,1 @@
+"""Deterministic failure-mode analysis: detectors, findings, baseline gate."""

@@ -1,0 +1,1 @@
+"""Publishing findings: Markdown report, JUnit XML, GitHub."""

@@ -1,0 +1,1 @@
+"""Traces: canonical span, format ingest, normalized view, index and bounded store."""

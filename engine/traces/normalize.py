@@ -1,0 +1,385 @@
+"""The normalized view of a span: what an agent-failure analysis needs, whatever dialect produced it.
+
+Producers disagree on spelling: OpenInference (``openinference.span.kind``, ``llm.*``,
+``tool.*``, ``input/output.value``, flattened ``llm.input_messages.N...``), OTel GenAI old
+and new (``gen_ai.system`` / ``gen_ai.provider.name``, ``prompt_tokens`` / ``input_tokens``,
+``gen_ai.tool.call.arguments``), Traceloop (``traceloop.*``), Langfuse
+(``langfuse.observation.*``), and halo-engine's own ``inference.*`` projections. Ingest
+converters map foreign *formats* to canonical spans; this module maps *dialects* to one
+view. Two entry points:
+
+* ``rollup(span)`` — the cheap tuple the index needs per span (hot loop: plain dict gets).
+* ``normalize(span)`` — the full ``NormalizedSpan`` the detectors and the store use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from engine.traces import conventions as C
+from engine.traces.span import STATUS_ERROR, Span
+
+CATEGORIES = ("agent", "llm", "tool", "chain", "guardrail", "handoff", "other")
+
+_OI_KIND_TO_CATEGORY = {
+    "AGENT": "agent",
+    "LLM": "llm",
+    "TOOL": "tool",
+    "CHAIN": "chain",
+    "GUARDRAIL": "guardrail",
+    "RETRIEVER": "tool",
+    "EMBEDDING": "llm",
+    "RERANKER": "tool",
+    "EVALUATOR": "other",
+}
+_GENAI_OP_TO_CATEGORY = {
+    "chat": "llm",
+    "text_completion": "llm",
+    "generate_content": "llm",
+    "call_llm": "llm",
+    "embeddings": "llm",
+    "execute_tool": "tool",
+    "invoke_agent": "agent",
+    "create_agent": "agent",
+    "invoke_workflow": "chain",
+}
+_TRACELOOP_KIND_TO_CATEGORY = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
+_LANGFUSE_TYPE_TO_CATEGORY = {
+    "GENERATION": "llm",
+    "SPAN": "chain",
+    "EVENT": "other",
+    "AGENT": "agent",
+    "TOOL": "tool",
+    "CHAIN": "chain",
+    "RETRIEVER": "tool",
+    "EMBEDDING": "llm",
+    "GUARDRAIL": "guardrail",
+}
+_AGENTS_SDK_TYPE_TO_CATEGORY = {
+    "agent": "agent",
+    "generation": "llm",
+    "response": "llm",
+    "function": "tool",
+    "mcp_tools": "tool",
+    "handoff": "handoff",
+    "guardrail": "guardrail",
+    "custom": "chain",
+    "task": "chain",
+    "turn": "chain",
+}
+
+
+def category_of(attrs: dict[str, Any], name: str = "") -> str:
+    """Classify a span by the first dialect that speaks about it."""
+    k = attrs.get("openinference.span.kind")
+    if isinstance(k, str):
+        cat = _OI_KIND_TO_CATEGORY.get(k.upper())
+        if cat:
+            return cat
+    t = attrs.get("openai_agents.span_type")
+    if isinstance(t, str) and t in _AGENTS_SDK_TYPE_TO_CATEGORY:
+        return _AGENTS_SDK_TYPE_TO_CATEGORY[t]
+    op = attrs.get("gen_ai.operation.name")
+    if isinstance(op, str) and op in _GENAI_OP_TO_CATEGORY:
+        return _GENAI_OP_TO_CATEGORY[op]
+    tk = attrs.get("traceloop.span.kind")
+    if isinstance(tk, str) and tk in _TRACELOOP_KIND_TO_CATEGORY:
+        return _TRACELOOP_KIND_TO_CATEGORY[tk]
+    lt = attrs.get("langfuse.observation.type")
+    if isinstance(lt, str) and lt.upper() in _LANGFUSE_TYPE_TO_CATEGORY:
+        return _LANGFUSE_TYPE_TO_CATEGORY[lt.upper()]
+    if "gen_ai.tool.name" in attrs or "tool.name" in attrs:
+        return "tool"
+    if (
+        "gen_ai.request.model" in attrs
+        or "llm.model_name" in attrs
+        or "gen_ai.system" in attrs
+        or "llm.request.type" in attrs
+    ):
+        return "llm"
+    if "gen_ai.agent.name" in attrs or "agent.name" in attrs:
+        return "agent"
+    low = name.lower()
+    if low.startswith(("execute_tool", "tool")):
+        return "tool"
+    if low.startswith(("invoke_agent", "agent")):
+        return "agent"
+    if "guardrail" in low:
+        return "guardrail"
+    if "handoff" in low:
+        return "handoff"
+    return "other"
+
+
+def _first_str(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
+    for k in keys:
+        v = attrs.get(k)
+        if isinstance(v, str) and v:
+            return v
+    return None
+
+
+def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
+    for k in keys:
+        v = attrs.get(k)
+        if isinstance(v, bool):
+            continue
+        if isinstance(v, int):
+            return v
+        if isinstance(v, float):
+            return int(v)
+        if isinstance(v, str) and v.isdigit():
+            return int(v)
+    return None
+
+
+MODEL_KEYS = (
+    "inference.llm.model_name",
+    "llm.model_name",
+    "gen_ai.response.model",
+    "gen_ai.request.model",
+    "langfuse.observation.model.name",
+    "ai.model.id",
+)
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+INPUT_TOKEN_KEYS = (
+    "inference.llm.input_tokens",
+    "llm.token_count.prompt",
+    "gen_ai.usage.input_tokens",
+    "gen_ai.usage.prompt_tokens",
+    "langfuse.observation.usage.input",
+)
+OUTPUT_TOKEN_KEYS = (
+    "inference.llm.output_tokens",
+    "llm.token_count.completion",
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "langfuse.observation.usage.output",
+)
+TOOL_NAME_KEYS = ("tool.name", "gen_ai.tool.name", "traceloop.entity.name")
+AGENT_NAME_KEYS = ("inference.agent_name", "gen_ai.agent.name", "agent.name", "openai_agents.agent.name")
+
+
+def rollup(span: Span) -> tuple[str, str | None, int, int, str | None, str | None, bool]:
+    """Per-span facts the index rolls up: (category, model, in_tokens, out_tokens, tool, agent, is_error).
+
+    Deliberately cheap: a handful of dict lookups, no JSON decoding.
+    """
+    attrs = span.get("attributes") or {}
+    cat = category_of(attrs, span.get("name") or "")
+    model = _first_str(attrs, MODEL_KEYS) if cat == "llm" or "llm.model_name" in attrs else None
+    tin = _first_int(attrs, INPUT_TOKEN_KEYS) or 0
+    tout = _first_int(attrs, OUTPUT_TOKEN_KEYS) or 0
+    tool = _first_str(attrs, TOOL_NAME_KEYS) if cat == "tool" else None
+    agent = _first_str(attrs, AGENT_NAME_KEYS)
+    if agent is None and cat == "agent":
+        agent = span.get("name") or None
+    status = span.get("status") or {}
+    return cat, model, tin, tout, tool, agent, status.get("code") == STATUS_ERROR
+
+
+# ---------------------------------------------------------------- full view
+
+
+@dataclass(slots=True)
+class ToolCall:
+    """A tool call the model asked for (not necessarily executed)."""
+
+    name: str
+    arguments: str | None = None
+    call_id: str | None = None
+
+
+@dataclass(slots=True)
+class NormalizedSpan:
+    """Dialect-free facts about one span; computed on demand from the canonical span."""
+
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    name: str
+    category: str
+    start_ns: int
+    end_ns: int
+    model: str | None = None
+    provider: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    agent_name: str | None = None
+    tool_name: str | None = None
+    tool_arguments: str | None = None
+    tool_result: str | None = None
+    tools_offered: dict[str, Any] = field(default_factory=dict)  # name -> JSON schema (or {})
+    tool_calls_requested: list[ToolCall] = field(default_factory=list)
+    output_text: str | None = None
+    finish_reason: str | None = None
+    is_error: bool = False
+    error_message: str | None = None
+    error_type: str | None = None
+    test_nodeid: str | None = None
+    test_outcome: str | None = None
+    test_worker: str | None = None
+    run_id: str | None = None
+
+
+def _maybe_json(v: Any) -> Any:
+    if isinstance(v, (str, bytes)):
+        try:
+            return orjson.loads(v)
+        except orjson.JSONDecodeError:
+            return v
+    return v
+
+
+def _as_text(v: Any) -> str | None:
+    if v is None:
+        return None
+    if isinstance(v, str):
+        return v
+    try:
+        return orjson.dumps(v).decode()
+    except TypeError:
+        return str(v)
+
+
+def _indexed_groups(attrs: dict[str, Any], prefix: str) -> dict[int, dict[str, Any]]:
+    """Collect flattened ``prefix.N.rest`` keys into ``{N: {rest: value}}`` (OpenInference style)."""
+    out: dict[int, dict[str, Any]] = {}
+    plen = len(prefix)
+    for k, v in attrs.items():
+        if not k.startswith(prefix):
+            continue
+        rest = k[plen:]
+        idx, _, tail = rest.partition(".")
+        if idx.isdigit():
+            out.setdefault(int(idx), {})[tail] = v
+    return out
+
+
+def _offered_tools(attrs: dict[str, Any]) -> dict[str, Any]:
+    tools: dict[str, Any] = {}
+    for group in _indexed_groups(attrs, "llm.tools.").values():
+        schema = _maybe_json(group.get("tool.json_schema"))
+        if isinstance(schema, dict):
+            fn = schema.get("function", schema)
+            name = fn.get("name") if isinstance(fn, dict) else None
+            if isinstance(name, str):
+                tools[name] = fn.get("parameters") or {}
+        elif isinstance(group.get("tool.name"), str):
+            tools[group["tool.name"]] = {}
+    for key in ("gen_ai.tool.definitions", "gen_ai.request.tools", "llm.request.functions", "halo.tools"):
+        raw = _maybe_json(attrs.get(key))
+        if isinstance(raw, list):
+            for t in raw:
+                if not isinstance(t, dict):
+                    continue
+                fn = t.get("function", t)
+                name = fn.get("name") if isinstance(fn, dict) else None
+                if isinstance(name, str):
+                    tools.setdefault(name, fn.get("parameters") or fn.get("input_schema") or {})
+    for group in _indexed_groups(attrs, "llm.request.functions.").values():
+        name = group.get("name")
+        if isinstance(name, str):
+            tools.setdefault(name, _maybe_json(group.get("parameters")) or {})
+    return tools
+
+
+def _requested_calls(attrs: dict[str, Any]) -> list[ToolCall]:
+    calls: list[ToolCall] = []
+    for _, msg in sorted(_indexed_groups(attrs, "llm.output_messages.").items()):
+        for _, tc in sorted(_indexed_groups(msg, "message.tool_calls.").items()):
+            name = tc.get("tool_call.function.name")
+            if isinstance(name, str):
+                calls.append(
+                    ToolCall(name, _as_text(tc.get("tool_call.function.arguments")), tc.get("tool_call.id"))
+                )
+    if calls:
+        return calls
+    for _, group in sorted(_indexed_groups(attrs, "gen_ai.completion.").items()):
+        for _, tc in sorted(_indexed_groups(group, "tool_calls.").items()):
+            if isinstance(tc.get("name"), str):
+                calls.append(ToolCall(tc["name"], _as_text(tc.get("arguments")), tc.get("id")))
+    if calls:
+        return calls
+    out_msgs = _maybe_json(attrs.get("gen_ai.output.messages"))
+    if isinstance(out_msgs, list):
+        for m in out_msgs:
+            for part in (m.get("parts") or []) if isinstance(m, dict) else []:
+                if isinstance(part, dict) and part.get("type") == "tool_call" and part.get("name"):
+                    calls.append(ToolCall(part["name"], _as_text(part.get("arguments")), part.get("id")))
+            for tc in (m.get("tool_calls") or []) if isinstance(m, dict) else []:
+                fn = tc.get("function", tc) if isinstance(tc, dict) else {}
+                if isinstance(fn, dict) and fn.get("name"):
+                    calls.append(ToolCall(fn["name"], _as_text(fn.get("arguments")), tc.get("id")))
+    return calls
+
+
+def _output_text(attrs: dict[str, Any]) -> str | None:
+    for _, msg in sorted(_indexed_groups(attrs, "llm.output_messages.").items()):
+        c = msg.get("message.content")
+        if isinstance(c, str):
+            return c
+    v = _first_str(attrs, ("gen_ai.completion.0.content", "output.value", "gen_ai.output", "langfuse.observation.output"))
+    return v
+
+
+def normalize(span: Span) -> NormalizedSpan:
+    """Compute the full normalized view of one canonical span."""
+    from engine.traces.span import iso_to_ns
+
+    attrs = span.get("attributes") or {}
+    status = span.get("status") or {}
+    cat = category_of(attrs, span.get("name") or "")
+    start = iso_to_ns(span.get("start_time") or "") or 0
+    end = iso_to_ns(span.get("end_time") or "") or start
+    n = NormalizedSpan(
+        trace_id=span.get("trace_id", ""),
+        span_id=span.get("span_id", ""),
+        parent_span_id=span.get("parent_span_id", "") or "",
+        name=span.get("name", ""),
+        category=cat,
+        start_ns=start,
+        end_ns=end,
+    )
+    n.model = _first_str(attrs, MODEL_KEYS)
+    n.provider = _first_str(attrs, PROVIDER_KEYS)
+    n.input_tokens = _first_int(attrs, INPUT_TOKEN_KEYS)
+    n.output_tokens = _first_int(attrs, OUTPUT_TOKEN_KEYS)
+    n.agent_name = _first_str(attrs, AGENT_NAME_KEYS) or (n.name if cat == "agent" else None)
+    if cat == "tool":
+        n.tool_name = _first_str(attrs, TOOL_NAME_KEYS) or n.name
+        n.tool_arguments = _as_text(
+            attrs.get("tool.parameters")
+            or attrs.get("gen_ai.tool.call.arguments")
+            or attrs.get("gen_ai.tool.args")
+            or attrs.get("input.value")
+            or attrs.get("traceloop.entity.input")
+        )
+        n.tool_result = _as_text(
+            attrs.get("gen_ai.tool.call.result")
+            or attrs.get("output.value")
+            or attrs.get("gen_ai.output")
+            or attrs.get("traceloop.entity.output")
+        )
+    if cat == "llm":
+        n.tools_offered = _offered_tools(attrs)
+        n.tool_calls_requested = _requested_calls(attrs)
+        n.output_text = _output_text(attrs)
+        fr = attrs.get("gen_ai.response.finish_reasons") or attrs.get("llm.finish_reason")
+        if isinstance(fr, list) and fr:
+            fr = fr[0]
+        n.finish_reason = fr if isinstance(fr, str) else None
+    n.is_error = status.get("code") == STATUS_ERROR or bool(attrs.get("error.type"))
+    if n.is_error:
+        n.error_message = status.get("message") or _first_str(
+            attrs, ("exception.message", "error.message", "error.type")
+        )
+        n.error_type = _first_str(attrs, ("exception.type", "error.type"))
+    n.test_nodeid = attrs.get(C.TEST_NODEID)
+    n.test_outcome = attrs.get(C.TEST_OUTCOME)
+    n.test_worker = attrs.get(C.TEST_WORKER)
+    n.run_id = attrs.get(C.RUN_ID)
+    return n
