@@ -17,3 +17,31 @@ def corpora() -> Path:
     if not CORPORA.is_dir():
         pytest.skip(f"shared corpora not found at {CORPORA}")
     return CORPORA
+
+
+def _halo_engine_python() -> Path | None:
+    """Interpreter of a throwaway venv holding halo-engine 0.3.5 (its package is also named ``engine``)."""
+    import os
+
+    for cand in (os.environ.get("HALO_ENGINE_PYTHON"), "/tmp/haloenv/bin/python"):
+        if cand and Path(cand).exists():
+            return Path(cand)
+    return None
+
+
+@pytest.fixture(scope="session")
+def halo_engine_python() -> Path:
+    """Path to a python that can import halo-engine's ``SpanRecord``; skips when not installed."""
+    import subprocess
+
+    py = _halo_engine_python()
+    if py is None:
+        pytest.skip("halo-engine 0.3.5 not installed (set HALO_ENGINE_PYTHON)")
+    probe = subprocess.run(
+        [str(py), "-c", "from engine.traces.models.canonical_span import SpanRecord"],
+        capture_output=True,
+        cwd="/",
+    )
+    if probe.returncode != 0:
+        pytest.skip("halo-engine present but not importable")
+    return py
