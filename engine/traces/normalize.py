@@ -122,6 +122,21 @@ def _first_str(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
     return None
 
 
+def _first_present(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """First value that is present and not None (an empty tool result is still a result)."""
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None:
+            return v
+    return None
+
+
+def _tool_name_from_span_name(name: str) -> str:
+    """``execute_tool get_weather`` → ``get_weather`` (GenAI span naming); else the span name."""
+    head, _, rest = name.partition(" ")
+    return rest.strip() if head == "execute_tool" and rest.strip() else name
+
+
 def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     for k in keys:
         v = attrs.get(k)
@@ -159,7 +174,29 @@ OUTPUT_TOKEN_KEYS = (
     "gen_ai.usage.completion_tokens",
     "langfuse.observation.usage.output",
 )
-TOOL_NAME_KEYS = ("tool.name", "gen_ai.tool.name", "traceloop.entity.name")
+TOOL_NAME_KEYS = ("tool.name", "gen_ai.tool.name", "traceloop.entity.name", "langfuse.observation.name")
+TOOL_ARGS_KEYS = (
+    "tool.parameters",
+    "gen_ai.tool.call.arguments",
+    "gen_ai.tool.args",  # any-agent before the GenAI spec named it
+    "input.value",
+    "traceloop.entity.input",
+    "langfuse.observation.input",
+)
+TOOL_RESULT_KEYS = (
+    "gen_ai.tool.call.result",
+    "output.value",
+    "gen_ai.output",  # any-agent
+    "genai.output",  # any-agent's typo in some releases
+    "traceloop.entity.output",
+    "langfuse.observation.output",
+)
+FINISH_REASON_KEYS = (
+    "gen_ai.response.finish_reasons",
+    "gen_ai.response.finish_reason",
+    "llm.finish_reason",
+    "gen_ai.completion.0.finish_reason",
+)
 AGENT_NAME_KEYS = ("inference.agent_name", "gen_ai.agent.name", "agent.name", "openai_agents.agent.name")
 
 
@@ -350,32 +387,28 @@ def normalize(span: Span) -> NormalizedSpan:
     n.output_tokens = _first_int(attrs, OUTPUT_TOKEN_KEYS)
     n.agent_name = _first_str(attrs, AGENT_NAME_KEYS) or (n.name if cat == "agent" else None)
     if cat == "tool":
-        n.tool_name = _first_str(attrs, TOOL_NAME_KEYS) or n.name
-        n.tool_arguments = _as_text(
-            attrs.get("tool.parameters")
-            or attrs.get("gen_ai.tool.call.arguments")
-            or attrs.get("gen_ai.tool.args")
-            or attrs.get("input.value")
-            or attrs.get("traceloop.entity.input")
-        )
-        n.tool_result = _as_text(
-            attrs.get("gen_ai.tool.call.result")
-            or attrs.get("output.value")
-            or attrs.get("gen_ai.output")
-            or attrs.get("traceloop.entity.output")
-        )
+        n.tool_name = _first_str(attrs, TOOL_NAME_KEYS) or _tool_name_from_span_name(n.name)
+        n.tool_arguments = _as_text(_first_present(attrs, TOOL_ARGS_KEYS))
+        n.tool_result = _as_text(_first_present(attrs, TOOL_RESULT_KEYS))
     if cat == "llm":
         n.tools_offered = _offered_tools(attrs)
         n.tool_calls_requested = _requested_calls(attrs)
         n.output_text = _output_text(attrs)
-        fr = attrs.get("gen_ai.response.finish_reasons") or attrs.get("llm.finish_reason")
+        fr = _first_present(attrs, FINISH_REASON_KEYS)
+        if isinstance(fr, str) and fr.startswith("["):
+            fr = _maybe_json(fr)
         if isinstance(fr, list) and fr:
             fr = fr[0]
         n.finish_reason = fr if isinstance(fr, str) else None
-    n.is_error = status.get("code") == STATUS_ERROR or bool(attrs.get("error.type"))
+    level = attrs.get("langfuse.observation.level")
+    n.is_error = (
+        status.get("code") == STATUS_ERROR
+        or bool(attrs.get("error.type"))
+        or (isinstance(level, str) and level.upper() == "ERROR")
+    )
     if n.is_error:
         n.error_message = status.get("message") or _first_str(
-            attrs, ("exception.message", "error.message", "error.type")
+            attrs, ("exception.message", "error.message", "langfuse.observation.status_message", "error.type")
         )
         n.error_type = _first_str(attrs, ("exception.type", "error.type"))
     n.test_nodeid = attrs.get(C.TEST_NODEID)

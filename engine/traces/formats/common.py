@@ -1,0 +1,185 @@
+"""Helpers every format converter shares: reading (gzip-transparent), stable ids, attribute flattening and capping.
+
+Kept here so each format module does one job (mapping its shape to canonical spans) and
+all of them agree on how values are flattened, how huge values are capped and how
+non-OTel ids become valid ones.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from engine.traces import conventions as C
+from engine.traces.problems import Problems
+from engine.traces.span import Span
+
+GZIP_MAGIC = b"\x1f\x8b"
+MAX_VALUE_CHARS = 1_000_000  # one attribute value above this is capped (a 50 MB blob must not sink the index)
+SYNTHETIC_EPOCH_NS = 1_700_000_000 * 1_000_000_000  # 2023-11-14: base for transcripts without clocks
+SYNTHETIC_TIME = "halo.synthetic_time"
+
+
+def is_gzip(path: Path) -> bool:
+    """True when the file is gzip-compressed (by magic bytes, whatever its name)."""
+    with open(path, "rb") as fh:
+        return fh.read(2) == GZIP_MAGIC
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a file for binary reading, decompressing gzip transparently."""
+    if is_gzip(path):
+        return gzip.open(path, "rb")  # type: ignore[return-value]
+    return open(path, "rb")
+
+
+def read_bytes(path: Path) -> bytes:
+    """Whole file as bytes (gzip-transparent); for the document formats, which are small."""
+    with open_binary(path) as fh:
+        return fh.read()
+
+
+def read_head(path: Path, n: int = 65536) -> bytes:
+    """First ``n`` decompressed bytes: enough to sniff a format."""
+    with open_binary(path) as fh:
+        try:
+            return fh.read(n)
+        except (OSError, EOFError):  # truncated gzip: sniff what we got
+            return b""
+
+
+def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """``(1-based line number, raw line without newline)`` for non-blank lines; streams huge files."""
+    with open_binary(path) as fh:
+        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh
+        for lineno, raw in enumerate(reader, 1):
+            line = raw.rstrip(b"\r\n")
+            if line.strip():
+                yield lineno, line
+
+
+def decode_text(data: bytes, problems: Problems, where: str) -> str:
+    """UTF-8 decode; invalid bytes are replaced (counted as a repair) so the rest of the record survives."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        problems.repair("invalid_utf8", where, str(exc)[:120])
+        return data.decode("utf-8", errors="replace")
+
+
+def stable_hex(n_chars: int, *parts: Any) -> str:
+    """Deterministic non-zero hex id of ``n_chars`` from ``parts`` (re-converting gives identical ids)."""
+    h = hashlib.sha256("\x1f".join(str(p) for p in parts).encode("utf-8", "surrogatepass")).hexdigest()
+    out = h[:n_chars]
+    return out if out.strip("0") else "1".rjust(n_chars, "0")
+
+
+def to_text(value: Any) -> str:
+    """A JSON-ish value as attribute text: strings unchanged, everything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        return str(value)
+
+
+def is_primitive(v: Any) -> bool:
+    return v is None or isinstance(v, (str, int, float, bool))
+
+
+def flatten_into(out: dict[str, Any], prefix: str, value: Any, depth: int = 0) -> None:
+    """Flatten nested dicts/lists into dotted OpenInference-style keys (``a.b.0.c``).
+
+    Lists of primitives stay lists (a legal OTel attribute value); ``None`` is dropped.
+    Depth is bounded so a pathological document cannot explode the key count.
+    """
+    if value is None:
+        return
+    if isinstance(value, dict) and depth < 8:
+        if not value:
+            return
+        for k, v in value.items():
+            flatten_into(out, f"{prefix}.{k}" if prefix else str(k), v, depth + 1)
+        return
+    if isinstance(value, (list, tuple)):
+        if all(is_primitive(v) and v is not None for v in value):
+            out[prefix] = list(value)
+            return
+        if depth < 8:
+            for i, v in enumerate(value):
+                flatten_into(out, f"{prefix}.{i}", v, depth + 1)
+            return
+    if is_primitive(value):
+        out[prefix] = value
+    else:
+        out[prefix] = to_text(value)
+
+
+def message_attrs(out: dict[str, Any], prefix: str, messages: list[Any]) -> None:
+    """OpenAI chat messages → flattened OpenInference ``<prefix>.N.message.*`` attributes."""
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict):
+            continue
+        base = f"{prefix}.{i}.message"
+        role = m.get("role")
+        if isinstance(role, str):
+            out[f"{base}.role"] = role
+        content = m.get("content")
+        if content is not None:
+            out[f"{base}.content"] = to_text(content)
+        if isinstance(m.get("name"), str):
+            out[f"{base}.name"] = m["name"]
+        if isinstance(m.get("tool_call_id"), str):
+            out[f"{base}.tool_call_id"] = m["tool_call_id"]
+        for j, tc in enumerate(m.get("tool_calls") or []):
+            if not isinstance(tc, dict):
+                continue
+            fn = tc.get("function") if isinstance(tc.get("function"), dict) else tc
+            tb = f"{base}.tool_calls.{j}.tool_call"
+            if isinstance(tc.get("id"), str):
+                out[f"{tb}.id"] = tc["id"]
+            if fn.get("name") is not None:
+                out[f"{tb}.function.name"] = str(fn.get("name"))
+            if fn.get("arguments") is not None:
+                out[f"{tb}.function.arguments"] = to_text(fn.get("arguments"))
+
+
+def cap_values(span: Span, problems: Problems, where: str, limit: int = MAX_VALUE_CHARS) -> None:
+    """Cap huge string attribute values in place, listing capped keys in ``halo.truncated_attributes``."""
+    attrs = span.get("attributes")
+    if not isinstance(attrs, dict):
+        return
+    capped: list[str] = []
+    for k, v in attrs.items():
+        if isinstance(v, str) and len(v) > limit:
+            keep = limit - 64  # marker included, so a capped value is never capped again
+            attrs[k] = v[:keep] + f"...[truncated {len(v) - keep} chars]"
+            capped.append(k)
+    if capped:
+        prev = attrs.get(C.TRUNCATED_KEYS)
+        keys = (prev.split(",") if isinstance(prev, str) and prev else []) + capped
+        attrs[C.TRUNCATED_KEYS] = ",".join(dict.fromkeys(keys))
+        problems.repair("value_capped", where, ", ".join(capped)[:200])
+
+
+def exception_attrs(events: Any) -> dict[str, Any]:
+    """Fold the last ``exception`` event's attributes into span attributes (SpanRecord has no events)."""
+    out: dict[str, Any] = {}
+    if not isinstance(events, list):
+        return out
+    for ev in events:
+        if not isinstance(ev, dict) or ev.get("name") != "exception":
+            continue
+        ea = ev.get("attributes")
+        if isinstance(ea, dict):
+            for k in ("exception.type", "exception.message", "exception.stacktrace", "exception.escaped"):
+                if k in ea and ea[k] is not None:
+                    out[k] = ea[k]
+    return out

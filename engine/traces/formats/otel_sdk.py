@@ -1,0 +1,184 @@
+"""OpenTelemetry SDK ``ReadableSpan.to_json()`` output → canonical spans.
+
+Accepted containers: JSONL (one span per line), concatenated pretty-printed span objects
+(what ``ConsoleSpanExporter`` writes), a ``{"spans": [...]}`` document (any-agent's
+trace dumps) and a JSON list of spans. Ids may be ints (128-bit, so the stdlib parser is
+used: orjson refuses them) or ``0x`` hex; status and kind may be spelled any way
+(``ok``, ``StatusCode.ERROR``, ``SpanKind.INTERNAL``); ``parent`` is null, an object, or
+``parent_id``. Files with committed git merge-conflict markers are not JSON and are
+reported as ``merge_conflict_markers`` (file:line of the first marker), never guessed at.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from engine.traces import conventions as C
+from engine.traces.formats.common import decode_text, exception_attrs, read_bytes
+from engine.traces.problems import Problems
+from engine.traces.span import (
+    Span,
+    make_span,
+    normalize_kind,
+    normalize_status_code,
+    span_id_hex,
+    to_ns,
+    trace_id_hex,
+)
+
+FORMAT = "otel_sdk"
+CONFLICT_RX = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def looks_like(obj: Any) -> bool:
+    return isinstance(obj, dict) and (isinstance(obj.get("context"), dict) or isinstance(obj.get("spans"), list))
+
+
+def _json_safe(v: Any) -> Any:
+    """Ints beyond int64 become strings so orjson can write the span later."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and not (_INT64[0] <= v <= _INT64[1]):
+        return str(v)
+    if isinstance(v, list):
+        return [_json_safe(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    return v
+
+
+def _attrs(v: Any) -> dict[str, Any]:
+    if isinstance(v, dict):
+        return {str(k): _json_safe(x) for k, x in v.items()}
+    if isinstance(v, list):  # some exporters write [{"key":..., "value":...}]
+        out: dict[str, Any] = {}
+        for kv in v:
+            if isinstance(kv, dict) and "key" in kv:
+                out[str(kv["key"])] = _json_safe(kv.get("value"))
+        return out
+    return {}
+
+
+def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
+    """One ``to_json()`` span object → canonical span (or None, counted)."""
+    if not isinstance(obj, dict):
+        problems.skip("not_an_object", where)
+        return None
+    ctx = obj.get("context") if isinstance(obj.get("context"), dict) else {}
+    tid = trace_id_hex(ctx.get("trace_id", obj.get("trace_id")))
+    sid = span_id_hex(ctx.get("span_id", obj.get("span_id")))
+    if not tid:
+        problems.skip("missing_trace_id", where)
+        return None
+    if not sid:
+        problems.skip("missing_span_id", where)
+        return None
+    parent = obj.get("parent")
+    if isinstance(parent, dict):
+        pid = span_id_hex(parent.get("span_id"))
+    else:
+        pid = span_id_hex(obj.get("parent_id", parent))
+    start = to_ns(obj.get("start_time"))
+    if start is None:
+        problems.skip("bad_timestamp", where, f"start_time={obj.get('start_time')!r}"[:100])
+        return None
+    attrs = _attrs(obj.get("attributes"))
+    end = to_ns(obj.get("end_time"))
+    if end is None:
+        problems.repair("missing_end_time", where)
+        attrs[C.REPAIRED] = "missing_end_time"
+        end = start
+    elif end < start:
+        problems.repair("end_before_start", where)
+        attrs[C.REPAIRED] = "end_before_start"
+        end = start
+    status = obj.get("status")
+    if isinstance(status, dict):
+        code = normalize_status_code(status.get("status_code", status.get("code")))
+        msg = status.get("description", status.get("message"))
+    else:
+        code, msg = normalize_status_code(status), None
+    for k, v in exception_attrs(obj.get("events")).items():
+        attrs.setdefault(k, _json_safe(v))
+    if code == "STATUS_CODE_ERROR" and not msg and isinstance(attrs.get("exception.message"), str):
+        msg = attrs["exception.message"]
+    attrs[C.SOURCE_FORMAT] = FORMAT
+    res = obj.get("resource")
+    rattrs = _attrs(res.get("attributes")) if isinstance(res, dict) else {}
+    scope = obj.get("instrumentation_scope") or obj.get("instrumentation_info") or {}
+    ts = ctx.get("trace_state")
+    name = obj.get("name")
+    return make_span(
+        trace_id=tid,
+        span_id=sid,
+        parent_span_id=pid,
+        name=name if isinstance(name, str) else ("" if name is None else str(name)),
+        kind=normalize_kind(obj.get("kind")),
+        start_ns=start,
+        end_ns=end,
+        status_code=code,
+        status_message=msg if isinstance(msg, str) else "",
+        attributes=attrs,
+        resource_attributes=rattrs,
+        scope_name=scope.get("name", "") if isinstance(scope, dict) else "",
+        scope_version=(scope.get("version") or "") if isinstance(scope, dict) else "",
+        trace_state=ts if isinstance(ts, str) and ts != "[]" else "",
+    )
+
+
+def _documents(text: str) -> Iterator[tuple[int, Any | None, str]]:
+    """``(line, value, error)`` for each concatenated/line-delimited JSON value in ``text``."""
+    dec = json.JSONDecoder()
+    pos, n, line = 0, len(text), 1
+    while pos < n:
+        ws = pos
+        while pos < n and text[pos] in " \t\r\n,":
+            pos += 1
+        line += text.count("\n", ws, pos)
+        if pos >= n:
+            return
+        try:
+            value, end = dec.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield line, None, str(exc)[:160]
+            nl = text.find("\n", pos)  # resync at the next line
+            if nl < 0:
+                return
+            line += 1
+            pos = nl + 1
+            continue
+        yield line, value, ""
+        line += text.count("\n", pos, end)
+        pos = end
+
+
+def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
+    """Yield the spans of one SDK ``to_json`` file."""
+    text = decode_text(read_bytes(path), problems, f"{path}:1")
+    m = CONFLICT_RX.search(text)
+    if m:
+        line = text.count("\n", 0, m.start()) + 1
+        n = len(CONFLICT_RX.findall(text))
+        problems.skip("merge_conflict_markers", f"{path}:{line}", f"{n} conflict marker lines; file not parsed")
+        return
+    for line, value, err in _documents(text):
+        where = f"{path}:{line}"
+        if value is None:
+            problems.skip("malformed_json", where, err)
+            continue
+        items: list[Any]
+        if isinstance(value, dict) and isinstance(value.get("spans"), list):
+            items = value["spans"]
+        elif isinstance(value, list):
+            items = value
+        else:
+            items = [value]
+        for i, item in enumerate(items):
+            span = convert_span(item, problems, where if len(items) == 1 else f"{where}#spans[{i}]")
+            if span is not None:
+                yield span

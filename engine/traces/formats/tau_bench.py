@@ -1,0 +1,100 @@
+"""tau-bench results (a JSON list of ``{task_id, trial, reward, info, traj}``) → one trace per task trial.
+
+``traj`` is an OpenAI-style message list; the transcript module turns it into spans. The
+run's nodeid is ``tau-bench-<env>::task_<id>::trial_<n>`` (env guessed from the file
+name: airline / retail / telecom), outcome ``passed`` when reward ≥ 1.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.traces import conventions as C
+from engine.traces.formats.common import read_bytes, to_text
+from engine.traces.formats.transcript import Run, spans_for_run
+from engine.traces.problems import Problems
+from engine.traces.span import Span
+
+FORMAT = "tau_bench"
+ENVS = ("airline", "retail", "telecom")
+
+
+def looks_like(obj: Any) -> bool:
+    """A list whose first object has ``traj`` and ``task_id`` / ``reward``."""
+    if not isinstance(obj, list) or not obj or not isinstance(obj[0], dict):
+        return False
+    first = obj[0]
+    return "traj" in first and ("task_id" in first or "reward" in first)
+
+
+def env_of(path: Path) -> str | None:
+    low = path.name.lower()
+    return next((e for e in ENVS if e in low), None)
+
+
+def _reward(rec: dict[str, Any]) -> float | None:
+    r = rec.get("reward")
+    if isinstance(r, bool):
+        return float(r)
+    if isinstance(r, (int, float)):
+        return float(r)
+    return None
+
+
+def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
+    """Yield the spans of every run in a tau-bench results file."""
+    try:
+        doc = orjson.loads(read_bytes(path))
+    except orjson.JSONDecodeError as exc:
+        problems.skip("malformed_json", f"{path}:1", str(exc))
+        return
+    if isinstance(doc, dict) and isinstance(doc.get("results"), list):
+        doc = doc["results"]
+    if not isinstance(doc, list):
+        problems.skip("not_a_list", f"{path}:1", type(doc).__name__)
+        return
+    env = env_of(path)
+    suite = f"tau-bench-{env}" if env else "tau-bench"
+    for i, rec in enumerate(doc):
+        where = f"{path}:[{i}]"
+        if not isinstance(rec, dict):
+            problems.skip("not_an_object", where)
+            continue
+        traj = rec.get("traj")
+        if not isinstance(traj, list):
+            problems.skip("missing_trajectory", where)
+            continue
+        task_id = rec.get("task_id", i)
+        trial = rec.get("trial", 0)
+        reward = _reward(rec)
+        info = rec.get("info") if isinstance(rec.get("info"), dict) else {}
+        task = info.get("task") if isinstance(info.get("task"), dict) else {}
+        root: dict[str, Any] = {"tau_bench.task_id": task_id, "tau_bench.trial": trial}
+        if reward is not None:
+            root[C.RUN_REWARD] = reward
+        if isinstance(task.get("instruction"), str):
+            root["tau_bench.task.instruction"] = task["instruction"]
+        if isinstance(task.get("user_id"), str):
+            root["tau_bench.task.user_id"] = task["user_id"]
+        if task.get("actions") is not None:
+            root["tau_bench.task.expected_actions"] = to_text(task["actions"])
+        tools = info.get("tools") if isinstance(info.get("tools"), list) else None
+        yield from spans_for_run(
+            Run(
+                key=f"{FORMAT}|{path.name}|{i}",
+                index=i,
+                messages=traj,
+                source_format=FORMAT,
+                nodeid=f"{suite}::task_{task_id}::trial_{trial}",
+                outcome=None if reward is None else ("passed" if reward >= 1 else "failed"),
+                agent_name=suite,
+                root_attributes=root,
+                tools_offered=tools,
+            ),
+            problems,
+            where,
+        )

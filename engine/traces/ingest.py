@@ -1,0 +1,252 @@
+"""Every supported trace format → canonical span dicts: detection, iteration with per-file stats, conversion.
+
+``detect_format`` sniffs decompressed first bytes (gzip is transparent, by magic bytes);
+``iter_spans`` never raises for data problems — bad records are skipped or repaired and
+tallied in ``Problems`` (with ``file:line`` examples) and per-file ``FileStats``;
+``convert`` writes canonical JSONL with orjson, one span per line, keys in ``make_span``
+order, loadable by halo-engine 0.3.5.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import orjson
+
+from engine.traces import conventions as C
+from engine.traces.formats.common import cap_values, read_bytes, read_head
+from engine.traces.problems import Problems
+from engine.traces.span import Span
+
+FORMATS = (
+    "canonical",
+    "otlp_json",
+    "otel_sdk",
+    "agents_sdk",
+    "tau_bench",
+    "swe_agent",
+    "openai_messages",
+    "langfuse",
+    "phoenix",
+)
+TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".gz")
+_FULL_PARSE_LIMIT = 256 * 1024 * 1024  # sniff by parsing the whole document only below this size
+
+
+@dataclass
+class FileStats:
+    """What one input file yielded."""
+
+    path: str
+    format: str
+    spans: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    repaired: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class IngestStats:
+    """Per-file stats plus the overall bad-input tally."""
+
+    files: list[FileStats] = field(default_factory=list)
+    problems: Problems = field(default_factory=Problems)
+
+    @property
+    def spans(self) -> int:
+        return sum(f.spans for f in self.files)
+
+    def summary(self) -> str:
+        """One line for humans: spans, files, skipped and repaired by reason."""
+        parts = [f"{self.spans} spans from {len(self.files)} files"]
+        if self.problems.skipped:
+            parts.append(
+                "skipped " + ", ".join(f"{k}={v}" for k, v in sorted(self.problems.skipped.items()))
+            )
+        if self.problems.repaired:
+            parts.append(
+                "repaired " + ", ".join(f"{k}={v}" for k, v in sorted(self.problems.repaired.items()))
+            )
+        return "; ".join(parts)
+
+
+def format_module(name: str) -> ModuleType:
+    """The converter module for a format name (each has ``iter_file(path, problems)``)."""
+    if name not in FORMATS:
+        raise ValueError(f"unknown trace format {name!r}; known: {', '.join(FORMATS)}")
+    return importlib.import_module(f"engine.traces.formats.{name}")
+
+
+# ---------------------------------------------------------------- detection
+
+
+def classify(obj: Any) -> str | None:
+    """Name the format of one parsed JSON value (a whole document or one JSONL record)."""
+    if isinstance(obj, dict):
+        if "resourceSpans" in obj:
+            return "otlp_json"
+        if obj.get("object") in ("trace.span", "trace"):
+            return "agents_sdk"
+        data = obj.get("data")
+        if isinstance(data, list):
+            first = data[0] if data and isinstance(data[0], dict) else {}
+            if "traceId" in first or "parentObservationId" in first:
+                return "langfuse"
+            if "span_kind" in first or ("context" in first and "status_code" in first):
+                return "phoenix"
+        if "traceId" in obj and "type" in obj and "startTime" in obj:
+            return "langfuse"
+        if "span_kind" in obj and isinstance(obj.get("context"), dict):
+            return "phoenix"
+        mod = format_module("canonical")
+        if mod.looks_like(obj):
+            return "canonical"
+        if isinstance(obj.get("context"), dict) or isinstance(obj.get("spans"), list):
+            return "otel_sdk"
+        for name in ("swe_agent", "openai_messages"):
+            if format_module(name).looks_like(obj):
+                return name
+        return None
+    if isinstance(obj, list):
+        if format_module("tau_bench").looks_like(obj):
+            return "tau_bench"
+        if format_module("openai_messages").looks_like(obj):
+            return "openai_messages"
+        first = obj[0] if obj and isinstance(obj[0], dict) else None
+        if first is not None:
+            inner = classify(first)
+            if inner in ("otlp_json", "agents_sdk", "otel_sdk", "langfuse", "phoenix"):
+                return inner
+    return None
+
+
+_HEAD_HINTS = (
+    (re.compile(rb'"resourceSpans"'), "otlp_json"),
+    (re.compile(rb'"object"\s*:\s*"trace(\.span)?"'), "agents_sdk"),
+    (re.compile(rb'"parentObservationId"|"traceId"\s*:'), "langfuse"),
+    (re.compile(rb'"span_kind"'), "phoenix"),
+    (re.compile(rb'"context"\s*:\s*\{'), "otel_sdk"),
+    (re.compile(rb'"traj"\s*:'), "tau_bench"),
+    (re.compile(rb'"trajectory"\s*:|"history"\s*:'), "swe_agent"),
+    (re.compile(rb'"role"\s*:'), "openai_messages"),
+)
+
+
+def _loads_any(data: bytes) -> Any:
+    """orjson first; stdlib json for what orjson refuses (128-bit int ids from the OTel SDK's to_json)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return json.loads(data.decode("utf-8", errors="replace"))
+
+
+def detect_format(path: str | os.PathLike[str]) -> str:
+    """Sniff a file's format from its (decompressed) first bytes; falls back to ``canonical``."""
+    p = Path(path)
+    head = read_head(p).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not head:
+        return "canonical"
+    first_line = head.split(b"\n", 1)[0].strip()
+    try:
+        fmt = classify(_loads_any(first_line))
+        if fmt:
+            return fmt
+    except (ValueError, RecursionError):
+        pass
+    try:
+        if p.stat().st_size <= _FULL_PARSE_LIMIT:
+            fmt = classify(_loads_any(read_bytes(p)))
+            if fmt:
+                return fmt
+    except (ValueError, RecursionError, OSError, EOFError):
+        pass
+    for rx, name in _HEAD_HINTS:
+        if rx.search(head):
+            return name
+    return "canonical"
+
+
+# ---------------------------------------------------------------- iteration
+
+
+def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """Files as given; directories expand (recursively, sorted) to their trace-looking files."""
+    out: list[Path] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out.extend(
+                sorted(
+                    f
+                    for f in p.rglob("*")
+                    if f.is_file() and f.name.lower().endswith(TRACE_SUFFIXES) and not f.name.startswith(".")
+                )
+            )
+        else:
+            out.append(p)
+    return out
+
+
+def iter_spans(
+    paths: Iterable[str | os.PathLike[str]],
+    problems: Problems,
+    formats: dict[str, str] | None = None,
+    stats: IngestStats | None = None,
+) -> Iterator[Span]:
+    """Yield canonical spans from every file; never raises for bad data.
+
+    ``formats`` maps a path (as given, or resolved) to a format name, bypassing detection.
+    ``stats`` (optional) receives one ``FileStats`` per file.
+    """
+    for path in expand_paths(paths):
+        fp = Problems()
+        fmt = (formats or {}).get(str(path)) or (formats or {}).get(str(path.resolve()))
+        fs = FileStats(str(path), fmt or "unknown")
+        try:
+            if fmt is None:
+                fmt = detect_format(path)
+                fs.format = fmt
+            mod = format_module(fmt)
+            for span in mod.iter_file(path, fp):
+                attrs = span["attributes"]
+                attrs.setdefault(C.SOURCE_FORMAT, fmt)
+                if fmt != "canonical":
+                    cap_values(span, fp, f"{path}:span {fs.spans + 1}")
+                fs.spans += 1
+                yield span
+        except (OSError, EOFError) as exc:  # missing, unreadable, truncated gzip
+            fp.skip("unreadable_file", str(path), f"{type(exc).__name__}: {exc}")
+        except ValueError as exc:  # unknown format name given by the caller
+            fp.skip("unknown_format", str(path), str(exc))
+        except Exception as exc:  # noqa: BLE001 - a converter bug on odd data must not abort the whole run
+            fp.skip("converter_error", f"{path}:span {fs.spans + 1}", f"{type(exc).__name__}: {exc}")
+        fs.skipped = dict(fp.skipped)
+        fs.repaired = dict(fp.repaired)
+        problems.merge(fp)
+        if stats is not None:
+            stats.files.append(fs)
+
+
+def convert(
+    paths: Iterable[str | os.PathLike[str]],
+    out_path: str | os.PathLike[str],
+    formats: dict[str, str] | None = None,
+) -> IngestStats:
+    """Convert every input to one canonical JSONL file (written atomically) and return the stats."""
+    stats = IngestStats()
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        for span in iter_spans(paths, stats.problems, formats, stats):
+            fh.write(orjson.dumps(span, option=orjson.OPT_NON_STR_KEYS))
+            fh.write(b"\n")
+    os.replace(tmp, out)
+    return stats

@@ -1,0 +1,123 @@
+"""Ingest: format detection (gzip-transparent), canonical reading with bad input, convert round trip."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import orjson
+
+from engine.traces import conventions as C
+from engine.traces.formats.canonical import canonicalize_record
+from engine.traces.formats.common import MAX_VALUE_CHARS
+from engine.traces.ingest import FORMATS, IngestStats, convert, detect_format, iter_spans
+from engine.traces.problems import Problems
+from engine.traces.span import make_span
+
+
+def _span(i: int, **attrs) -> dict:
+    return make_span(
+        trace_id=f"{i + 1:032x}",
+        span_id=f"{i + 1:016x}",
+        name=f"s{i}",
+        start_ns=1_700_000_000_000_000_000 + i,
+        end_ns=1_700_000_000_000_000_100 + i,
+        attributes=attrs,
+    )
+
+
+def _read(out: Path) -> list[dict]:
+    return [orjson.loads(line) for line in out.read_bytes().splitlines()]
+
+
+def test_canonical_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+    good = [orjson.dumps(_span(i, k="v")) for i in range(3)]
+    huge = orjson.dumps(_span(9, blob="x" * (50 * 1024 * 1024)))
+    lines = [
+        good[0],
+        b'{"trace_id": "ab", "span_id": ',  # truncated
+        b"[1, 2]",
+        orjson.dumps({**_span(4), "trace_id": ""}),
+        orjson.dumps({**_span(5), "span_id": None}),
+        orjson.dumps({**_span(6), "start_time": "yesterday"}),
+        good[1].replace(b'"s1"', b'"s\xff1"'),  # invalid UTF-8 inside a string: repaired
+        orjson.dumps({**_span(7), "trace_id": 12345, "span_id": "0xABC", "kind": 3, "status": "error",
+                      "end_time": "2000-01-01T00:00:00Z", "attributes": None}),
+        b"",
+        huge,
+        good[2],
+    ]
+    path = tmp_path / "spans.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    assert detect_format(path) == "canonical"
+    out = tmp_path / "out.jsonl"
+    stats = convert([path], out)
+    spans = _read(out)
+    assert [s["name"] for s in spans] == ["s0", "s\ufffd1", "s7", "s9", "s2"]
+    assert stats.problems.skipped == {
+        "malformed_json": 1,
+        "not_an_object": 1,
+        "missing_trace_id": 1,
+        "missing_span_id": 1,
+        "bad_timestamp": 1,
+    }
+    assert stats.problems.repaired["invalid_utf8"] == 1
+    assert stats.problems.repaired["value_capped"] == 1
+    assert f"{path}:2: malformed_json" in stats.problems.examples[0]
+    coerced = spans[2]
+    assert coerced["trace_id"] == f"{12345:032x}" and coerced["span_id"] == f"{0xABC:016x}"
+    assert (coerced["kind"], coerced["status"]["code"]) == ("SPAN_KIND_CLIENT", "STATUS_CODE_ERROR")
+    assert coerced["end_time"] == coerced["start_time"]  # end before start repaired
+    assert "end_before_start" in coerced["attributes"][C.REPAIRED]
+    capped = spans[3]["attributes"]
+    assert len(capped["blob"]) <= MAX_VALUE_CHARS and capped[C.TRUNCATED_KEYS] == "blob"
+    assert stats.files[0].spans == 5
+
+
+def test_canonicalize_record_keeps_links_for_non_otel_ids() -> None:
+    parent, reason, repairs = canonicalize_record({**_span(1), "span_id": "step-one"})
+    child, _, _ = canonicalize_record({**_span(2), "parent_span_id": "step-one"})
+    assert reason == "" and "non_otel_id" in repairs
+    assert child["parent_span_id"] == parent["span_id"] and len(parent["span_id"]) == 16
+    assert parent["attributes"][C.ORIGINAL_SPAN_ID] == "step-one"
+    assert canonicalize_record("nope") == (None, "not_an_object", [])
+    clean, reason, repairs = canonicalize_record(_span(3, a=1))
+    assert clean == _span(3, a=1) and repairs == []
+
+
+def test_gzip_and_missing_files(tmp_path: Path) -> None:
+    payload = b"\n".join(orjson.dumps(_span(i)) for i in range(4)) + b"\n"
+    gz = tmp_path / "spans.jsonl.gz"
+    gz.write_bytes(gzip.compress(payload))
+    disguised = tmp_path / "spans_no_suffix.jsonl"
+    disguised.write_bytes(gzip.compress(payload))  # gzip by magic bytes, not by name
+    truncated = tmp_path / "cut.jsonl.gz"
+    truncated.write_bytes(gzip.compress(payload)[:-12])
+    assert detect_format(gz) == detect_format(disguised) == "canonical"
+    stats = IngestStats()
+    spans = list(iter_spans([gz, disguised, tmp_path / "absent.jsonl", truncated], stats.problems, stats=stats))
+    assert len(spans) >= 8
+    assert [f.spans for f in stats.files][:2] == [4, 4]
+    assert stats.problems.skipped["unreadable_file"] == 2  # the missing file and the truncated gzip
+    assert stats.files[2].skipped == {"unreadable_file": 1}
+
+
+def test_convert_round_trip_every_corpus(corpora: Path, tmp_path: Path) -> None:
+    out = tmp_path / "all.jsonl"
+    stats = convert([corpora], out)
+    first = _read(out)
+    assert len(first) == stats.spans
+    again = tmp_path / "again.jsonl"
+    stats2 = convert([out], again)
+    assert stats2.problems.skipped_total == 0 and not stats2.problems.repaired
+    assert out.read_bytes() == again.read_bytes()
+    assert list(first[0]) == list(_span(0))  # key order as make_span writes it
+    assert {f.format for f in stats.files} <= set(FORMATS)
+
+
+def test_unknown_format_override_is_counted(tmp_path: Path) -> None:
+    p = tmp_path / "x.jsonl"
+    p.write_bytes(orjson.dumps(_span(0)) + b"\n")
+    problems = Problems()
+    assert list(iter_spans([p], problems, formats={str(p): "nope"})) == []
+    assert problems.skipped == {"unknown_format": 1}
