@@ -1,0 +1,1 @@
+"""Span capture: OTel SpanProcessor, OpenAI Agents SDK TracingProcessor, manual API, one writer."""

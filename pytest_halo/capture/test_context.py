@@ -1,0 +1,50 @@
+"""Which test a span belongs to: the running test, or the test in which its trace began.
+
+pytest runs one test at a time per process, so the "current test" is process-global.
+Spans from background threads that outlive their test keep their test through their
+trace: the first span of a trace seen while a test runs claims the trace for that test.
+"""
+
+from __future__ import annotations
+
+MAX_TRACES = 500_000
+
+
+class TestContext:
+    """Current nodeid/phase plus the trace → (nodeid, phase) claims."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self) -> None:
+        self.nodeid: str | None = None
+        self.phase: str | None = None
+        self._claims: dict[str, tuple[str, str]] = {}
+
+    def enter(self, nodeid: str, phase: str) -> None:
+        self.nodeid = nodeid
+        self.phase = phase
+
+    def leave(self) -> None:
+        self.nodeid = None
+        self.phase = None
+
+    def claim(self, trace_id: str) -> None:
+        """Called when a span starts: the running test (if any) claims an unclaimed trace."""
+        nodeid = self.nodeid
+        if nodeid is not None and trace_id not in self._claims:
+            if len(self._claims) >= MAX_TRACES:
+                self._claims.clear()
+            self._claims[trace_id] = (nodeid, self.phase or "call")
+
+    def attribution(self, trace_id: str) -> tuple[str, str] | None:
+        """(nodeid, phase) for a finished span of ``trace_id``, or None outside any test."""
+        got = self._claims.get(trace_id)
+        nodeid, phase = self.nodeid, self.phase
+        if got is not None:
+            if got[0] == nodeid and phase is not None:
+                return nodeid, phase
+            return got
+        if nodeid is None:
+            return None
+        self.claim(trace_id)
+        return nodeid, phase or "call"

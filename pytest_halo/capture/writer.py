@@ -1,0 +1,92 @@
+"""Thread-safe JSONL writer and attribute caps.
+
+Spans arrive from any thread (OTel/Agents SDK callbacks in background threads), so one
+lock guards a buffered binary file; serialisation happens outside the lock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+DEFAULT_VALUE_LIMIT = 64 * 1024
+_OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
+
+
+def value_limit_from_env() -> int:
+    """``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set to a positive int, else halo's 64 KiB default."""
+    raw = os.environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return DEFAULT_VALUE_LIMIT
+
+
+def cap_attributes(attrs: dict[str, Any], limit: int) -> list[str]:
+    """Truncate over-long string values (and strings inside sequences) in place; return the capped keys."""
+    capped: list[str] = []
+    for key, value in attrs.items():
+        if isinstance(value, str):
+            if len(value) > limit:
+                attrs[key] = value[:limit]
+                capped.append(key)
+        elif isinstance(value, (list, tuple)) and value:
+            if any(isinstance(v, str) and len(v) > limit for v in value):
+                attrs[key] = [v[:limit] if isinstance(v, str) else v for v in value]
+                capped.append(key)
+    return capped
+
+
+def _default(obj: Any) -> Any:
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    return str(obj)
+
+
+def dumps_line(obj: Any) -> bytes:
+    """One JSON line; never raises on odd values (falls back to ``json`` with ``str``)."""
+    try:
+        return orjson.dumps(obj, default=_default, option=_OPTS)
+    except (TypeError, orjson.JSONEncodeError):
+        return (json.dumps(obj, default=str, ensure_ascii=False) + "\n").encode("utf-8", "replace")
+
+
+class JsonlWriter:
+    """Append-only JSONL file opened lazily; ``flush`` at test end so a crash loses little."""
+
+    def __init__(self, path: Path, buffering: int = 1 << 20) -> None:
+        self.path = path
+        self._buffering = buffering
+        self._fh: Any = None
+        self._lock = threading.Lock()
+        self._closed = False
+        self.count = 0
+
+    def write(self, obj: Any) -> None:
+        line = dumps_line(obj)
+        with self._lock:
+            if self._closed:
+                return  # late span after the session's merge: never resurrect a merged part file
+            if self._fh is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._fh = open(self.path, "ab", buffering=self._buffering)  # noqa: SIM115
+            self._fh.write(line)
+            self.count += 1
+
+    def flush(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None

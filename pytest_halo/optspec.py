@@ -1,0 +1,127 @@
+"""Raw option table and precedence resolution (CLI > env > ini > ``[tool.halo]`` > default).
+
+Kept free of pydantic and OTel so that ``plugin.py`` can decide whether halo is enabled at
+all without importing anything heavy (``-p no:halo`` / disabled runs stay fast).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One setting: its field name, CLI flag, env var, ini key and help."""
+
+    field: str
+    flag: str
+    env: str
+    ini: str
+    help: str
+    is_bool: bool = False
+    choices: tuple[str, ...] | None = None
+    is_path: bool = False
+
+
+OPTS: tuple[Opt, ...] = (
+    Opt("enabled", "--halo", "HALO", "halo", "capture agent traces and analyse failure modes", is_bool=True),
+    Opt("dir", "--halo-dir", "HALO_DIR", "halo_dir", "output directory (default .halo)", is_path=True),
+    Opt("baseline", "--halo-baseline", "HALO_BASELINE", "halo_baseline", "baseline findings file to gate against", is_path=True),
+    Opt("update_baseline", "--halo-update-baseline", "HALO_UPDATE_BASELINE", "halo_update_baseline",
+        "write this run's failure modes as the new baseline", is_bool=True),
+    Opt("fail_on", "--halo-fail-on", "HALO_FAIL_ON", "halo_fail_on",
+        "gate: fail the run on new|regressed|any failure modes, or never (default new)",
+        choices=("new", "regressed", "any", "never")),
+    Opt("strict", "--halo-strict", "HALO_STRICT", "halo_strict",
+        "let a failure of halo's own analysis fail the run", is_bool=True),
+    Opt("skip_analysis", "--halo-skip-analysis", "HALO_SKIP_ANALYSIS", "halo_skip_analysis",
+        "capture and merge only; do not run the analysis", is_bool=True),
+    Opt("model", "--halo-model", "HALO_MODEL", "halo_model", "LLM for the analysis engine (unset: deterministic only)"),
+    Opt("base_url", "--halo-base-url", "HALO_BASE_URL", "halo_base_url", "OpenAI-compatible base URL for the LLM"),
+    Opt("api_key_env", "--halo-api-key-env", "HALO_API_KEY_ENV", "halo_api_key_env",
+        "name of the env var holding the LLM API key (default OPENAI_API_KEY)"),
+    Opt("llm_timeout", "--halo-llm-timeout", "HALO_LLM_TIMEOUT", "halo_llm_timeout", "LLM analysis time budget, seconds"),
+    Opt("llm_max_cost", "--halo-llm-max-cost", "HALO_LLM_MAX_COST", "halo_llm_max_cost", "LLM analysis cost budget, USD"),
+)
+
+_TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
+_FALSE = frozenset({"0", "false", "no", "off", "n", "f", ""})
+
+
+def parse_bool(value: Any) -> bool | None:
+    """Lenient bool parse; None when the value says nothing recognisable."""
+    if isinstance(value, bool):
+        return value
+    s = str(value).strip().lower()
+    if s in _TRUE:
+        return True
+    if s in _FALSE:
+        return False
+    return None
+
+
+def add_options(parser: Any) -> None:
+    """Register the flags and ini keys with pytest."""
+    group = parser.getgroup("halo", "pytest-halo: agent failure modes")
+    for o in OPTS:
+        if o.is_bool:
+            group.addoption(o.flag, action="store_true", default=None, dest=f"halo_{o.field}", help=o.help)
+        else:
+            group.addoption(o.flag, default=None, dest=f"halo_{o.field}", choices=o.choices, help=o.help)
+        parser.addini(o.ini, o.help, default="")
+
+
+def pyproject_table(rootpath: Path) -> dict[str, Any]:
+    """``[tool.halo]`` from the rootdir's pyproject.toml (empty when absent or unreadable)."""
+    path = rootpath / "pyproject.toml"
+    if not path.is_file():
+        return {}
+    try:
+        import tomllib  # type: ignore[import-not-found]
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib  # type: ignore[no-redef]
+        except ImportError:
+            return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except Exception:
+        return {}
+    table = data.get("tool", {}).get("halo", {})
+    return {str(k).replace("-", "_"): v for k, v in table.items()} if isinstance(table, dict) else {}
+
+
+def resolve_raw(config: Any) -> dict[str, tuple[Any, str]]:
+    """Each field's winning raw value and its source (cli|env|ini|pyproject); unset fields are absent."""
+    table = pyproject_table(Path(config.rootpath))
+    out: dict[str, tuple[Any, str]] = {}
+    for o in OPTS:
+        cli = config.getoption(f"halo_{o.field}", None)
+        if cli is not None:
+            out[o.field] = (cli, "cli")
+            continue
+        env = os.environ.get(o.env)
+        if env is not None and env.strip() != "":
+            out[o.field] = (env, "env")
+            continue
+        try:
+            ini = config.getini(o.ini)
+        except (ValueError, KeyError):
+            ini = ""
+        if ini not in ("", None, []):
+            out[o.field] = (ini, "ini")
+            continue
+        for key in (o.field, o.ini, o.ini.removeprefix("halo_")):
+            if key in table:
+                out[o.field] = (table[key], "pyproject")
+                break
+    return out
+
+
+def is_enabled(config: Any) -> bool:
+    """Whether ``--halo`` / ``HALO=1`` / ini ``halo = true`` / ``[tool.halo] enabled`` switched halo on."""
+    got = resolve_raw(config).get("enabled")
+    return bool(got and parse_bool(got[0]))
