@@ -351,7 +351,39 @@ def _requested_calls(attrs: dict[str, Any]) -> list[ToolCall]:
                 fn = tc.get("function", tc) if isinstance(tc, dict) else {}
                 if isinstance(fn, dict) and fn.get("name"):
                     calls.append(ToolCall(fn["name"], _as_text(fn.get("arguments")), tc.get("id")))
-    return calls
+    if calls:
+        return calls
+    return _any_agent_calls(attrs) or []
+
+
+def _any_agent_calls(attrs: dict[str, Any]) -> list[ToolCall] | None:
+    """any-agent's ``gen_ai.output`` (type json): ``[{"tool.name": ..., "tool.args": ...}]`` → calls; else None."""
+    raw = attrs.get("gen_ai.output", attrs.get("genai.output"))
+    if not isinstance(raw, str) or not raw.startswith("[{"):
+        return None
+    parsed = _maybe_json(raw)
+    if not isinstance(parsed, list) or not parsed:
+        return None
+    calls = [
+        ToolCall(item["tool.name"], _as_text(item.get("tool.args")), item.get("tool.call.id"))
+        for item in parsed
+        if isinstance(item, dict) and isinstance(item.get("tool.name"), str)
+    ]
+    return calls if len(calls) == len(parsed) else None
+
+
+def _parts_text(raw: Any) -> str | None:
+    """Text parts of GenAI parts-based ``gen_ai.output.messages`` joined; None when there are none."""
+    msgs = _maybe_json(raw)
+    texts: list[str] = []
+    if isinstance(msgs, list):
+        for m in msgs:
+            for part in (m.get("parts") or []) if isinstance(m, dict) else []:
+                if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("content"), str):
+                    texts.append(part["content"])
+            if isinstance(m, dict) and isinstance(m.get("content"), str):
+                texts.append(m["content"])
+    return "\n".join(texts) if texts else None
 
 
 def _output_text(attrs: dict[str, Any]) -> str | None:
@@ -359,8 +391,22 @@ def _output_text(attrs: dict[str, Any]) -> str | None:
         c = msg.get("message.content")
         if isinstance(c, str):
             return c
-    v = _first_str(attrs, ("gen_ai.completion.0.content", "output.value", "gen_ai.output", "langfuse.observation.output"))
-    return v
+        parts = [
+            v
+            for k, v in sorted(msg.items())
+            if k.startswith("message.contents.") and k.endswith("message_content.text") and isinstance(v, str)
+        ]
+        if parts:
+            return "\n".join(parts)
+    text = _parts_text(attrs.get("gen_ai.output.messages"))
+    if text is not None:
+        return text
+    v = _first_str(attrs, ("gen_ai.completion.0.content", "output.value", "langfuse.observation.output"))
+    if v is not None:
+        return v
+    if _any_agent_calls(attrs) is None:
+        return _first_str(attrs, ("gen_ai.output", "genai.output"))
+    return None
 
 
 def normalize(span: Span) -> NormalizedSpan:
