@@ -10,6 +10,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -24,6 +26,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_VALUE_CHARS = 1_000_000  # one attribute value above this is capped (a 50 MB blob must not sink the index)
 SYNTHETIC_EPOCH_NS = 1_700_000_000 * 1_000_000_000  # 2023-11-14: base for transcripts without clocks
 SYNTHETIC_TIME = "halo.synthetic_time"
+_VALUE_START = re.compile(r"\n(?=[\[{])")
 
 
 def is_gzip(path: Path) -> bool:
@@ -183,3 +186,34 @@ def exception_attrs(events: Any) -> dict[str, Any]:
                 if k in ea and ea[k] is not None:
                     out[k] = ea[k]
     return out
+
+
+def iter_json_values(text: str) -> Iterator[tuple[int, Any | None, str]]:
+    """``(line, value, error)`` per JSON value in ``text``: JSONL, concatenated pretty objects, or one document.
+
+    Stdlib decoder on purpose: it accepts 128-bit ints (the OTel SDK writes ids as ints),
+    which orjson refuses. A value that fails to parse is reported and parsing resumes
+    at the next line that starts (column 0) with ``{`` or ``[``.
+    """
+    dec = json.JSONDecoder()
+    pos, n, line = 0, len(text), 1
+    while pos < n:
+        ws = pos
+        while pos < n and text[pos] in " \t\r\n,":
+            pos += 1
+        line += text.count("\n", ws, pos)
+        if pos >= n:
+            return
+        try:
+            value, end = dec.raw_decode(text, pos)
+        except (json.JSONDecodeError, RecursionError) as exc:
+            yield line, None, str(exc)[:160]
+            m = _VALUE_START.search(text, pos)  # resync at the next line opening a top-level value
+            if m is None:
+                return
+            line += text.count("\n", pos, m.start() + 1)
+            pos = m.start() + 1
+            continue
+        yield line, value, ""
+        line += text.count("\n", pos, end)
+        pos = end

@@ -11,14 +11,13 @@ reported as ``merge_conflict_markers`` (file:line of the first marker), never gu
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import decode_text, exception_attrs, read_bytes
+from engine.traces.formats.common import decode_text, exception_attrs, iter_json_values, read_bytes
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -131,32 +130,6 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
     )
 
 
-def _documents(text: str) -> Iterator[tuple[int, Any | None, str]]:
-    """``(line, value, error)`` for each concatenated/line-delimited JSON value in ``text``."""
-    dec = json.JSONDecoder()
-    pos, n, line = 0, len(text), 1
-    while pos < n:
-        ws = pos
-        while pos < n and text[pos] in " \t\r\n,":
-            pos += 1
-        line += text.count("\n", ws, pos)
-        if pos >= n:
-            return
-        try:
-            value, end = dec.raw_decode(text, pos)
-        except (json.JSONDecodeError, RecursionError) as exc:
-            yield line, None, str(exc)[:160]
-            nl = text.find("\n", pos)  # resync at the next line
-            if nl < 0:
-                return
-            line += 1
-            pos = nl + 1
-            continue
-        yield line, value, ""
-        line += text.count("\n", pos, end)
-        pos = end
-
-
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of one SDK ``to_json`` file."""
     text = decode_text(read_bytes(path), problems, f"{path}:1")
@@ -166,7 +139,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         n = len(CONFLICT_RX.findall(text))
         problems.skip("merge_conflict_markers", f"{path}:{line}", f"{n} conflict marker lines; file not parsed")
         return
-    for line, value, err in _documents(text):
+    for line, value, err in iter_json_values(text):
         where = f"{path}:{line}"
         if value is None:
             problems.skip("malformed_json", where, err)
