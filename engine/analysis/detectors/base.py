@@ -1,0 +1,66 @@
+"""What detectors produce (``Hit``) and the compact per-trace state they read and write."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Hit:
+    """One occurrence of a failure signature in one span.
+
+    ``detector`` + ``key`` identify the failure mode (and hash into its id); ``title`` must be
+    a function of the key only, so the same mode always reads the same.
+    """
+
+    detector: str
+    key: str
+    title: str
+    category: str
+    span_id: str = ""
+    example: str | None = None
+    suggested_fix: str | None = None
+    detail: tuple[str, str] | None = None  # (name, value) collected into the mode's details
+
+
+@dataclass(slots=True)
+class ToolExec:
+    """A tool execution (or, when no tool spans exist, a requested call) in a run."""
+
+    start_ns: int
+    span_id: str
+    tool: str
+    arguments: str | None
+    is_error: bool
+    template: str = ""
+
+
+@dataclass(slots=True)
+class LlmTurn:
+    """One LLM call's outcome, enough to find the final output and refusal loops."""
+
+    end_ns: int
+    span_id: str
+    text: str | None
+    n_calls: int
+    is_error: bool
+
+
+@dataclass
+class TraceState:
+    """Everything per-trace detectors need, kept small: no raw spans are retained."""
+
+    trace_id: str
+    nodeid: str | None = None
+    outcome: str | None = None
+    hits: list[Hit] = field(default_factory=list)
+    tools: list[ToolExec] = field(default_factory=list)
+    requested: list[ToolExec] = field(default_factory=list)
+    llm_turns: list[LlmTurn] = field(default_factory=list)
+    agents: list[tuple[int, str, str]] = field(default_factory=list)  # (start_ns, span_id, agent)
+    schemas: dict[str, Any] = field(default_factory=dict)  # tool -> JSON schema, from tools offered
+    tools_called: set[str] = field(default_factory=set)
+    refusals: int = 0
+    explained: set[str] = field(default_factory=set)  # error templates a specific detector claimed
+    pending_exceptions: list[Hit] = field(default_factory=list)  # kept unless explained by the end

@@ -1,0 +1,86 @@
+"""Tool errors, grouped by tool and error template.
+
+A tool "fails" when its span says so (status ERROR / ``error.type``) or when its result does:
+tools often report failure in-band (``Error: ...``, ``{"error": ...}``, ``{"success": false}``)
+and the agent reads it as data, so status alone misses most real tool failures.
+"""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+
+from engine.analysis.detectors.base import Hit
+from engine.analysis.templates import first_line, template_of
+from engine.traces.normalize import NormalizedSpan
+
+DETECTOR = "tool_error"
+_TEXT_ERROR = re.compile(r"^\s*(?:error|exception|traceback|fatal|failed|failure)\b", re.I)
+_JSON_HINT = re.compile(r'"(?:error|success|ok|status)"\s*:')
+_NOT_FOUND_TOOL = re.compile(
+    r"(?i)\b(?:unknown|invalid|unsupported)\s+(?:tool|function|action)\b"
+    r"|\b(?:tool|function|action)\b[^.\n]{0,60}\b(?:not found|does not exist|doesn't exist|is not available|"
+    r"not registered|is not a valid|no such)\b"
+    r"|\bno (?:such )?(?:tool|function) (?:named|called)\b"
+)
+
+
+def _json_error(result: str) -> str | None:
+    """The error text a JSON result carries in-band, or None."""
+    if not (result.startswith("{") and _JSON_HINT.search(result[:4000])):
+        return None
+    try:
+        obj = orjson.loads(result)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(obj, dict):
+        return None
+    err = obj.get("error")
+    if err:
+        if isinstance(err, dict):
+            err = err.get("message") or err.get("type") or err.get("code") or orjson.dumps(err).decode()
+        return str(err)
+    if obj.get("success") is False or obj.get("ok") is False or str(obj.get("status", "")).lower() in (
+        "error",
+        "failed",
+        "failure",
+    ):
+        reason = obj.get("reason") or obj.get("message") or obj.get("detail")
+        return str(reason) if reason else "reported failure (success=false)"
+    return None
+
+
+def error_text(ns: NormalizedSpan) -> str | None:
+    """The tool span's error message, if the tool failed (by status or in its result)."""
+    if ns.is_error:
+        return ns.error_message or ns.error_type or (first_line(ns.tool_result or "") or "error")
+    result = ns.tool_result
+    if not result:
+        return None
+    if _TEXT_ERROR.match(result):
+        return first_line(result)
+    return _json_error(result.strip())
+
+
+def is_unknown_tool_error(message: str) -> bool:
+    """Does an error say the called tool does not exist (a hallucinated tool)?"""
+    return bool(_NOT_FOUND_TOOL.search(message))
+
+
+def detect(ns: NormalizedSpan, message: str) -> Hit:
+    """Build the tool-error hit for a failed tool span."""
+    tool = ns.tool_name or ns.name
+    tmpl = template_of(message) or "error"
+    return Hit(
+        detector=DETECTOR,
+        key=f"{tool}\x1f{tmpl}",
+        title=f"Tool `{tool}` fails: {tmpl}",
+        category="tool_error",
+        span_id=ns.span_id,
+        example=f"{tool}({ns.tool_arguments or ''}) -> {message}",
+        suggested_fix=(
+            f"Check the precondition behind this `{tool}` error and state it in the tool's description or "
+            "the system prompt, or validate the arguments before calling; if the input was valid, fix the tool."
+        ),
+    )

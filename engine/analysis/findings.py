@@ -1,0 +1,168 @@
+"""The findings file (``findings.json``, ``schema_version: 1``): what the analysis found and what the gate decided.
+
+Pydantic at this boundary only — the plugin, the CLI, the report writers, the baseline gate
+and the LLM reasoners all read and write these models; spans never pass through them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Source = Literal["detector", "llm", "both"]
+Verdict = Literal["pass", "fail"]
+FailOn = Literal["new", "regressed", "any", "never"]
+FAIL_ON_CHOICES: tuple[str, ...] = ("new", "regressed", "any", "never")
+
+
+def mode_id(detector: str, key: str) -> str:
+    """Stable id of a failure mode: a hash of what it *is* (detector + normalized key), never of where it was seen."""
+    digest = hashlib.sha256(f"{detector}\x1f{key}".encode()).hexdigest()
+    return f"fm-{digest[:12]}"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Evidence(_Model):
+    """One place a mode was seen."""
+
+    trace_id: str
+    span_id: str = ""
+    test_nodeid: str | None = None
+
+
+class Enrichment(_Model):
+    """How much more often runs with this mode fail (one-sided Fisher exact, BH-corrected)."""
+
+    failing_with: int
+    failing_total: int
+    passing_with: int
+    passing_total: int
+    p_value: float
+    q_value: float
+
+
+class FailureMode(_Model):
+    """A systemic failure mode: recurring across runs, or significantly enriched in failing runs."""
+
+    id: str
+    title: str
+    category: str
+    detector: str
+    key: str = Field(description="the normalized key the id is hashed from")
+    source: Source = "detector"
+    trace_count: int = 0
+    test_count: int = 0
+    failing_test_count: int = 0
+    run_count: int = 0
+    prevalence: float = Field(0.0, description="run_count / total runs")
+    systemic_because: list[str] = Field(default_factory=list)
+    enrichment: Enrichment | None = None
+    evidence: list[Evidence] = Field(default_factory=list)
+    example: str | None = None
+    suggested_fix: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class OneOff(_Model):
+    """A failure seen too rarely to be systemic; listed apart, never gated."""
+
+    id: str
+    title: str
+    category: str
+    detector: str
+    key: str = ""
+    trace_count: int = 0
+    test_count: int = 0
+    failing_test_count: int = 0
+    run_count: int = 0
+    prevalence: float = 0.0
+    reason: str = ""
+    evidence: list[Evidence] = Field(default_factory=list)
+    example: str | None = None
+
+
+class DatasetSummary(_Model):
+    """What was analysed: sizes, the unit a "run" is, and the bad input that was skipped."""
+
+    files: list[str] = Field(default_factory=list)
+    spans: int = 0
+    traces: int = 0
+    tests: int = 0
+    failing_tests: int = 0
+    passing_tests: int = 0
+    run_unit: Literal["tests", "traces"] = "traces"
+    runs: int = 0
+    skipped: int = 0
+    skipped_by_reason: dict[str, int] = Field(default_factory=dict)
+    repaired_by_reason: dict[str, int] = Field(default_factory=dict)
+    problem_examples: list[str] = Field(default_factory=list)
+
+
+class GateEntry(_Model):
+    """One mode's standing against the baseline."""
+
+    id: str
+    title: str
+    baseline_runs: int = 0
+    baseline_total: int = 0
+    candidate_runs: int = 0
+    candidate_total: int = 0
+    p_value: float | None = None
+    note: str = ""
+
+
+class Gate(_Model):
+    """The baseline comparison and the verdict under ``fail_on``."""
+
+    baseline: str | None = None
+    fail_on: FailOn = "new"
+    new: list[GateEntry] = Field(default_factory=list)
+    regressed: list[GateEntry] = Field(default_factory=list)
+    persisting: list[GateEntry] = Field(default_factory=list)
+    resolved: list[GateEntry] = Field(default_factory=list)
+    emerging: list[GateEntry] = Field(
+        default_factory=list,
+        description="systemic now and unseen in the baseline, but the baseline was too small to call it new",
+    )
+    verdict: Verdict = "pass"
+    failing_ids: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+
+
+def mode_order(m: FailureMode) -> tuple[int, int, int, str]:
+    """Report order: concrete failures before bare contrastive signals, then by failing tests, runs, id."""
+    return (1 if m.category == "contrastive" else 0, -m.failing_test_count, -m.run_count, m.id)
+
+
+class Findings(_Model):
+    """The whole findings file."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tool: str = "pytest-halo"
+    dataset: DatasetSummary = Field(default_factory=DatasetSummary)
+    config: dict[str, Any] = Field(default_factory=dict)
+    failure_modes: list[FailureMode] = Field(default_factory=list)
+    one_offs: list[OneOff] = Field(default_factory=list)
+    observed: dict[str, int] = Field(
+        default_factory=dict, description="run counts of every signature seen (mode or not), for the next gate"
+    )
+    gate: Gate = Field(default_factory=Gate)
+    notes: list[str] = Field(default_factory=list)
+
+    def mode(self, mode_id_: str) -> FailureMode | None:
+        return next((m for m in self.failure_modes if m.id == mode_id_), None)
+
+    def write(self, path: Path) -> None:
+        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def read(cls, path: Path) -> Findings:
+        return cls.model_validate_json(path.read_bytes())

@@ -1,0 +1,182 @@
+"""The one entry point of the analysis (``halo analyze`` and the pytest plugin both call ``run_analysis``).
+
+Read spans (streaming) → detectors → signatures → findings (systemic vs one-off, enrichment)
+→ optional LLM reasoners → baseline gate → ``findings.json``, ``report.md``, ``junit.xml``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from engine.analysis.aggregate import Aggregator
+from engine.analysis.assemble import TestIndex, assemble
+from engine.analysis.baseline import compare, load_baseline
+from engine.analysis.config import AnalysisConfig
+from engine.analysis.findings import FAIL_ON_CHOICES, Findings
+from engine.analysis.merge import merge_reasoner_modes
+from engine.analysis.scan import Scanner
+from engine.analysis.source import iter_input_spans
+from engine.analysis.summary import summary_lines
+from engine.traces.problems import Problems
+from engine.traces.span import Span
+
+FINDINGS_FILE = "findings.json"
+REPORT_FILE = "report.md"
+JUNIT_FILE = "junit.xml"
+
+
+class AnalysisInputError(ValueError):
+    """Nothing readable in the input (no spans and no tests): a usage problem, not a finding."""
+
+
+@dataclass
+class AnalysisOutcome:
+    """What callers need after an analysis: the findings, the verdict, an exit code and terminal lines."""
+
+    findings: Findings
+    verdict: str
+    exit_code: int
+    summary_lines: list[str]
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+
+
+def read_tests_file(path: Path | None, problems: Problems) -> TestIndex:
+    """``tests.jsonl`` → outcomes and trace links; bad lines are tallied, never fatal."""
+    idx = TestIndex()
+    if path is None or not Path(path).exists():
+        return idx
+    with open(path, "rb") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                problems.skip("malformed_test_record", f"{path}:{lineno}")
+                continue
+            nodeid = rec.get("nodeid") if isinstance(rec, dict) else None
+            if not isinstance(nodeid, str) or not nodeid:
+                problems.skip("malformed_test_record", f"{path}:{lineno}")
+                continue
+            outcome = rec.get("outcome")
+            outcome = outcome if isinstance(outcome, str) and outcome != "unknown" else ""
+            if outcome or nodeid not in idx.outcomes:
+                prev = idx.outcomes.get(nodeid, "")
+                idx.outcomes[nodeid] = outcome if outcome in ("failed", "error") or not prev else prev
+            for tid in rec.get("trace_ids") or []:
+                if isinstance(tid, str):
+                    idx.trace_to_test.setdefault(tid, nodeid)
+    return idx
+
+
+def analyze_spans(
+    spans: Iterable[Span],
+    *,
+    config: AnalysisConfig | None = None,
+    tests: TestIndex | None = None,
+    files: Sequence[str] = (),
+    problems: Problems | None = None,
+) -> Findings:
+    """Detect failure modes in a span stream (no gate, no files written) — the core, usable on its own."""
+    cfg = config or AnalysisConfig()
+    tests = tests or TestIndex()
+    problems = problems or Problems()
+    scanner = Scanner(cfg)
+    scanner.add_all(spans)
+    agg = Aggregator(cfg.max_evidence)
+    with_outcomes = bool(tests.outcomes) or any(st.outcome for st in scanner.states)
+    for idx, st in enumerate(scanner.states):
+        nodeid = st.nodeid or tests.trace_to_test.get(st.trace_id)
+        for hit in scanner.finish_trace(st):
+            agg.add_hit(hit, idx, st.trace_id, nodeid)
+        if with_outcomes:
+            for tool in st.tools_called:
+                agg.add_feature(
+                    "tool_called", tool, f"Runs that call `{tool}` fail more often", "contrastive", idx
+                )
+    states = scanner.states
+    for res in scanner.outliers.results():
+        rows = []
+        for t, span_id, example in res.extremes:
+            st = states[t]
+            rows.append((st.nodeid or tests.trace_to_test.get(st.trace_id) or "", st.trace_id, span_id, example))
+        agg.add_traces(
+            res.hit,
+            res.trace_idx,
+            rows,
+            {"threshold": f"{res.threshold:.0f}", "median": f"{res.median:.0f}", "samples": str(res.samples)},
+        )
+    return assemble(states, agg, tests, cfg, spans=scanner.spans, files=list(files), problems=problems)
+
+
+def run_analysis(
+    paths: list[Path],
+    out_dir: Path,
+    *,
+    baseline: Path | None = None,
+    fail_on: str = "new",
+    update_baseline: bool = False,
+    tests_file: Path | None = None,
+    reasoners: Sequence[Any] = (),
+    config: AnalysisConfig | None = None,
+) -> AnalysisOutcome:
+    """Analyse ``paths``, gate against ``baseline``, write findings.json / report.md / junit.xml into ``out_dir``.
+
+    Raises ``AnalysisInputError`` when nothing readable was found, ``ValueError`` for a bad
+    ``fail_on`` or an unreadable baseline file.
+    """
+    if fail_on not in FAIL_ON_CHOICES:
+        raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON_CHOICES)}, not {fail_on!r}")
+    cfg = config or AnalysisConfig()
+    paths = [Path(p) for p in paths]
+    problems = Problems()
+    tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
+    files: list[str] = []
+    findings = analyze_spans(
+        iter_input_spans(paths, problems, files), config=cfg, tests=tests, files=files, problems=problems
+    )
+    if findings.dataset.spans == 0 and findings.dataset.tests == 0:
+        detail = "; ".join(problems.examples[:3]) or "no spans"
+        raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")
+    if reasoners:
+        merge_reasoner_modes(findings, reasoners, paths, cfg)
+    baseline_path = Path(baseline) if baseline else None
+    base = load_baseline(baseline_path) if baseline_path else None
+    findings.gate = compare(findings, base, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha)
+    if update_baseline and baseline_path:
+        findings.gate.verdict = "pass"
+        findings.gate.failing_ids = []
+        findings.gate.notes.append(f"baseline updated: {baseline_path} now holds these findings")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = write_outputs(findings, out_dir)
+    if update_baseline and baseline_path:
+        baseline_path.parent.mkdir(parents=True, exist_ok=True)
+        findings.write(baseline_path)
+    verdict = findings.gate.verdict
+    return AnalysisOutcome(
+        findings=findings,
+        verdict=verdict,
+        exit_code=1 if verdict == "fail" else 0,
+        summary_lines=summary_lines(findings, written[REPORT_FILE]),
+        out_dir=out_dir,
+        files=written,
+    )
+
+
+def write_outputs(findings: Findings, out_dir: Path) -> dict[str, Path]:
+    """Write the three output files; returns their paths by name."""
+    from engine.publish.junit import write_junit
+    from engine.publish.report import write_report
+
+    paths = {name: out_dir / name for name in (FINDINGS_FILE, REPORT_FILE, JUNIT_FILE)}
+    findings.write(paths[FINDINGS_FILE])
+    write_report(findings, paths[REPORT_FILE])
+    write_junit(findings, paths[JUNIT_FILE])
+    return paths

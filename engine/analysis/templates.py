@@ -1,0 +1,53 @@
+"""Error-message templates: mask the variable parts so one failure family gets one key.
+
+Regex masking, not drain3: drain3's clusters depend on the order messages arrive (a cluster's
+template generalises as it absorbs lines), so the same family could get a different template —
+and a different failure-mode id — when runs are shuffled or subsampled. A pure function of the
+message cannot. The masks cover what varies between occurrences of one error: quoted values,
+URLs, paths, e-mails, UUIDs, hex ids and any word containing a digit (numbers, ``HAT030``,
+``gift_card_5094406``, dates, ``30s``).
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_TEMPLATE_CHARS = 160
+WILDCARD = "<*>"
+
+_MASKS: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I), "<URL>"),
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<EMAIL>"),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<UUID>"),
+    (re.compile(r"\"(?:[^\"\\\n]|\\.){0,400}\""), '"<*>"'),
+    (re.compile(r"(?<![\w])'(?:[^'\\\n]|\\.){0,400}'(?![\w])"), "'<*>'"),
+    (re.compile(r"`[^`\n]{0,400}`"), "`<*>`"),
+    (re.compile(r"(?:[A-Za-z]:\\|~?/)(?:[\w.@+-]+[/\\])+[\w.@+-]*"), "<PATH>"),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<HEX>"),
+    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<HEX>"),
+    (re.compile(r"[\w.:-]*\d[\w.:-]*"), WILDCARD),
+]
+_SPACES = re.compile(r"\s+")
+_REPEATED_WILDCARDS = re.compile(r"(?:<\*>[\s,;]*){2,}")
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line (tracebacks and multi-line dumps are keyed by their head)."""
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def template_of(message: str | None) -> str:
+    """Mask a message into its family template (deterministic, order-independent)."""
+    if not message:
+        return ""
+    text = first_line(str(message))[:2000]
+    for pattern, repl in _MASKS:
+        text = pattern.sub(repl, text)
+    text = _SPACES.sub(" ", text).strip()
+    text = _REPEATED_WILDCARDS.sub("<*> ", text).strip()
+    if len(text) > MAX_TEMPLATE_CHARS:
+        text = text[:MAX_TEMPLATE_CHARS].rstrip() + "…"
+    return text

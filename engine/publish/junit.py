@@ -1,0 +1,84 @@
+"""``junit.xml``: one test case per failure mode so CI dashboards show the gate like tests.
+
+new / regressed → failure; persisting → passed (with its numbers as properties); resolved →
+skipped with a message; emerging → passed with a note. With ``fail_on=any`` every systemic mode
+is a failure; with ``never`` nothing is.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from junit_xml import TestCase, TestSuite, to_xml_report_string
+
+from engine.analysis.findings import Findings
+
+CLASSNAME = "halo.failure_modes"
+
+
+def _case_name(mode_id: str, title: str) -> str:
+    return f"{mode_id}: {' '.join(title.split())[:150]}"
+
+
+def build_suite(f: Findings) -> tuple[TestSuite, dict[str, dict[str, str]]]:
+    """The suite plus per-case properties (junit_xml has no test-case properties; added afterwards)."""
+    g = f.gate
+    failing = set(g.failing_ids)
+    labels = {e.id: "new" for e in g.new}
+    labels.update({e.id: "regressed" for e in g.regressed})
+    labels.update({e.id: "persisting" for e in g.persisting})
+    labels.update({e.id: "emerging" for e in g.emerging})
+    cases: list[TestCase] = []
+    props: dict[str, dict[str, str]] = {}
+    for m in f.failure_modes:
+        name = _case_name(m.id, m.title)
+        case = TestCase(name, classname=CLASSNAME, stdout=m.example or None)
+        status = labels.get(m.id, "unbaselined")
+        msg = (
+            f"{status} failure mode: {m.run_count} runs ({m.prevalence:.1%}), "
+            f"{m.failing_test_count} failing tests"
+        )
+        if m.id in failing or (status in ("new", "regressed") and g.fail_on != "never"):
+            case.add_failure_info(message=msg, output=m.suggested_fix or "")
+        props[name] = {
+            "halo.id": m.id,
+            "halo.status": status,
+            "halo.category": m.category,
+            "halo.runs": str(m.run_count),
+            "halo.failing_tests": str(m.failing_test_count),
+            "halo.prevalence": f"{m.prevalence:.6f}",
+        }
+        cases.append(case)
+    for e in g.resolved:
+        name = _case_name(e.id, e.title)
+        case = TestCase(name, classname=CLASSNAME)
+        case.add_skipped_info(message=f"resolved: was in {e.baseline_runs}/{e.baseline_total} baseline runs, "
+                                      f"now {e.candidate_runs}/{e.candidate_total}")
+        props[name] = {"halo.id": e.id, "halo.status": "resolved"}
+        cases.append(case)
+    suite = TestSuite(
+        "pytest-halo",
+        cases,
+        properties={"halo.verdict": g.verdict, "halo.fail_on": g.fail_on, "halo.baseline": g.baseline or ""},
+    )
+    return suite, props
+
+
+def render_junit(f: Findings) -> str:
+    suite, props = build_suite(f)
+    xml = to_xml_report_string([suite], encoding="utf-8")
+    root = ET.fromstring(xml)
+    for case in root.iter("testcase"):
+        values = props.get(case.get("name", ""))
+        if not values:
+            continue
+        el = ET.Element("properties")
+        for k, v in values.items():
+            ET.SubElement(el, "property", name=k, value=v)
+        case.insert(0, el)
+    return ET.tostring(root, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def write_junit(findings: Findings, path: Path) -> None:
+    path.write_text(render_junit(findings), encoding="utf-8")
