@@ -97,6 +97,8 @@ def classify(obj: Any) -> str | None:
         data = obj.get("data")
         if isinstance(data, list):
             first = data[0] if data and isinstance(data[0], dict) else {}
+            if first.get("object") in ("trace.span", "trace"):
+                return "agents_sdk"
             if "traceId" in first or "parentObservationId" in first:
                 return "langfuse"
             if "span_kind" in first or ("context" in first and "status_code" in first):
