@@ -16,7 +16,9 @@ from engine.analysis.templates import first_line, template_of
 from engine.traces.normalize import NormalizedSpan
 
 DETECTOR = "tool_error"
-_TEXT_ERROR = re.compile(r"^\s*(?:error|exception|traceback|fatal|failed|failure)\b", re.I)
+_TEXT_ERROR = re.compile(
+    r"^\s*(?:error|exception|traceback|fatal|failed|failure|unknown (?:tool|function|action))\b", re.I
+)
 _JSON_HINT = re.compile(r'"(?:error|success|ok|status)"\s*:')
 _NOT_FOUND_TOOL = re.compile(
     r"(?i)\b(?:unknown|invalid|unsupported)\s+(?:tool|function|action)\b"
