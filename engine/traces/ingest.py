@@ -103,6 +103,8 @@ def classify(obj: Any) -> str | None:
                 return "langfuse"
             if "span_kind" in first or ("context" in first and "status_code" in first):
                 return "phoenix"
+            if "start_time_unix_nano" in first:  # Phoenix's /spans/otlpv1 response
+                return "phoenix"
         if "traceId" in obj and "type" in obj and "startTime" in obj:
             return "langfuse"
         if "span_kind" in obj and isinstance(obj.get("context"), dict):
