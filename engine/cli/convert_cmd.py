@@ -1,10 +1,56 @@
-"""`halo convert` (placeholder until its owner lands it)."""
+"""`halo convert PATH... -o OUT.jsonl`: any supported trace format → canonical JSONL (halo-engine compatible).
+
+Prints one summary line on stderr (spans written, files, skipped and repaired by reason).
+Exit 0 when spans were written, 2 when nothing could be read.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
+
+from engine.cli import UsageError
+from engine.traces.ingest import FORMATS, convert, expand_paths
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("convert", help="not implemented yet")
-    p.set_defaults(func=lambda args: 2)
+    p = sub.add_parser(
+        "convert",
+        help="convert trace files (OTLP/JSON, OTel SDK, Agents SDK, tau-bench, SWE-agent, Langfuse, Phoenix...) "
+        "to canonical JSONL",
+    )
+    p.add_argument("paths", nargs="+", help="trace files or directories (gzip is read transparently)")
+    p.add_argument("-o", "--output", required=True, help="canonical JSONL file to write")
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default=None,
+        help="force the input format instead of detecting it per file",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    files = expand_paths(args.paths)
+    missing = [str(p) for p in files if not p.exists()]
+    if not files:
+        raise UsageError("no trace files found in " + ", ".join(args.paths))
+    if len(missing) == len(files):
+        raise UsageError(f"no such file: {missing[0]}")
+    out = Path(args.output)
+    if out.resolve() in {p.resolve() for p in files if p.exists()}:
+        raise UsageError(f"output {out} is also an input")
+    formats = {str(p): args.format for p in files} if args.format else None
+    try:
+        stats = convert(files, out, formats=formats)
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    if not args.quiet:
+        print(f"halo convert: wrote {out}: {stats.summary()}", file=sys.stderr)
+        for example in stats.problems.examples[:5]:
+            print(f"  {example}", file=sys.stderr)
+    if stats.spans == 0:
+        return 2
+    return 0
