@@ -58,7 +58,7 @@ def summary_lines(result: SessionResult, gate_line: str | None) -> list[str]:
             lines.append(f"halo: {len(modes)} failure modes")
             lines.extend(x for x in (_mode_line(m) for m in modes[:TOP_N]) if x)
         report = result.halo_dir / "report.md"
-        if report.exists():
+        if report.exists() and not any("report.md" in str(x) for x in given):
             lines.append(f"halo: report -> {_rel(report)}")
     if gate_line:
         lines.append(gate_line)

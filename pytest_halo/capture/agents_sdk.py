@@ -250,6 +250,23 @@ def span_attributes(data: Any, agent: str | None) -> tuple[str, dict[str, Any]]:
     return name, attrs
 
 
+_ERROR_TYPES = (
+    ("Error running tool", "ToolError"),
+    ("Max turns exceeded", "MaxTurnsExceeded"),
+    ("Tool not found", "ToolNotFound"),
+    ("Guardrail", "GuardrailTripwireTriggered"),
+    ("Error in agent run", "AgentRunError"),
+)
+
+
+def error_type(message: str) -> str:
+    """A class-like name for an SDK ``SpanError`` (the SDK records a message, not an exception type)."""
+    for prefix, name in _ERROR_TYPES:
+        if message.startswith(prefix):
+            return name
+    return "AgentsSDKError"
+
+
 def _now_ns() -> int:
     return time.time_ns()
 
@@ -337,7 +354,7 @@ class AgentsProcessorCore:
             edata = _get(err, "data")
             detail = _get(edata, "error") if isinstance(edata, dict) else None
             attrs["exception.message"] = str(detail or message)
-            attrs["exception.type"] = "AgentsSDKError" if not detail else "ToolError"
+            attrs["exception.type"] = error_type(message)
             if edata:
                 attrs["openai_agents.error.data"] = _json(edata)
             if detail:
