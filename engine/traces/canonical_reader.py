@@ -1,0 +1,362 @@
+"""The index's hot loop: one streaming pass over canonical JSONL, orjson per line, compact arrays out.
+
+Why it looks the way it does: building the index must cost little more than parsing
+each line once. So per span we do only plain dict gets, ``normalize.rollup``, two
+``int(hex, 16)`` and a handful of list/array updates; no pydantic, no full
+normalization, no per-span objects. Timestamps already in the canonical fixed-width
+form (``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ``, 30 chars) order exactly like the epoch
+nanoseconds they denote, so they are compared as-is and turned into ints once per trace;
+any other spelling goes through the slow path, which parses it to ns (``span.iso_to_ns``)
+and re-renders it canonically. Lines the fast path cannot take (wrong types, odd ids,
+clock skew, bad UTF-8...) go through ``formats.canonical.canonicalize_record``, the same
+coercion every reader uses, and are remembered so readers re-apply it.
+"""
+
+from __future__ import annotations
+
+import calendar
+import time
+from array import array
+from typing import Any
+
+import orjson
+
+from engine.traces import conventions as C
+from engine.traces.formats.canonical import canonicalize_record
+from engine.traces.normalize import CATEGORIES, rollup
+from engine.traces.problems import Problems
+from engine.traces.span import STATUS_ERROR, STATUS_OK, STATUS_UNSET, iso_to_ns, ns_to_iso
+
+# Per-trace row layout (a plain list while scanning; see ``new_row``).
+N, ERR, TIN, TOUT, START, END, BYTES, M_MODEL, M_AGENT, M_SERVICE, M_TOOL, NODEID, OUTCOME = range(13)
+CAT0 = 13
+CAT_SLOT = {c: CAT0 + i for i, c in enumerate(CATEGORIES)}
+ORPHANS = CAT0 + len(CATEGORIES)
+CYCLES = ORPHANS + 1
+START_NS = CYCLES + 1
+END_NS = START_NS + 1
+ROW_LEN = END_NS + 1
+FACET_SLOTS = {"model": M_MODEL, "agent": M_AGENT, "service": M_SERVICE, "tool": M_TOOL}
+
+_HEX = frozenset("0123456789abcdef")
+KINDS = frozenset(
+    f"SPAN_KIND_{k}" for k in ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
+)
+CODES = frozenset((STATUS_UNSET, STATUS_OK, STATUS_ERROR))
+_OUTCOME_RANK = {"error": 5, "failed": 4, "xfailed": 2, "xpassed": 2, "passed": 1, "skipped": 0}
+
+# ``Problems`` reasons this module owns (the others come from ``canonicalize_record``).
+MALFORMED = "malformed_json"
+TRUNCATED = "truncated_line"
+SELF_PARENT = "parent_cycle"
+
+
+def new_row() -> list[Any]:
+    """An empty per-trace rollup; START/END hold canonical time strings until ``finish_row``."""
+    row: list[Any] = [0] * ROW_LEN
+    row[START] = "~"  # sorts after any digit: the first real start replaces it
+    row[END] = ""
+    row[NODEID] = None
+    row[OUTCOME] = None
+    return row
+
+
+_MINUTE_CACHE: dict[str, int] = {}
+
+
+def canon_ns(s: str) -> int | None:
+    """Canonical 30-char ``...Z`` time → epoch ns (cached per minute); anything else → ``iso_to_ns``."""
+    if len(s) == 30 and s[29] == "Z" and s[19] == ".":
+        base = _MINUTE_CACHE.get(s[:16])
+        if base is None:
+            try:
+                base = calendar.timegm(time.strptime(s[:16], "%Y-%m-%dT%H:%M"))
+            except ValueError:
+                return iso_to_ns(s)
+            if len(_MINUTE_CACHE) > 100_000:
+                _MINUTE_CACHE.clear()
+            _MINUTE_CACHE[s[:16]] = base
+        try:
+            return (base + int(s[17:19])) * 1_000_000_000 + int(s[20:29])
+        except ValueError:
+            return iso_to_ns(s)
+    return iso_to_ns(s)
+
+
+def finish_row(row: list[Any]) -> None:
+    """Turn the row's min/max time strings into int ns (once per trace, not per span)."""
+    s = canon_ns(row[START]) if row[START] != "~" else None
+    e = canon_ns(row[END]) if row[END] else None
+    row[START_NS] = s or 0
+    row[END_NS] = max(e or 0, s or 0)
+
+
+class ScanState:
+    """Everything one file's scan accumulates: span arrays in file order, traces, rows, vocabulary."""
+
+    def __init__(self) -> None:
+        self.off = array("q")  # byte offset of each kept span's line
+        self.ln = array("i")  # its length in bytes (newline included)
+        self.tr = array("i")  # its trace number
+        self.sid = array("Q")  # span id as a 64-bit int
+        self.pid = array("Q")  # parent span id as an int (0 = root)
+        self.slow: set[int] = set()  # span numbers whose line needed coercion: readers re-apply it
+        self.gaps = array("q")  # offsets of lines that are not kept spans (blank, skipped, duplicate)
+        self.tids: list[str] = []
+        self.tmap: dict[str, int] = {}
+        self.rows: list[list[Any]] = []
+        self.tspans: list[array] = []  # per trace: its span numbers in file order
+        self.vocab: list[str] = []
+        self.vbit: dict[str, int] = {}
+        self.touched: set[int] = set()  # traces that got spans in the latest scan
+
+    def bit(self, value: str) -> int:
+        """The facet bit of a string (models, agents, services, tools share one vocabulary)."""
+        b = self.vbit.get(value)
+        if b is None:
+            b = 1 << len(self.vocab)
+            self.vocab.append(value)
+            self.vbit[value] = b
+        return b
+
+    def new_trace(self, tid: str) -> int:
+        ti = len(self.tids)
+        self.tids.append(tid)
+        self.tmap[tid] = ti
+        self.rows.append(new_row())
+        self.tspans.append(array("i"))
+        return ti
+
+
+def span_facts(d: Any) -> tuple[Any, ...] | str:
+    """Slow path: coerce one parsed line; the facts tuple the fold needs, or a skip reason.
+
+    Returns ``(tid, sid_int, pid_int, start, end, rollup..., service, nodeid, outcome, repairs)``.
+    """
+    span, reason, repairs = canonicalize_record(d)
+    if span is None:
+        return reason
+    sk = int(span["span_id"], 16)
+    p = span["parent_span_id"]
+    pk = int(p, 16) if p else 0
+    if pk == sk:
+        pk = 0
+        repairs.append(SELF_PARENT)
+    cat, model, tin, tout, tool, agent, err = rollup(span)
+    svc = span["resource"]["attributes"].get("service.name")
+    attrs = span["attributes"]
+    nid = attrs.get(C.TEST_NODEID)
+    out = attrs.get(C.TEST_OUTCOME)
+    return (
+        span["trace_id"],
+        sk,
+        pk,
+        span["start_time"],
+        span["end_time"],
+        cat,
+        model,
+        tin,
+        tout,
+        tool,
+        agent,
+        err,
+        svc if isinstance(svc, str) else None,
+        nid if isinstance(nid, str) else None,
+        out if isinstance(out, str) else None,
+        repairs,
+    )
+
+
+def fold(state: ScanState, row: list[Any], facts: tuple[Any, ...], nbytes: int) -> None:
+    """Add one span's facts to its trace row (the slow-path twin of the inlined hot-loop fold)."""
+    _, _, _, st, et, cat, model, tin, tout, tool, agent, err, svc, nid, out, _ = facts
+    row[N] += 1
+    row[BYTES] += nbytes
+    if st < row[START]:
+        row[START] = st
+    if et > row[END]:
+        row[END] = et
+    row[CAT_SLOT.get(cat, CAT_SLOT["other"])] += 1
+    if err:
+        row[ERR] += 1
+    if tin:
+        row[TIN] += tin
+    if tout:
+        row[TOUT] += tout
+    if model:
+        row[M_MODEL] |= state.bit(model)
+    if agent:
+        row[M_AGENT] |= state.bit(agent)
+    if svc:
+        row[M_SERVICE] |= state.bit(svc)
+    if tool:
+        row[M_TOOL] |= state.bit(tool)
+    if nid:
+        fold_test(row, nid, out)
+
+
+def fold_test(row: list[Any], nid: Any, out: Any) -> None:
+    """Record the test a trace belongs to; the most severe outcome wins (error > failed > passed)."""
+    if isinstance(nid, str) and row[NODEID] is None:
+        row[NODEID] = nid
+    if isinstance(out, str) and _OUTCOME_RANK.get(out, -1) >= _OUTCOME_RANK.get(row[OUTCOME], -2):
+        row[OUTCOME] = out
+
+
+def _bad_line(line: bytes, at_eof: bool) -> tuple[Any, str]:
+    """A line orjson refused: ``(parsed, "")`` after replacing invalid UTF-8, else ``(None, reason)``."""
+    if at_eof and not line.endswith(b"\n"):
+        return None, TRUNCATED
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            return orjson.loads(line.decode("utf-8", errors="replace")), "invalid_utf8"
+        except orjson.JSONDecodeError:
+            return None, MALFORMED
+    return None, MALFORMED
+
+
+def scan(
+    path: str, state: ScanState, problems: Problems, start: int = 0, lineno: int = 0, label: str = ""
+) -> tuple[int, int]:
+    """Scan ``path`` from byte ``start`` (line ``lineno`` already read) to EOF; returns ``(end, lineno)``.
+
+    Never raises for bad data: every unusable line is counted in ``problems`` by reason.
+    """
+    label = label or path
+    loads = orjson.loads
+    jde = orjson.JSONDecodeError
+    off_add, ln_add, tr_add = state.off.append, state.ln.append, state.tr.append
+    sid_add, pid_add = state.sid.append, state.pid.append
+    tmap, rows, tspans, vbit, bit = state.tmap, state.rows, state.tspans, state.vbit, state.bit
+    touched = state.touched
+    cat_slot = CAT_SLOT
+    hexset = _HEX
+    kinds, codes = KINDS, CODES
+    nodeid_key = C.TEST_NODEID
+    pos = start
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        for line in fh:
+            n = len(line)
+            off = pos
+            pos += n
+            lineno += 1
+            try:
+                d = loads(line)
+            except jde:
+                if not line.strip():
+                    state.gaps.append(off)
+                    continue
+                d, why = _bad_line(line, True)
+                if d is None:
+                    state.gaps.append(off)
+                    problems.skip(why, f"{label}:{lineno}")
+                    continue
+                problems.repair(why, f"{label}:{lineno}")
+                facts = _slow(d, problems, f"{label}:{lineno}")
+                if facts is None:
+                    state.gaps.append(off)
+                    continue
+                _add_slow(state, facts, off, n)
+                continue
+            try:
+                tid = d["trace_id"]
+                sid = d["span_id"]
+                ti = tmap.get(tid)
+                if ti is None and (len(tid) != 32 or not hexset.issuperset(tid)):
+                    raise ValueError
+                if len(sid) != 16:
+                    raise ValueError
+                k = int(sid, 16)
+                p = d["parent_span_id"]
+                if p:
+                    if len(p) != 16:
+                        raise ValueError
+                    pk = int(p, 16)
+                else:
+                    pk = 0
+                st = d["start_time"]
+                et = d["end_time"]
+                if len(st) != 30 or len(et) != 30 or et < st or pk == k or k < 0 or pk < 0 or st[29] != "Z":
+                    raise ValueError
+                if d["name"].__class__ is not str or d["kind"] not in kinds or d["status"]["code"] not in codes:
+                    raise ValueError
+                cat, model, tin, tout, tool, agent, err = rollup(d)
+                svc = d["resource"]["attributes"].get("service.name")
+                nid = d["attributes"].get(nodeid_key)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                facts = _slow(d, problems, f"{label}:{lineno}")
+                if facts is None:
+                    state.gaps.append(off)
+                    continue
+                _add_slow(state, facts, off, n)
+                continue
+            if ti is None:
+                ti = state.new_trace(tid)
+            i = len(state.off)
+            off_add(off)
+            ln_add(n)
+            tr_add(ti)
+            sid_add(k)
+            pid_add(pk)
+            tspans[ti].append(i)
+            touched.add(ti)
+            r = rows[ti]
+            r[0] += 1
+            r[6] += n
+            if st < r[4]:
+                r[4] = st
+            if et > r[5]:
+                r[5] = et
+            r[cat_slot[cat]] += 1
+            if err:
+                r[1] += 1
+            if tin:
+                r[2] += tin
+            if tout:
+                r[3] += tout
+            if model:
+                r[7] |= vbit.get(model) or bit(model)
+            if agent:
+                r[8] |= vbit.get(agent) or bit(agent)
+            if svc and svc.__class__ is str:
+                r[9] |= vbit.get(svc) or bit(svc)
+            if tool:
+                r[10] |= vbit.get(tool) or bit(tool)
+            if nid:
+                fold_test(r, nid, d["attributes"].get(C.TEST_OUTCOME))
+    return pos, lineno
+
+
+def _slow(d: Any, problems: Problems, where: str) -> tuple[Any, ...] | None:
+    facts = span_facts(d)
+    if isinstance(facts, str):
+        problems.skip(facts, where)
+        return None
+    for r in facts[-1]:
+        problems.repair(r, where)
+    return facts
+
+
+def _add_slow(state: ScanState, facts: tuple[Any, ...], off: int, n: int) -> None:
+    tid = facts[0]
+    ti = state.tmap.get(tid)
+    if ti is None:
+        ti = state.new_trace(tid)
+    i = len(state.off)
+    state.off.append(off)
+    state.ln.append(n)
+    state.tr.append(ti)
+    state.sid.append(facts[1])
+    state.pid.append(facts[2])
+    state.tspans[ti].append(i)
+    state.slow.add(i)
+    state.touched.add(ti)
+    fold(state, state.rows[ti], facts, n)
+
+
+def ns_iso(ns: int) -> str:
+    """Epoch ns → canonical ISO (``span.ns_to_iso``), re-exported for the store."""
+    return ns_to_iso(ns)

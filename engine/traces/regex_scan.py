@@ -1,0 +1,178 @@
+"""Regex filters without re-reading the dataset span by span.
+
+halo-engine seeks and decodes every candidate span for a regex filter. Here the compiled
+*bytes* pattern runs once over an mmap of the whole file (C speed, no per-span Python
+work); each match offset is mapped to its span by bisecting the index's offset array, and
+the scan jumps to the end of that span. Patterns are guarded: length-limited, compile
+errors become one clear message, and nested quantifiers (the classic catastrophic
+backtracking shape, e.g. ``(a+)+``) are refused before they can hang a scan.
+"""
+
+from __future__ import annotations
+
+import mmap
+import re
+import time
+from bisect import bisect_right
+from collections.abc import Iterable
+from typing import Any
+
+MAX_PATTERN_CHARS = 2000
+SCAN_SECONDS = 60.0
+
+try:  # private but stable since 3.11 (and sre_parse before it); the guard degrades to "off" without it
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    _sre_parse = None
+
+
+class RegexError(ValueError):
+    """A pattern we refuse: invalid, too long, or catastrophic. The message says why."""
+
+
+def _nested_repeat(tree: Any, inside: bool = False) -> bool:
+    """True when a repeat with max > 1 contains another repeat with max > 1."""
+    for op, av in tree:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            lo, hi, sub = av
+            many = hi is None or hi > 1 or str(hi) == "MAXREPEAT"
+            if many and inside:
+                return True
+            if _nested_repeat(sub, inside or many):
+                return True
+        elif name == "SUBPATTERN":
+            if _nested_repeat(av[-1], inside):
+                return True
+        elif name == "BRANCH":
+            if any(_nested_repeat(b, inside) for b in av[1]):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            if _nested_repeat(av[1], inside):
+                return True
+    return False
+
+
+def compile_guarded(pattern: str) -> tuple[re.Pattern[bytes] | None, re.Pattern[str]]:
+    """``(bytes_pattern or None, str_pattern)``; raises ``RegexError`` with a clear message.
+
+    The bytes form is used when the pattern means the same on UTF-8 bytes (ASCII only and no
+    ``\\w``-style classes, whose meaning differs); otherwise callers match decoded text.
+    """
+    if not isinstance(pattern, str) or not pattern:
+        raise RegexError("regex_pattern must be a non-empty string")
+    if len(pattern) > MAX_PATTERN_CHARS:
+        raise RegexError(f"regex_pattern is {len(pattern)} chars; the limit is {MAX_PATTERN_CHARS}")
+    try:
+        text_rx = re.compile(pattern, re.MULTILINE)
+    except re.error as exc:
+        raise RegexError(f"invalid regex {pattern!r}: {exc}") from exc
+    if _sre_parse is not None:
+        try:
+            tree = _sre_parse.parse(pattern, re.MULTILINE)
+        except Exception:  # noqa: BLE001 - the guard must never be what fails
+            tree = None
+        if tree is not None and _nested_repeat(tree):
+            raise RegexError(
+                f"regex {pattern!r} nests a repeat inside a repeat (like (a+)+), which can take "
+                "exponential time; rewrite it without a quantified group that contains a quantifier"
+            )
+    bytes_rx = None
+    if pattern.isascii() and not re.search(r"\\[wWbBdDsS]", pattern) and "(?i" not in pattern:
+        try:
+            bytes_rx = re.compile(pattern.encode(), re.MULTILINE)
+        except re.error:
+            bytes_rx = None
+    return bytes_rx, text_rx
+
+
+def span_matches(raw: bytes, bytes_rx: re.Pattern[bytes] | None, text_rx: re.Pattern[str]) -> bool:
+    """Does one span's raw line (newline stripped) match?"""
+    if bytes_rx is not None:
+        return bytes_rx.search(raw) is not None
+    return text_rx.search(raw.decode("utf-8", errors="replace")) is not None
+
+
+def matching_spans(
+    path: str,
+    off: Any,
+    ln: Any,
+    bytes_rx: re.Pattern[bytes] | None,
+    text_rx: re.Pattern[str],
+    candidates: Iterable[int] | None = None,
+    deadline: float | None = None,
+) -> set[int]:
+    """Span numbers (into ``off``/``ln``) whose line matches.
+
+    With no ``candidates`` (or many), one pass over an mmap of the file; with a small
+    candidate set, only those spans are read.
+    """
+    deadline = deadline or (time.monotonic() + SCAN_SECONDS)
+    hits: set[int] = set()
+    if candidates is not None:
+        cand = sorted(candidates)
+        with open(path, "rb") as fh:
+            for i in cand:
+                fh.seek(off[i])
+                if span_matches(fh.read(ln[i]).rstrip(b"\r\n"), bytes_rx, text_rx):
+                    hits.add(i)
+                if time.monotonic() > deadline:
+                    raise RegexError("regex scan exceeded its time limit; narrow the filters first")
+        return hits
+    if len(off) == 0:
+        return hits
+    with open(path, "rb") as fh:
+        try:
+            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # empty file
+            return hits
+        try:
+            if bytes_rx is not None:
+                _scan(mm, 0, bytes_rx.search, off, ln, hits, deadline)
+                return hits
+            # str semantics (\w, \d, case folding...): decode ASCII chunks in one go (char offsets ==
+            # byte offsets), fall back to per-span decoding for chunks with non-ASCII bytes.
+            size = len(mm)
+            a = 0
+            while a < size:
+                b = min(size, a + CHUNK)
+                if b < size:
+                    nl = mm.find(b"\n", b)
+                    b = size if nl < 0 else nl + 1
+                data = mm[a:b]
+                if data.isascii():
+                    _scan(data.decode("ascii"), a, text_rx.search, off, ln, hits, deadline)
+                else:
+                    lo, hi = bisect_right(off, a - 1), bisect_right(off, b - 1)
+                    for i in range(lo, hi):
+                        raw = mm[off[i] : off[i] + ln[i]].rstrip(b"\r\n")
+                        if text_rx.search(raw.decode("utf-8", errors="replace")):
+                            hits.add(i)
+                a = b
+            return hits
+        finally:
+            mm.close()
+
+
+CHUNK = 64 * 1024 * 1024
+
+
+def _scan(buf: Any, base: int, search: Any, off: Any, ln: Any, hits: set[int], deadline: float) -> None:
+    """Run ``search`` over ``buf`` (file bytes from ``base``); add the span of each match, skip to its end."""
+    pos, size, n = 0, len(buf), len(off)
+    while pos < size:
+        m = search(buf, pos)
+        if m is None:
+            return
+        s = m.start() + base
+        i = bisect_right(off, s) - 1
+        if i < 0 or s >= off[i] + ln[i]:  # inside a line that is not a kept span: go to the next line
+            nl = buf.find(b"\n" if isinstance(buf, (bytes, mmap.mmap)) else "\n", s - base)
+            pos = size if nl < 0 else nl + 1
+            continue
+        end = off[i] + ln[i]
+        if m.end() + base <= end or search(buf[off[i] - base : end - base].rstrip()) is not None:
+            hits.add(i)
+        pos = (off[i + 1] if i + 1 < n else base + size) - base
+        if time.monotonic() > deadline:
+            raise RegexError("regex scan exceeded its time limit; narrow the filters first")

@@ -1,0 +1,708 @@
+"""``TraceStore``: one dataset over one or many trace files of any format, read through the index.
+
+Non-canonical inputs (OTLP, OTel SDK, Agents SDK, transcripts...) are converted once by
+``ingest.convert`` into canonical JSONL inside the cache directory and then indexed by the
+same fast path as canonical files. Queries are answered from per-trace rollups; spans
+are read by byte offset and parsed only when asked for. Every result respects a byte
+budget (default 64 KB of JSON) and says what to ask next when it had to cut.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.traces import canonical_reader as R
+from engine.traces import ingest
+from engine.traces import query_models as Q
+from engine.traces.budget import (
+    DEFAULT_BUDGET,
+    DISCOVERY_CAP,
+    SURGICAL_CAP,
+    cap_list,
+    cap_span,
+    size_of,
+    take_within,
+)
+from engine.traces.formats.canonical import canonicalize_record
+from engine.traces.index import TraceIndex, read_json
+from engine.traces.index_cache import cache_key, default_cache_dir, fingerprint, open_index
+from engine.traces.normalize import CATEGORIES
+from engine.traces.problems import Problems
+from engine.traces.regex_scan import RegexError, compile_guarded, matching_spans
+from engine.traces.render import render
+from engine.traces.span import STATUS_ERROR, Span, ns_to_iso, to_ns
+
+_CANON_KEYS = ("trace_state", "resource", "scope")
+
+
+@dataclass
+class FileInfo:
+    """One input file: what it was, what was indexed, how the index was obtained."""
+
+    path: str
+    format: str
+    indexed_path: str
+    how: str
+    spans: int = 0
+    traces: int = 0
+    skipped: int = 0
+    problems: Problems = field(default_factory=Problems)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "format": self.format,
+            "spans": self.spans,
+            "traces": self.traces,
+            "skipped": self.skipped,
+            "skipped_by_reason": dict(sorted(self.problems.skipped.items())),
+            "repaired": dict(sorted(self.problems.repaired.items())),
+            "index": self.how,
+        }
+
+
+class TraceStore:
+    """Read/query API over indexed trace files; results are pydantic models within a byte budget."""
+
+    def __init__(self, indexes: list[TraceIndex], files: list[FileInfo], budget: int = DEFAULT_BUDGET):
+        self.indexes = indexes
+        self.files = files
+        self.budget = budget
+        self.problems = Problems()
+        for f in files:
+            self.problems.merge(f.problems)
+        # global trace number -> [(file number, trace number in that file)]; ids merge across files
+        self._tids: list[str] = []
+        self._parts: list[list[tuple[int, int]]] = []
+        self._by_id: dict[str, int] = {}
+        for fi, idx in enumerate(indexes):
+            for ti, tid in enumerate(idx.trace_ids):
+                g = self._by_id.get(tid)
+                if g is None:
+                    self._by_id[tid] = len(self._tids)
+                    self._tids.append(tid)
+                    self._parts.append([(fi, ti)])
+                else:
+                    self._parts[g].append((fi, ti))
+
+    # ------------------------------------------------------------------ opening
+    @classmethod
+    def open(
+        cls,
+        paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
+        cache_dir: str | os.PathLike[str] | None = None,
+        use_cache: bool = True,
+        budget: int = DEFAULT_BUDGET,
+    ) -> TraceStore:
+        """Index (or reuse the cached index of) every file; directories expand to their trace files.
+
+        Missing or unreadable files are counted under ``unreadable_file``, never raised.
+        """
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        cdir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        indexes: list[TraceIndex] = []
+        files: list[FileInfo] = []
+        for path in ingest.expand_paths(paths):
+            label = str(path)
+            if not path.is_file():
+                fi = FileInfo(label, "unknown", "", "none")
+                fi.problems.skip("unreadable_file", label, "no such file")
+                files.append(fi)
+                continue
+            try:
+                fmt = ingest.detect_format(path)
+                target, conv = str(path), None
+                if fmt != "canonical" or path.name.endswith(".gz"):
+                    if not use_cache and tmpdir is None:
+                        tmpdir = tempfile.TemporaryDirectory(prefix="halo-convert-")
+                    base = Path(tmpdir.name) if tmpdir is not None else cdir
+                    target, conv = _converted(path, fmt, base)
+                idx, how = open_index(target, cdir, use_cache=use_cache, label=label if conv is None else None)
+            except OSError as exc:
+                fi = FileInfo(label, "unknown", "", "none")
+                fi.problems.skip("unreadable_file", label, f"{type(exc).__name__}: {exc}")
+                files.append(fi)
+                continue
+            fi = FileInfo(label, fmt, target, how)
+            if conv is not None:
+                fi.problems.merge(conv)
+            fi.problems.merge(idx.problems)
+            fi.spans = idx.span_count
+            fi.traces = len(idx.trace_ids)
+            fi.skipped = sum(fi.problems.skipped.values())
+            files.append(fi)
+            indexes.append(idx)
+        store = cls(indexes, files, budget)
+        store._tmpdir = tmpdir  # keeps converted files alive as long as the store
+        return store
+
+    # ------------------------------------------------------------------ iteration
+    @property
+    def trace_ids(self) -> list[str]:
+        """Every trace id, in first-appearance order (files in the order given)."""
+        return list(self._tids)
+
+    @property
+    def span_count(self) -> int:
+        return sum(i.span_count for i in self.indexes)
+
+    def __len__(self) -> int:
+        return len(self._tids)
+
+    def iter_traces(self) -> Iterator[tuple[str, list[Span]]]:
+        """``(trace_id, spans)`` per trace: traces in first-appearance order, spans in file order."""
+        handles = [open(i.path, "rb") for i in self.indexes]
+        try:
+            for g, tid in enumerate(self._tids):
+                spans: list[Span] = []
+                for fi, ti in self._parts[g]:
+                    spans.extend(self._read_spans(fi, self.indexes[fi].spans_of(ti), handles[fi]))
+                yield tid, spans
+        finally:
+            for h in handles:
+                h.close()
+
+    def iter_spans(self) -> Iterator[Span]:
+        """Every kept span, trace by trace."""
+        for _, spans in self.iter_traces():
+            yield from spans
+
+    def spans(self, trace_id: str) -> list[Span]:
+        """All spans of one trace (repaired, uncapped); ``KeyError`` when unknown."""
+        g = self._by_id[trace_id]
+        out: list[Span] = []
+        for fi, ti in self._parts[g]:
+            out.extend(self._read_spans(fi, self.indexes[fi].spans_of(ti)))
+        return out
+
+    def _read_spans(self, fi: int, numbers: Any, fh: Any = None) -> list[Span]:
+        """Parse spans by number; contiguous runs are read with one ``read``."""
+        idx = self.indexes[fi]
+        st = idx.state
+        own = fh is None
+        if own:
+            fh = open(idx.path, "rb")
+        try:
+            out: list[Span] = []
+            nums = list(numbers)
+            k = 0
+            while k < len(nums):
+                j = k
+                while j + 1 < len(nums) and nums[j + 1] == nums[j] + 1:
+                    j += 1
+                a = st.off[nums[k]]
+                fh.seek(a)
+                blob = fh.read(st.off[nums[j]] + st.ln[nums[j]] - a)
+                for n in nums[k : j + 1]:
+                    o = st.off[n] - a
+                    span = self._span_from_raw(idx, n, blob[o : o + st.ln[n]])
+                    if span is not None:
+                        out.append(span)
+                k = j + 1
+            return out
+        finally:
+            if own:
+                fh.close()
+
+    @staticmethod
+    def _span_from_raw(idx: TraceIndex, n: int, raw: bytes) -> Span | None:
+        d = read_json(raw)
+        if n in idx.state.slow or not _looks_canonical(d):
+            d, _, _ = canonicalize_record(d)
+            if d is None:
+                return None
+            if idx.state.pid[n] == 0 and d.get("parent_span_id"):
+                d["parent_span_id"] = ""  # self-parent cut by the scan
+        if n in idx.broken:
+            d["parent_span_id"] = ""  # link cut to break a parent cycle
+        return d
+
+    # ------------------------------------------------------------------ filters
+    def _match(self, filters: Q.TraceFilters | None) -> list[int]:
+        """Global trace numbers passing ``filters`` (index-only predicates, then the regex)."""
+        f = filters or Q.TraceFilters()
+        lo = _time_arg(f.start_time_gte, "start_time_gte")
+        hi = _time_arg(f.end_time_lte, "end_time_lte")
+        wanted: list[dict[int, int]] = []
+        for idx in self.indexes:
+            w: dict[int, int] = {}
+            for slot, names in (
+                (R.M_MODEL, f.model_names),
+                (R.M_SERVICE, f.service_names),
+                (R.M_AGENT, f.agent_names),
+                (R.M_TOOL, f.tool_names),
+            ):
+                if names is not None:
+                    w[slot] = _mask(idx, names)
+            wanted.append(w)
+        cats = None
+        if f.categories is not None:
+            bad = [c for c in f.categories if c not in R.CAT_SLOT]
+            if bad:
+                raise ValueError(f"unknown categories {bad}; known: {', '.join(CATEGORIES)}")
+            cats = [R.CAT_SLOT[c] for c in f.categories]
+        outcomes = None
+        if f.test_outcome is not None:
+            outcomes = {f.test_outcome} if isinstance(f.test_outcome, str) else set(f.test_outcome)
+        out: list[int] = []
+        for g, parts in enumerate(self._parts):
+            rows = [(fi, self.indexes[fi].rows[ti]) for fi, ti in parts]
+            if f.has_errors is not None and any(r[R.ERR] for _, r in rows) != f.has_errors:
+                continue
+            if any(
+                not any(r[slot] & wanted[fi][slot] for fi, r in rows) for slot in wanted[rows[0][0]]
+            ):
+                continue
+            if cats is not None and not any(r[c] for _, r in rows for c in cats):
+                continue
+            if outcomes is not None and not any(r[R.OUTCOME] in outcomes for _, r in rows):
+                continue
+            if f.test_nodeid is not None and not any(f.test_nodeid in (r[R.NODEID] or "") for _, r in rows):
+                continue
+            if lo is not None and min(r[R.START_NS] for _, r in rows) < lo:
+                continue
+            if hi is not None and max(r[R.END_NS] for _, r in rows) > hi:
+                continue
+            out.append(g)
+        if f.regex_pattern is not None and out:
+            out = self._regex_filter(out, f.regex_pattern)
+        return out
+
+    def _regex_filter(self, traces: list[int], pattern: str) -> list[int]:
+        try:
+            brx, trx = compile_guarded(pattern)
+        except RegexError:
+            raise
+        keep: set[int] = set()
+        all_traces = len(traces) == len(self._tids)
+        for fi, idx in enumerate(self.indexes):
+            local = [ti for g in traces for f2, ti in self._parts[g] if f2 == fi]
+            if not local:
+                continue
+            cand = None
+            if not all_traces:
+                nspans = sum(len(idx.spans_of(ti)) for ti in local)
+                if nspans * 4 < idx.span_count:  # few candidates: read only their spans
+                    cand = [n for ti in local for n in idx.spans_of(ti)]
+            hits = matching_spans(idx.path, idx.state.off, idx.state.ln, brx, trx, cand)
+            tr = idx.state.tr
+            for n in hits:
+                keep.add(self._by_id[idx.trace_ids[tr[n]]])
+        return [g for g in traces if g in keep]
+
+    # ------------------------------------------------------------------ summaries
+    def _summary(self, g: int) -> Q.TraceSummary:
+        parts = self._parts[g]
+        rows = [(self.indexes[fi], self.indexes[fi].rows[ti]) for fi, ti in parts]
+        start = min(r[R.START_NS] for _, r in rows)
+        end = max(r[R.END_NS] for _, r in rows)
+        nodeid = next((r[R.NODEID] for _, r in rows if r[R.NODEID]), None)
+        outcome = next((r[R.OUTCOME] for _, r in rows if r[R.OUTCOME]), None)
+        return Q.TraceSummary(
+            trace_id=self._tids[g],
+            span_count=sum(r[R.N] for _, r in rows),
+            start_time=ns_to_iso(start),
+            end_time=ns_to_iso(end),
+            duration_ms=round((end - start) / 1e6, 3),
+            has_errors=any(r[R.ERR] for _, r in rows),
+            error_span_count=sum(r[R.ERR] for _, r in rows),
+            service_names=cap_list(_names(rows, R.M_SERVICE), 20),
+            model_names=cap_list(_names(rows, R.M_MODEL), 20),
+            agent_names=cap_list(_names(rows, R.M_AGENT), 20),
+            tool_names=cap_list(_names(rows, R.M_TOOL), 30),
+            categories={c: n for c in CATEGORIES if (n := sum(r[R.CAT_SLOT[c]] for _, r in rows))},
+            total_input_tokens=sum(r[R.TIN] for _, r in rows),
+            total_output_tokens=sum(r[R.TOUT] for _, r in rows),
+            test_nodeid=nodeid[:500] if nodeid else None,
+            test_outcome=outcome,
+            raw_jsonl_bytes=sum(r[R.BYTES] for _, r in rows),
+        )
+
+    def summary(self, trace_id: str) -> Q.TraceSummary:
+        """The index-only summary of one trace."""
+        return self._summary(self._by_id[trace_id])
+
+    # ------------------------------------------------------------------ the tools
+    def count_traces(self, filters: Q.TraceFilters | None = None) -> Q.TraceCountResult:
+        return Q.TraceCountResult(total=len(self._match(filters)))
+
+    def query_traces(
+        self, filters: Q.TraceFilters | None = None, limit: int = 50, offset: int = 0
+    ) -> Q.TraceQueryResult:
+        """A page of trace summaries; cut to the byte budget with a note naming the next offset."""
+        limit = max(1, min(int(limit), 500))
+        offset = max(0, int(offset))
+        matched = self._match(filters)
+        page = [self._summary(g) for g in matched[offset : offset + limit]]
+        kept = take_within(page, self.budget - 600)
+        note = ""
+        if len(kept) < len(page):
+            note = (
+                f"returned {len(kept)} of {len(page)} requested summaries to stay within {self.budget:,} bytes; "
+                f"continue with offset={offset + len(kept)}"
+            )
+        elif offset + len(page) < len(matched):
+            note = f"{len(matched) - offset - len(page)} more traces match; continue with offset={offset + len(page)}"
+        return Q.TraceQueryResult(traces=kept, total=len(matched), note=note)
+
+    def get_dataset_overview(self, filters: Q.TraceFilters | None = None) -> Q.DatasetOverview:
+        """Rollup of the filtered traces; facet lists and the error taxonomy are capped."""
+        matched = self._match(filters)
+        cats: Counter[str] = Counter()
+        outcomes: Counter[str] = Counter()
+        facet: dict[int, set[str]] = {s: set() for s in (R.M_SERVICE, R.M_MODEL, R.M_AGENT, R.M_TOOL)}
+        spans = err_spans = err_traces = tin = tout = nbytes = 0
+        lo = hi = None
+        for g in matched:
+            rows = [(self.indexes[fi], self.indexes[fi].rows[ti]) for fi, ti in self._parts[g]]
+            e = 0
+            for idx, r in rows:
+                spans += r[R.N]
+                e += r[R.ERR]
+                tin += r[R.TIN]
+                tout += r[R.TOUT]
+                nbytes += r[R.BYTES]
+                for c in CATEGORIES:
+                    if r[R.CAT_SLOT[c]]:
+                        cats[c] += r[R.CAT_SLOT[c]]
+                for slot, acc in facet.items():
+                    if r[slot]:
+                        acc.update(_bits(idx, r[slot]))
+                lo = r[R.START_NS] if lo is None else min(lo, r[R.START_NS])
+                hi = r[R.END_NS] if hi is None else max(hi, r[R.END_NS])
+            outcome = next((r[R.OUTCOME] for _, r in rows if r[R.OUTCOME]), None)
+            if outcome:
+                outcomes[outcome] += 1
+            err_spans += e
+            err_traces += 1 if e else 0
+        ov = Q.DatasetOverview(
+            total_traces=len(matched),
+            total_spans=spans,
+            earliest_start_time=ns_to_iso(lo) if lo is not None else "",
+            latest_end_time=ns_to_iso(hi) if hi is not None else "",
+            service_names=cap_list(sorted(facet[R.M_SERVICE])),
+            model_names=cap_list(sorted(facet[R.M_MODEL])),
+            agent_names=cap_list(sorted(facet[R.M_AGENT])),
+            tool_names=cap_list(sorted(facet[R.M_TOOL]), 100),
+            categories=dict(cats.most_common()),
+            error_trace_count=err_traces,
+            error_span_count=err_spans,
+            test_outcomes=dict(outcomes.most_common()),
+            total_input_tokens=tin,
+            total_output_tokens=tout,
+            raw_jsonl_bytes=nbytes,
+            sample_trace_ids=[self._tids[g] for g in matched[:20]],
+            error_taxonomy=self._error_taxonomy([g for g in matched if self._has_errors(g)]),
+        )
+        while size_of(ov) > self.budget and ov.error_taxonomy:
+            ov.error_taxonomy = ov.error_taxonomy[: len(ov.error_taxonomy) // 2]
+            ov.note = "error taxonomy shortened to fit the byte budget"
+        return ov
+
+    def _has_errors(self, g: int) -> bool:
+        return any(self.indexes[fi].rows[ti][R.ERR] for fi, ti in self._parts[g])
+
+    def _error_taxonomy(self, traces: list[int], max_traces: int = 2000) -> list[Q.ErrorTaxonomyGroup]:
+        """Group error spans by (name, status message); reads only error traces (bounded)."""
+        counts: Counter[tuple[str, str]] = Counter()
+        where: dict[tuple[str, str], list[str]] = {}
+        for g in traces[:max_traces]:
+            tid = self._tids[g]
+            for s in self.spans(tid):
+                st = s.get("status") or {}
+                if st.get("code") != STATUS_ERROR:
+                    continue
+                key = (str(s.get("name", ""))[:200], str(st.get("message") or "")[:200])
+                counts[key] += 1
+                lst = where.setdefault(key, [])
+                if not lst or lst[-1] != tid:
+                    lst.append(tid)
+        return [
+            Q.ErrorTaxonomyGroup(
+                span_name=name,
+                status_message=msg,
+                error_span_count=n,
+                trace_count=len(set(where[(name, msg)])),
+                example_trace_ids=sorted(set(where[(name, msg)]))[:3],
+            )
+            for (name, msg), n in counts.most_common(20)
+        ]
+
+    def view_trace(self, trace_id: str) -> Q.TraceView:
+        """All spans (values capped at 4 KB); over budget → an ``oversized`` summary saying what to ask next."""
+        spans = self.spans(trace_id)
+        capped = [cap_span(s, DISCOVERY_CAP) for s in spans]
+        sizes = [size_of(s) for s in capped]
+        if sum(sizes) + len(sizes) + 300 <= self.budget:
+            return Q.TraceView(trace_id=trace_id, spans=capped)
+        return Q.TraceView(trace_id=trace_id, spans=[], oversized=self._oversized(trace_id, spans, sizes))
+
+    def _oversized(self, trace_id: str, spans: list[Span], sizes: list[int]) -> Q.OversizedTraceSummary:
+        order = sorted(range(len(spans)), key=lambda i: -sizes[i])
+        largest = [
+            {"span_id": spans[i].get("span_id"), "name": str(spans[i].get("name"))[:80], "bytes": sizes[i]}
+            for i in order[:10]
+        ]
+        names = Counter(str(s.get("name"))[:80] for s in spans).most_common(10)
+        errs = [s.get("span_id", "") for s in spans if (s.get("status") or {}).get("code") == STATUS_ERROR]
+        total = sum(sizes)
+        small = [spans[i].get("span_id", "") for i in sorted(order[10:], key=lambda i: sizes[i])[:20]]
+        rec = (
+            f"trace has {len(spans)} spans, {total:,} bytes after capping values (budget {self.budget:,}). "
+            "Do not retry view_trace. Use render_trace(trace_id) for a compact outline, "
+            "search_trace(trace_id, pattern) to find the spans you need, then view_spans(trace_id, [ids]) "
+            "with a few ids"
+        )
+        if errs:
+            rec += f"; error spans: {', '.join(errs[:10])}"
+        if small:
+            rec += f"; small spans you can view together: {', '.join(small[:10])}"
+        return Q.OversizedTraceSummary(
+            trace_id=trace_id,
+            span_count=len(spans),
+            response_bytes=total,
+            response_bytes_budget=self.budget,
+            largest_spans=largest,
+            top_span_names=names,
+            error_span_ids=errs[:50],
+            recommendation=rec,
+        )
+
+    def view_spans(self, trace_id: str, span_ids: list[str]) -> Q.TraceView:
+        """Named spans at a 16 KB per-value cap, lowered (then spans dropped) until the result fits."""
+        wanted = set(span_ids[:200])
+        spans = [s for s in self.spans(trace_id) if s.get("span_id") in wanted]
+        for cap in (SURGICAL_CAP, DISCOVERY_CAP, 1024, 256):
+            capped = [cap_span(s, cap) for s in spans]
+            sizes = [size_of(s) for s in capped]
+            if sum(sizes) + len(sizes) + 600 <= self.budget:
+                note = f"attribute values capped at {cap:,} chars" if cap != SURGICAL_CAP else ""
+                return Q.TraceView(trace_id=trace_id, spans=capped, note=note)
+        kept = take_within(capped, self.budget - 1200)
+        left = [s.get("span_id", "") for s in spans[len(kept) :]]
+        return Q.TraceView(
+            trace_id=trace_id,
+            spans=kept,
+            note=(
+                f"returned {len(kept)} of {len(spans)} spans (values capped at 256 chars) to stay within "
+                f"{self.budget:,} bytes; ask view_spans again for: {', '.join(left[:40])}"
+            ),
+        )
+
+    def search_trace(
+        self, trace_id: str, regex_pattern: str, context_buffer_chars: int = 100, max_matches: int = 50
+    ) -> Q.TraceSearchResult:
+        """Regex over each span's raw JSON line; bounded records, exact total count."""
+        _, trx = compile_guarded(regex_pattern)
+        g = self._by_id[trace_id]
+        recs, total = self._search(g, None, trx, context_buffer_chars, max_matches)
+        kept, note = self._fit_matches(recs, total)
+        return Q.TraceSearchResult(
+            trace_id=trace_id,
+            match_count=total,
+            returned_match_count=len(kept),
+            has_more=total > len(kept),
+            matches=kept,
+            note=note,
+        )
+
+    def search_span(
+        self,
+        trace_id: str,
+        span_id: str,
+        regex_pattern: str,
+        context_buffer_chars: int = 100,
+        max_matches: int = 50,
+    ) -> Q.SpanSearchResult:
+        """Regex inside one span's raw JSON (for spans too large to view whole)."""
+        _, trx = compile_guarded(regex_pattern)
+        g = self._by_id[trace_id]
+        recs, total = self._search(g, span_id, trx, context_buffer_chars, max_matches)
+        if total == 0 and not self._has_span(g, span_id):
+            raise KeyError(f"span_id={span_id!r} not found in trace_id={trace_id!r}")
+        kept, note = self._fit_matches(recs, total)
+        return Q.SpanSearchResult(
+            trace_id=trace_id,
+            span_id=span_id,
+            match_count=total,
+            returned_match_count=len(kept),
+            has_more=total > len(kept),
+            matches=kept,
+            note=note,
+        )
+
+    def _has_span(self, g: int, span_id: str) -> bool:
+        try:
+            k = int(span_id, 16)
+        except ValueError:
+            return False
+        return any(self.indexes[fi].state.sid[n] == k for fi, ti in self._parts[g] for n in self.indexes[fi].spans_of(ti))
+
+    def _search(
+        self, g: int, span_id: str | None, trx: Any, ctx: int, max_matches: int
+    ) -> tuple[list[Q.SpanMatchRecord], int]:
+        ctx = max(0, min(int(ctx), 2000))
+        max_matches = max(1, min(int(max_matches), 500))
+        want = None
+        if span_id is not None:
+            try:
+                want = int(span_id, 16)
+            except ValueError:
+                raise KeyError(f"span_id={span_id!r} is not a hex span id") from None
+        recs: list[Q.SpanMatchRecord] = []
+        total = 0
+        k = 0
+        tid = self._tids[g]
+        for fi, ti in self._parts[g]:
+            idx = self.indexes[fi]
+            st = idx.state
+            with open(idx.path, "rb") as fh:
+                for n in idx.spans_of(ti):
+                    k += 1
+                    if want is not None and st.sid[n] != want:
+                        continue
+                    raw = idx.read_raw(n, fh)
+                    text = raw.decode("utf-8", errors="replace")
+                    meta = None
+                    for m in trx.finditer(text):
+                        total += 1
+                        if len(recs) >= max_matches:
+                            continue
+                        if meta is None:
+                            meta = self._span_from_raw(idx, n, raw) or {}
+                        status = meta.get("status") or {}
+                        a, b = m.start(), m.end()
+                        recs.append(
+                            Q.SpanMatchRecord(
+                                trace_id=tid,
+                                span_id=str(meta.get("span_id", "")),
+                                span_index=k - 1,
+                                span_name=str(meta.get("name", ""))[:200],
+                                kind=str(meta.get("kind", "")),
+                                status_code=str(status.get("code", "")),
+                                parent_span_id=str(meta.get("parent_span_id", "")),
+                                raw_jsonl_bytes=len(raw),
+                                match_text=text[a : min(b, a + 1000)],
+                                matched_context=text[max(0, a - ctx) : min(len(text), min(b, a + 1000) + ctx)],
+                                match_start_char=a,
+                                match_end_char=b,
+                            )
+                        )
+        return recs, total
+
+    def _fit_matches(self, recs: list[Q.SpanMatchRecord], total: int) -> tuple[list[Q.SpanMatchRecord], str]:
+        kept = take_within(recs, self.budget - 800)
+        if len(kept) < len(recs):
+            ids = list(dict.fromkeys(r.span_id for r in recs[len(kept) :]))
+            return kept, (
+                f"returned {len(kept)} of {total} matches to stay within {self.budget:,} bytes; "
+                "use a more specific pattern, a smaller context_buffer_chars, or search_span on: "
+                + ", ".join(ids[:20])
+            )
+        if total > len(kept):
+            return kept, f"{total - len(kept)} more matches not returned (max_matches)"
+        return kept, ""
+
+    def render_trace(self, trace_id: str, budget: int | None = None) -> Q.RenderedTrace:
+        """The span tree as compact indented text, cut to the byte budget with a pointer to the rest."""
+        spans = self.spans(trace_id)
+        text, cut = render(trace_id, spans, min(budget or self.budget, self.budget) - 200)
+        return Q.RenderedTrace(trace_id=trace_id, text=text, truncated=cut)
+
+    # ------------------------------------------------------------------ reports
+    def report(self) -> dict[str, Any]:
+        """What ``halo index --json`` prints: totals, per-file counts, skipped and repaired by reason."""
+        return {
+            "spans": self.span_count,
+            "traces": len(self._tids),
+            "error_spans": sum(r[R.ERR] for idx in self.indexes for r in idx.rows),
+            "files": [f.to_dict() for f in self.files],
+            "skipped_lines": dict(sorted(self.problems.skipped.items())),
+            "repaired": dict(sorted(self.problems.repaired.items())),
+            "examples": list(self.problems.examples),
+        }
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _looks_canonical(d: Any) -> bool:
+    """Cheap read-time shape check; anything else goes through ``canonicalize_record``."""
+    if type(d) is not dict:
+        return False
+    for k in _CANON_KEYS:
+        if k not in d:
+            return False
+    return type(d["resource"]) is dict and type(d["scope"]) is dict
+
+
+def _mask(idx: TraceIndex, names: list[str]) -> int:
+    m = 0
+    for n in names:
+        m |= idx.state.vbit.get(n, 0)
+    return m
+
+
+def _bits(idx: TraceIndex, mask: int) -> list[str]:
+    vocab = idx.state.vocab
+    out = []
+    i = 0
+    while mask:
+        if mask & 1:
+            out.append(vocab[i])
+        mask >>= 1
+        i += 1
+    return out
+
+
+def _names(rows: list[tuple[TraceIndex, list[Any]]], slot: int) -> list[str]:
+    out: set[str] = set()
+    for idx, r in rows:
+        if r[slot]:
+            out.update(_bits(idx, r[slot]))
+    return sorted(out)
+
+
+def _time_arg(value: str | None, name: str) -> int | None:
+    if value is None:
+        return None
+    ns = to_ns(value)
+    if ns is None:
+        raise ValueError(f"{name}={value!r} is not a timestamp (use ISO-8601, e.g. 2025-06-01T00:00:00Z)")
+    return ns
+
+
+def _converted(path: Path, fmt: str, base: Path) -> tuple[str, Problems | None]:
+    """Canonical JSONL for a foreign-format file: converted once, reused while the source is unchanged."""
+    import orjson
+
+    key = cache_key(path)
+    out = base / "converted" / (key + ".jsonl")
+    meta = base / "converted" / (key + ".meta.json")
+    fp = fingerprint(str(path))
+    try:
+        m = orjson.loads(meta.read_bytes())
+        if m.get("fp") == fp and m.get("format") == fmt and out.is_file():
+            p = Problems()
+            p.skipped.update(m["problems"]["skipped"])
+            p.repaired.update(m["problems"]["repaired"])
+            p.examples = list(m["problems"]["examples"])
+            return str(out), p
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    stats = ingest.convert([path], out, formats={str(path): fmt})
+    from engine.traces.index_cache import write_atomic
+
+    write_atomic(
+        meta,
+        orjson.dumps({"fp": fp, "format": fmt, "source": str(path), "problems": stats.problems.to_dict()}),
+    )
+    return str(out), stats.problems
