@@ -140,7 +140,7 @@ def _tool_name_from_span_name(name: str) -> str:
 def _first_int(attrs: dict[str, Any], keys: tuple[str, ...]) -> int | None:
     for k in keys:
         v = attrs.get(k)
-        if isinstance(v, bool):
+        if v is None or isinstance(v, bool):  # None first: the common miss stays cheap (index hot loop)
             continue
         if isinstance(v, int):
             return v
