@@ -1,0 +1,42 @@
+"""junit.xml: one case per mode — new/regressed fail, persisting pass with properties, resolved skipped."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+from engine.analysis.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
+from engine.publish.junit import render_junit
+
+
+def _mode(i: int) -> FailureMode:
+    return FailureMode(id=f"fm-00000000000{i}", title=f"mode {i} <&>", category="c", detector="d", key=str(i),
+                       run_count=i, prevalence=i / 10)
+
+
+def test_statuses() -> None:
+    modes = [_mode(1), _mode(2), _mode(3)]
+    e = lambda m: GateEntry(id=m.id, title=m.title)  # noqa: E731
+    gate = Gate(baseline="b.json", new=[e(modes[0])], regressed=[e(modes[1])], persisting=[e(modes[2])],
+                resolved=[GateEntry(id="fm-000000000009", title="gone", baseline_runs=5, baseline_total=10)],
+                verdict="fail", failing_ids=[modes[0].id], fail_on="new")
+    root = ET.fromstring(render_junit(Findings(dataset=DatasetSummary(), failure_modes=modes, gate=gate)))
+    cases = {c.get("name").split(":")[0]: c for c in root.iter("testcase")}
+    assert cases["fm-000000000001"].find("failure") is not None
+    assert cases["fm-000000000002"].find("failure") is not None
+    persisting = cases["fm-000000000003"]
+    assert persisting.find("failure") is None and persisting.find("skipped") is None
+    props = {p.get("name"): p.get("value") for p in persisting.iter("property")}
+    assert props["halo.status"] == "persisting" and props["halo.runs"] == "3"
+    skipped = cases["fm-000000000009"].find("skipped")
+    assert skipped is not None and "resolved" in skipped.get("message")
+    assert "mode 1 <&>" in cases["fm-000000000001"].get("name")
+
+
+def test_fail_on_any_fails_every_mode_never_fails_none() -> None:
+    modes = [_mode(1), _mode(2)]
+    any_gate = Gate(fail_on="any", verdict="fail", failing_ids=[m.id for m in modes])
+    root = ET.fromstring(render_junit(Findings(failure_modes=modes, gate=any_gate)))
+    assert len(list(root.iter("failure"))) == 2
+    never = Gate(fail_on="never", new=[GateEntry(id=modes[0].id, title="x")], verdict="pass")
+    root = ET.fromstring(render_junit(Findings(failure_modes=modes, gate=never)))
+    assert list(root.iter("failure")) == []
