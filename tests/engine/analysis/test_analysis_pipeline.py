@@ -27,7 +27,7 @@ def failing_runs(n: int, start: int = 0, nodeid: bool = True) -> list[Run]:
     out = []
     for i in range(start, start + n):
         r = Run(i, nodeid=f"tests/test_agent.py::test_{i}" if nodeid else None, outcome="failed" if nodeid else None)
-        r.tool("refund", '{"order": %d}' % i, f"Error: order {i} not refundable")
+        r.tool("refund", json.dumps({"order": i}), f"Error: order {i} not refundable")
         r.llm(text="Could not refund.")
         out.append(r)
     return out
