@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import cap_values, read_bytes, read_head
+from engine.traces.formats.common import cap_values, open_binary, read_bytes, read_head
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
@@ -38,7 +38,8 @@ FORMATS = (
     "phoenix",
 )
 TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".gz")
-_FULL_PARSE_LIMIT = 256 * 1024 * 1024  # sniff by parsing the whole document only below this size
+_FULL_PARSE_LIMIT = 64 * 1024 * 1024  # sniff by parsing the whole document only below this size
+_FIRST_LINE_LIMIT = 64 * 1024 * 1024
 
 
 @dataclass
@@ -151,19 +152,44 @@ def _loads_any(data: bytes) -> Any:
         return json.loads(data.decode("utf-8", errors="replace"))
 
 
+def _first_lines(path: Path, n: int = 3, limit: int = _FIRST_LINE_LIMIT) -> list[bytes]:
+    """Up to ``n`` non-blank leading lines (each read whole up to ``limit`` bytes, so a 50 MB first line still parses)."""
+    out: list[bytes] = []
+    with open_binary(path) as fh:
+        while len(out) < n:
+            line = fh.readline(limit)
+            if not line:
+                break
+            line = line.strip()
+            if line:
+                out.append(line)
+    return out
+
+
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """Sniff a file's format from its (decompressed) first bytes; falls back to ``canonical``."""
+    """Sniff a file's format from its (decompressed) first bytes; falls back to ``canonical``.
+
+    Order: the first few lines as JSONL records (cheap, works for huge files), then the
+    whole document when it is small enough, then key hints in the first 64 KB (which also
+    names files that are not valid JSON, e.g. with merge-conflict markers).
+    """
     p = Path(path)
     head = read_head(p).lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         return "canonical"
-    first_line = head.split(b"\n", 1)[0].strip()
     try:
-        fmt = classify(_loads_any(first_line))
+        lines = _first_lines(p)
+    except (OSError, EOFError):
+        lines = [head.split(b"\n", 1)[0]]
+    for i, line in enumerate(lines):
+        try:
+            fmt = classify(_loads_any(line.lstrip(b"\xef\xbb\xbf")))
+        except (ValueError, RecursionError):
+            continue
         if fmt:
             return fmt
-    except (ValueError, RecursionError):
-        pass
+        if i == 0:
+            break  # the first line is a whole JSON value but no known record: a document, not JSONL
     try:
         if p.stat().st_size <= _FULL_PARSE_LIMIT:
             fmt = classify(_loads_any(read_bytes(p)))
@@ -248,9 +274,12 @@ def convert(
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        for span in iter_spans(paths, stats.problems, formats, stats):
-            fh.write(orjson.dumps(span, option=orjson.OPT_NON_STR_KEYS))
-            fh.write(b"\n")
-    os.replace(tmp, out)
+    try:
+        with open(tmp, "wb") as fh:
+            for span in iter_spans(paths, stats.problems, formats, stats):
+                fh.write(orjson.dumps(span, option=orjson.OPT_NON_STR_KEYS))
+                fh.write(b"\n")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     return stats
