@@ -155,7 +155,10 @@ def message_attrs(out: dict[str, Any], prefix: str, messages: list[Any]) -> None
 
 
 def cap_values(span: Span, problems: Problems, where: str, limit: int = MAX_VALUE_CHARS) -> None:
-    """Cap huge string attribute values in place, listing capped keys in ``halo.truncated_attributes``."""
+    """Cap huge string attribute values in place, listing capped keys in ``halo.truncated_attributes``.
+
+    Idempotent: a capped value (marker included) is never longer than ``limit``.
+    """
     attrs = span.get("attributes")
     if not isinstance(attrs, dict):
         return
@@ -167,8 +170,10 @@ def cap_values(span: Span, problems: Problems, where: str, limit: int = MAX_VALU
             capped.append(k)
     if capped:
         prev = attrs.get(C.TRUNCATED_KEYS)
-        keys = (prev.split(",") if isinstance(prev, str) and prev else []) + capped
-        attrs[C.TRUNCATED_KEYS] = ",".join(dict.fromkeys(keys))
+        if isinstance(prev, str):
+            prev = [k for k in prev.split(",") if k]
+        keys = [str(k) for k in prev] if isinstance(prev, list) else []
+        attrs[C.TRUNCATED_KEYS] = list(dict.fromkeys(keys + capped))  # a list, as pytest capture writes it
         problems.repair("value_capped", where, ", ".join(capped)[:200])
 
 

@@ -70,7 +70,7 @@ def test_canonical_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     assert coerced["end_time"] == coerced["start_time"]  # end before start repaired
     assert "end_before_start" in coerced["attributes"][C.REPAIRED]
     capped = spans[3]["attributes"]
-    assert len(capped["blob"]) <= MAX_VALUE_CHARS and capped[C.TRUNCATED_KEYS] == "blob"
+    assert len(capped["blob"]) <= MAX_VALUE_CHARS and capped[C.TRUNCATED_KEYS] == ["blob"]
     assert stats.files[0].spans == 5
 
 
