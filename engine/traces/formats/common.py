@@ -141,7 +141,8 @@ def message_attrs(out: dict[str, Any], prefix: str, messages: list[Any]) -> None
             out[f"{base}.name"] = m["name"]
         if isinstance(m.get("tool_call_id"), str):
             out[f"{base}.tool_call_id"] = m["tool_call_id"]
-        for j, tc in enumerate(m.get("tool_calls") or []):
+        calls = m.get("tool_calls")
+        for j, tc in enumerate(calls if isinstance(calls, list) else []):
             if not isinstance(tc, dict):
                 continue
             fn = tc.get("function") if isinstance(tc.get("function"), dict) else tc

@@ -154,7 +154,7 @@ def spans_for_run(run: Run, problems: Problems, where: str) -> Iterator[Span]:
                 attributes=attrs,
             )
         )
-        calls = [tc for tc in (m.get("tool_calls") or [])]
+        calls = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
         for j, tc in enumerate(calls):
             name, args, cid = _call_fields(tc)
             hit = _match_result(msgs, pos, cid, used_results)

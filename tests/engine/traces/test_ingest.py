@@ -121,3 +121,37 @@ def test_unknown_format_override_is_counted(tmp_path: Path) -> None:
     problems = Problems()
     assert list(iter_spans([p], problems, formats={str(p): "nope"})) == []
     assert problems.skipped == {"unknown_format": 1}
+
+
+def test_no_format_raises_on_junk(tmp_path: Path) -> None:
+    """Every converter, forced onto every kind of junk, counts problems instead of raising."""
+    junk = {
+        "empty.json": b"",
+        "null.json": b"null",
+        "list.json": b"[]",
+        "obj.json": b"{}",
+        "nums.jsonl": b"1\n2\n",
+        "binary.bin": bytes(range(256)) * 4,
+        "deep.json": b"[" * 5000 + b"]" * 5000,
+        "halfdoc.json": b'{"spans": [{"name": "x", "context": {"trace_id": 1',
+        "wrongtypes.jsonl": b'{"trace_id": [], "span_id": {}, "start_time": [1], "status": 5, "attributes": 3}\n'
+        b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": 5, "spanId": null}]}]}]}\n'
+        b'{"object": "trace.span", "id": 3, "trace_id": {}, "started_at": [], "span_data": "x", "error": 1}\n'
+        b'{"data": [{"id": 1, "traceId": 2, "startTime": {}, "usage": "x", "input": null}]}\n'
+        b'[{"task_id": 1, "traj": "nope"}, {"traj": [{"role": "assistant", "tool_calls": "x"}]}]\n',
+        "gz_garbage.gz": b"\x1f\x8b" + b"\x00" * 30,
+    }
+    paths = []
+    for name, data in junk.items():
+        p = tmp_path / name
+        p.write_bytes(data)
+        paths.append(p)
+    for fmt in FORMATS:
+        problems = Problems()
+        spans = list(iter_spans(paths, problems, formats={str(p): fmt for p in paths}))
+        for s in spans:
+            assert list(s) == list(_span(0)) and len(s["trace_id"]) == 32 and len(s["span_id"]) == 16
+        assert "converter_error" not in problems.skipped, (fmt, problems.examples)
+        assert problems.skipped_total > 0
+    # detection itself never raises either
+    assert {detect_format(p) for p in paths} <= set(FORMATS)
