@@ -127,7 +127,7 @@ def classify(obj: Any) -> str | None:
         first = obj[0] if obj and isinstance(obj[0], dict) else None
         if first is not None:
             inner = classify(first)
-            if inner in ("otlp_json", "agents_sdk", "otel_sdk", "langfuse", "phoenix"):
+            if inner in ("canonical", "otlp_json", "agents_sdk", "otel_sdk", "langfuse", "phoenix"):
                 return inner
     return None
 

@@ -225,7 +225,7 @@ def rollup(span: Span) -> tuple[str, str | None, int, int, str | None, str | Non
     tout = _first_int(attrs, OUTPUT_TOKEN_KEYS) or 0
     if not (tin or tout) and LANGFUSE_USAGE in attrs:  # rare: only Langfuse-SDK spans pay the JSON decode
         tin, tout = (x or 0 for x in _langfuse_usage(attrs))
-    tool = _first_str(attrs, TOOL_NAME_KEYS) if cat == "tool" else None
+    tool = (_first_str(attrs, TOOL_NAME_KEYS) or _tool_name_from_span_name(span.get("name") or "")) if cat == "tool" else None
     agent = _first_str(attrs, AGENT_NAME_KEYS)
     if agent is None and cat == "agent":
         agent = span.get("name") or None

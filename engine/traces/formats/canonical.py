@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import cap_values, iter_lines, stable_hex
+from engine.traces.formats.common import cap_values, iter_lines, read_bytes, read_head, stable_hex
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -157,8 +157,36 @@ def canonicalize_record(obj: Any) -> tuple[Span | None, str, list[str]]:
     return span, "", repairs
 
 
+def _keep(obj: Any, problems: Problems, where: str) -> Span | None:
+    span, reason, repairs = canonicalize_record(obj)
+    if span is None:
+        problems.skip(reason, where)
+        return None
+    for r in repairs:
+        problems.repair(r, where)
+    cap_values(span, problems, where)
+    span["attributes"].setdefault(C.SOURCE_FORMAT, FORMAT)
+    return span
+
+
+def _iter_array(path: Path, problems: Problems) -> Iterator[Span]:
+    """A JSON array of canonical records (someone saved a list instead of JSONL)."""
+    try:
+        doc = orjson.loads(read_bytes(path))
+    except orjson.JSONDecodeError as exc:
+        problems.skip("malformed_json", f"{path}:1", str(exc))
+        return
+    for i, obj in enumerate(doc if isinstance(doc, list) else [doc]):
+        span = _keep(obj, problems, f"{path}:[{i}]")
+        if span is not None:
+            yield span
+
+
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
-    """Yield every keepable span of a canonical JSONL file; count the rest by reason."""
+    """Yield every keepable span of a canonical JSONL file (or JSON array); count the rest by reason."""
+    if read_head(path, 64).lstrip()[:1] == b"[":
+        yield from _iter_array(path, problems)
+        return
     for lineno, line in iter_lines(path):
         where = f"{path}:{lineno}"
         try:
@@ -176,12 +204,6 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
             else:
                 problems.skip("malformed_json", where, str(exc))
                 continue
-        span, reason, repairs = canonicalize_record(obj)
-        if span is None:
-            problems.skip(reason, where)
-            continue
-        for r in repairs:
-            problems.repair(r, where)
-        cap_values(span, problems, where)
-        span["attributes"].setdefault(C.SOURCE_FORMAT, FORMAT)
-        yield span
+        span = _keep(obj, problems, where)
+        if span is not None:
+            yield span

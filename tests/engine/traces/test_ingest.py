@@ -155,3 +155,12 @@ def test_no_format_raises_on_junk(tmp_path: Path) -> None:
         assert problems.skipped_total > 0
     # detection itself never raises either
     assert {detect_format(p) for p in paths} <= set(FORMATS)
+
+
+def test_canonical_json_array(tmp_path: Path) -> None:
+    p = tmp_path / "spans.json"
+    p.write_bytes(orjson.dumps([_span(0), "junk", _span(1)]))
+    assert detect_format(p) == "canonical"
+    problems = Problems()
+    assert [s["name"] for s in iter_spans([p], problems)] == ["s0", "s1"]
+    assert problems.skipped == {"not_an_object": 1}
