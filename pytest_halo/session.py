@@ -99,7 +99,8 @@ def run_engine_analysis(
             update_baseline=cfg.update_baseline, tests_file=tests, reasoners=reasoners,
         )
     except Exception as exc:
-        return None, f"{type(exc).__name__}: {exc}"
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return None, f"{type(exc).__name__}: {first}"
     return outcome, None
 
 

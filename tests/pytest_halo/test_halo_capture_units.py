@@ -1,0 +1,108 @@
+"""Unit tests of the capture pieces that need no subprocess: caps, writer threads, attribution, merge, ids."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import orjson
+
+from pytest_halo.capture.agents_sdk import error_type, otel_span_id, otel_trace_id
+from pytest_halo.capture.test_context import TestContext
+from pytest_halo.capture.writer import JsonlWriter, cap_attributes, value_limit_from_env
+from pytest_halo.merge import merge_parts
+from pytest_halo.records import TestRecords
+
+
+def test_cap_attributes_records_keys_and_leaves_small_values():
+    attrs = {"a": "x" * 10, "b": "y" * 11, "c": ["z" * 20, 3], "d": 5}
+    assert cap_attributes(attrs, 10) == ["b", "c"]
+    assert attrs == {"a": "x" * 10, "b": "y" * 10, "c": ["z" * 10, 3], "d": 5}
+
+
+def test_value_limit_env(monkeypatch):
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "123")
+    assert value_limit_from_env() == 123
+    monkeypatch.setenv("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "nope")
+    assert value_limit_from_env() == 64 * 1024
+
+
+def test_writer_is_thread_safe_and_drops_writes_after_close(tmp_path):
+    w = JsonlWriter(tmp_path / "p.jsonl", buffering=64)
+
+    def burst(k):
+        for i in range(500):
+            w.write({"k": k, "i": i, "pad": "p" * (i % 50), "odd": {1, 2}})
+
+    threads = [threading.Thread(target=burst, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    w.close()
+    w.write({"late": True})
+    rows = [orjson.loads(x) for x in (tmp_path / "p.jsonl").read_bytes().splitlines()]
+    assert len(rows) == 4000 == w.count
+    assert len({(r["k"], r["i"]) for r in rows}) == 4000
+
+
+def test_trace_claimed_by_first_test_keeps_later_spans():
+    ctx = TestContext()
+    assert ctx.attribution("t0") is None  # outside any test
+    ctx.enter("a.py::test_1", "call")
+    ctx.claim("t1")
+    ctx.leave()
+    ctx.enter("a.py::test_2", "setup")
+    assert ctx.attribution("t1") == ("a.py::test_1", "call")  # background span of test_1
+    assert ctx.attribution("t2") == ("a.py::test_2", "setup")
+    ctx.phase = "teardown"
+    assert ctx.attribution("t2") == ("a.py::test_2", "teardown")
+
+
+def _span(tid, sid, nodeid=None):
+    attrs = {"halo.test.nodeid": nodeid} if nodeid else {}
+    return {"trace_id": tid, "span_id": sid, "parent_span_id": "", "name": "s", "attributes": attrs}
+
+
+def test_merge_dedupes_skips_torn_lines_and_stamps_outcomes(tmp_path):
+    p1, p2 = tmp_path / "r-gw0.jsonl", tmp_path / "r-gw1.jsonl"
+    p1.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in [_span("a" * 32, "1" * 16, "t::x"),
+                                                               _span("a" * 32, "2" * 16, "t::x")]))
+    p2.write_bytes(orjson.dumps(_span("a" * 32, "1" * 16, "t::x")) + b"\n" + orjson.dumps(_span("b" * 32, "3" * 16))
+                   + b'\n{"trace_id": "c')  # a crashed worker's torn last line
+    stats = merge_parts([p1, p2], tmp_path / "traces.jsonl", {"t::x": "failed"})
+    rows = [orjson.loads(x) for x in (tmp_path / "traces.jsonl").read_bytes().splitlines()]
+    assert (stats.spans, stats.duplicates, stats.bad_lines, stats.traces) == (3, 1, 1, 2)
+    assert [r["attributes"].get("halo.test.outcome") for r in rows] == ["failed", "failed", None]
+    assert list(stats.traces_by_test["t::x"]) == ["a" * 32]
+
+
+def test_sdk_ids_become_stable_valid_otel_ids():
+    hexpart = "0123456789abcdef0123456789abcdef"
+    assert otel_trace_id("trace_" + hexpart) == hexpart
+    custom = otel_trace_id("my-custom-trace")
+    assert len(custom) == 32 and custom == otel_trace_id("my-custom-trace")
+    sid = otel_span_id("span_abc123")
+    assert len(sid) == 16 and int(sid, 16) >= 0 and sid == otel_span_id("span_abc123")
+    assert error_type("Error running tool (non-fatal)") == "ToolError"
+    assert error_type("Max turns exceeded") == "MaxTurnsExceeded"
+
+
+def _report(nodeid, when, outcome, longrepr=None, **kw):
+    return SimpleNamespace(nodeid=nodeid, when=when, outcome=outcome, failed=outcome == "failed",
+                           skipped=outcome == "skipped", passed=outcome == "passed", duration=0.5,
+                           longrepr=longrepr, **kw)
+
+
+def test_records_outcomes():
+    r = TestRecords()
+    crash = SimpleNamespace(reprcrash=SimpleNamespace(message="AssertionError: nope\nmore"))
+    for rep in [_report("a", "setup", "passed"), _report("a", "call", "failed", crash), _report("a", "teardown", "passed"),
+                _report("b", "setup", "failed", crash), _report("b", "teardown", "passed"),
+                _report("c", "setup", "skipped", ("f.py", 1, "Skipped: no db")),
+                _report("d", "setup", "passed"), _report("d", "call", "passed"), _report("d", "teardown", "failed", crash)]:
+        r.add(rep, "master")
+    assert r.outcomes() == {"a": "failed", "b": "error", "c": "skipped", "d": "error"}
+    assert r.by_nodeid["a"]["reason"] == "AssertionError: nope"
+    assert r.by_nodeid["c"]["reason"] == "Skipped: no db"
+    assert r.by_nodeid["a"]["duration"] == 1.5
