@@ -42,6 +42,11 @@ def open_binary(path: Path) -> IO[bytes]:
     return open(path, "rb")
 
 
+def source_name(path: Path) -> str:
+    """File name without ``.gz``: the identity synthesized ids derive from (compressing a file keeps its ids)."""
+    return path.name.removesuffix(".gz")
+
+
 def read_bytes(path: Path) -> bytes:
     """Whole file as bytes (gzip-transparent); for the document formats, which are small."""
     with open_binary(path) as fh:

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import read_bytes
+from engine.traces.formats.common import read_bytes, source_name
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -78,7 +78,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         model = run.get("model") if isinstance(run.get("model"), str) else None
         yield from spans_for_run(
             Run(
-                key=f"{FORMAT}|{path.name}|{i}",
+                key=f"{FORMAT}|{source_name(path)}|{i}",
                 index=i,
                 messages=run["messages"],
                 source_format=FORMAT,

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import read_bytes
+from engine.traces.formats.common import read_bytes, source_name
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -115,7 +115,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     stem = path.name.removesuffix(".gz").removesuffix(".traj")
     yield from spans_for_run(
         Run(
-            key=f"{FORMAT}|{path.name}|0",
+            key=f"{FORMAT}|{source_name(path)}|0",
             index=0,
             messages=messages,
             source_format=FORMAT,

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import read_bytes, to_text
+from engine.traces.formats.common import read_bytes, source_name, to_text
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -85,7 +85,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         tools = info.get("tools") if isinstance(info.get("tools"), list) else None
         yield from spans_for_run(
             Run(
-                key=f"{FORMAT}|{path.name}|{i}",
+                key=f"{FORMAT}|{source_name(path)}|{i}",
                 index=i,
                 messages=traj,
                 source_format=FORMAT,

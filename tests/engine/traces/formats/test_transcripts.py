@@ -172,3 +172,13 @@ def test_transcript_bad_input_is_counted(tmp_path: Path) -> None:
                                       "missing_trajectory": 1}
     assert len(spans) == 2  # task 1: root + one llm span
     assert any(e.startswith(f"{weird}:[1]") for e in stats.problems.examples)
+
+
+def test_gzip_copy_gives_identical_spans(corpora: Path, tmp_path: Path) -> None:
+    import gzip
+
+    src = corpora / "swe-agent-traj" / "pydicom-1458.traj"
+    gz = tmp_path / "pydicom-1458.traj.gz"
+    gz.write_bytes(gzip.compress(src.read_bytes()))
+    assert detect_format(gz) == "swe_agent"
+    assert _spans([gz])[0] == _spans([src])[0]
