@@ -82,6 +82,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
                 index=i,
                 messages=run["messages"],
                 source_format=FORMAT,
+                batch=source_name(path),
                 nodeid=nodeid,
                 outcome=outcome,
                 model=model,

@@ -119,6 +119,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
             index=0,
             messages=messages,
             source_format=FORMAT,
+            batch=source_name(path),
             nodeid=f"swe-agent::{stem}",
             outcome=outcome,
             agent_name="swe-agent",

@@ -89,6 +89,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
                 index=i,
                 messages=traj,
                 source_format=FORMAT,
+                batch=source_name(path),
                 nodeid=f"{suite}::task_{task_id}::trial_{trial}",
                 outcome=None if reward is None else ("passed" if reward >= 1 else "failed"),
                 agent_name=suite,

@@ -48,6 +48,7 @@ class Run:
     model: str | None = None
     root_attributes: dict[str, Any] = field(default_factory=dict)
     tools_offered: list[Any] | None = None  # OpenAI tool schemas when the source lists them
+    batch: str | None = None  # halo.run.id: the import batch (the source file) the run came from
 
 
 def is_tool_error(content: Any) -> bool:
@@ -117,6 +118,8 @@ def spans_for_run(run: Run, problems: Problems, where: str) -> Iterator[Span]:
         common[C.TEST_NODEID] = run.nodeid
     if run.outcome:
         common[C.TEST_OUTCOME] = run.outcome
+    if run.batch:
+        common[C.RUN_ID] = run.batch
 
     children: list[Span] = []
     used_results: set[int] = set()

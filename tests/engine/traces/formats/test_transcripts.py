@@ -61,6 +61,7 @@ def test_tau_bench_airline_counts(corpora: Path) -> None:
         assert a[C.TEST_NODEID] == by_trace[s["trace_id"]][C.TEST_NODEID]
         assert a[C.TEST_OUTCOME] == by_trace[s["trace_id"]][C.TEST_OUTCOME]
         assert a[C.SOURCE_FORMAT] == "tau_bench" and a["halo.synthetic_time"] is True
+        assert a[C.RUN_ID] == "gpt-4o-airline.json"
 
 
 def test_tau_bench_llm_and_tool_views(corpora: Path) -> None:
