@@ -106,7 +106,7 @@ class TraceIndex:
             if n == 1:
                 i = idxs[0]
                 orph = 1 if pid[i] and i not in self.broken else 0
-                self._set_counts(row, orph, 0, old_orph, old_cyc, label, i)
+                self._set_counts(row, orph, 0, old_orph, old_cyc, (i,), (pid[i],), {pid[i]})
                 continue
             if idxs[-1] - idxs[0] + 1 == n:  # contiguous: slices are C-speed
                 a, b = idxs[0], idxs[-1] + 1
@@ -134,21 +134,26 @@ class TraceIndex:
                 parent_of = dict(zip(ids, pids, strict=False))
                 if any(parent_of.get(x, 0) in ids_set for x in inner):
                     cyc = self._break_cycles(idxs, ids, parent_of, ids_set)
-            self._set_counts(row, orph, cyc, old_orph, old_cyc, label, idxs[0])
+            self._set_counts(row, orph, cyc, old_orph, old_cyc, idxs, pids, missing)
         self._resolve_examples(label)
         if removed:
             self._compact(set(removed))
 
     def _set_counts(
-        self, row: list[Any], orph: int, cyc: int, old_orph: int, old_cyc: int, label: str, first: int
+        self, row: list[Any], orph: int, cyc: int, old_orph: int, old_cyc: int, idxs: Any, pids: Any, missing: Any
     ) -> None:
+        """Store a trace's orphan/cycle counts; adjust the totals by the change (appends re-check traces)."""
         row[R.ORPHANS], row[R.CYCLES] = orph, cyc
         p = self.problems
         for reason, new, old in ((ORPHAN, orph, old_orph), (CYCLE, cyc, old_cyc)):
             if new != old:
                 p.repaired[reason] += new - old
                 if new > old and len(p.examples) + len(self._pending) < MAX_EXAMPLES:
-                    self._pending.append((first, reason))
+                    if reason == ORPHAN:
+                        at = next(i for i, q in zip(idxs, pids, strict=True) if q in missing)
+                    else:
+                        at = min(i for i in idxs if i in self.broken)
+                    self._pending.append((at, reason))
                 if p.repaired[reason] <= 0:
                     del p.repaired[reason]
 
