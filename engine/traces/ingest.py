@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import re
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -243,18 +244,17 @@ def iter_spans(
             if fmt is None:
                 fmt = detect_format(path)
                 fs.format = fmt
-            mod = format_module(fmt)
-            for span in mod.iter_file(path, fp):
-                attrs = span["attributes"]
-                attrs.setdefault(C.SOURCE_FORMAT, fmt)
-                if fmt != "canonical":
-                    cap_values(span, fp, f"{path}:span {fs.spans + 1}")
-                fs.spans += 1
-                yield span
-        except (OSError, EOFError) as exc:  # missing, unreadable, truncated gzip
+            if fmt not in FORMATS:
+                fp.skip("unknown_format", str(path), f"{fmt!r}; known: {', '.join(FORMATS)}")
+            else:
+                for span in format_module(fmt).iter_file(path, fp):
+                    span["attributes"].setdefault(C.SOURCE_FORMAT, fmt)
+                    if fmt != "canonical":  # the canonical reader caps with exact line numbers itself
+                        cap_values(span, fp, f"{path}:span {fs.spans + 1}")
+                    fs.spans += 1
+                    yield span
+        except (OSError, EOFError, zlib.error) as exc:  # missing, unreadable, truncated or corrupt gzip
             fp.skip("unreadable_file", str(path), f"{type(exc).__name__}: {exc}")
-        except ValueError as exc:  # unknown format name given by the caller
-            fp.skip("unknown_format", str(path), str(exc))
         except Exception as exc:  # noqa: BLE001 - a converter bug on odd data must not abort the whole run
             fp.skip("converter_error", f"{path}:span {fs.spans + 1}", f"{type(exc).__name__}: {exc}")
         fs.skipped = dict(fp.skipped)

@@ -93,12 +93,17 @@ def test_gzip_and_missing_files(tmp_path: Path) -> None:
     disguised.write_bytes(gzip.compress(payload))  # gzip by magic bytes, not by name
     truncated = tmp_path / "cut.jsonl.gz"
     truncated.write_bytes(gzip.compress(payload)[:-12])
+    corrupt = tmp_path / "corrupt.jsonl.gz"
+    good = bytearray(gzip.compress(payload))
+    good[20] ^= 0xFF  # a flipped bit inside the deflate stream: zlib.error, not OSError
+    corrupt.write_bytes(bytes(good))
     assert detect_format(gz) == detect_format(disguised) == "canonical"
     stats = IngestStats()
-    spans = list(iter_spans([gz, disguised, tmp_path / "absent.jsonl", truncated], stats.problems, stats=stats))
+    files = [gz, disguised, tmp_path / "absent.jsonl", truncated, corrupt]
+    spans = list(iter_spans(files, stats.problems, stats=stats))
     assert len(spans) >= 8
     assert [f.spans for f in stats.files][:2] == [4, 4]
-    assert stats.problems.skipped["unreadable_file"] == 2  # the missing file and the truncated gzip
+    assert stats.problems.skipped["unreadable_file"] == 3  # missing, truncated gzip, corrupt gzip
     assert stats.files[2].skipped == {"unreadable_file": 1}
 
 
