@@ -180,7 +180,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         return "canonical"
     try:
         lines = _first_lines(p)
-    except (OSError, EOFError):
+    except (OSError, EOFError, zlib.error):
         lines = [head.split(b"\n", 1)[0]]
     for i, line in enumerate(lines):
         try:
@@ -196,7 +196,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             fmt = classify(_loads_any(read_bytes(p)))
             if fmt:
                 return fmt
-    except (ValueError, RecursionError, OSError, EOFError):
+    except (ValueError, RecursionError, OSError, EOFError, zlib.error):
         pass
     for rx, name in _HEAD_HINTS:
         if rx.search(head):

@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import re
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -58,7 +59,7 @@ def read_head(path: Path, n: int = 65536) -> bytes:
     with open_binary(path) as fh:
         try:
             return fh.read(n)
-        except (OSError, EOFError):  # truncated gzip: sniff what we got
+        except (OSError, EOFError, zlib.error):  # truncated/corrupt gzip: nothing to sniff
             return b""
 
 
