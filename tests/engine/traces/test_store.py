@@ -1,0 +1,254 @@
+"""The store: filters, regex counts vs brute force, byte budgets on every tool, iteration, formats."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+from index_testdata import brute_rollups, generate, span_line
+
+from engine.traces import query_models as Q
+from engine.traces.budget import DEFAULT_BUDGET, size_of
+from engine.traces.regex_scan import RegexError
+from engine.traces.store import TraceStore
+
+
+@pytest.fixture(scope="module")
+def gen(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return generate(tmp_path_factory.mktemp("g") / "t.jsonl", 2000)
+
+
+@pytest.fixture(scope="module")
+def store(gen: Path, tmp_path_factory: pytest.TempPathFactory) -> TraceStore:
+    return TraceStore.open(gen, cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def _brute_regex(path: Path, pattern: str) -> int:
+    rx = re.compile(pattern, re.MULTILINE)
+    hit: set[str] = set()
+    with open(path, "rb") as fh:
+        for line in fh:
+            if rx.search(line.decode("utf-8", errors="replace").rstrip("\n")):
+                hit.add(orjson.loads(line)["trace_id"])
+    return len(hit)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "quota exceeded",
+        r"TimeoutError|PermissionError",
+        r'"rows":\s*4\d\b',  # \d, \s, \b: str semantics path
+        r"(?i)RATELIMITERROR",
+        r"^\{\"trace_id\":\"0",  # anchored at the start of a span line
+        r"send_email\"\}$",  # anchored at its end
+        "no such text anywhere",
+    ],
+)
+def test_regex_count_equals_brute_force(store: TraceStore, gen: Path, pattern: str) -> None:
+    assert store.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(gen, pattern)
+
+
+def test_regex_with_indexed_filters_reads_only_candidates(store: TraceStore, gen: Path) -> None:
+    brute = brute_rollups(gen)
+    rx = re.compile("quota exceeded")
+    want = set()
+    with open(gen, "rb") as fh:
+        for line in fh:
+            d = orjson.loads(line)
+            if rx.search(line.decode()) and "claude-sonnet-4-5" in brute[d["trace_id"]]["models"]:
+                want.add(d["trace_id"])
+    f = Q.TraceFilters(regex_pattern="quota exceeded", model_names=["claude-sonnet-4-5"])
+    assert store.count_traces(f).total == len(want)
+    assert {t.trace_id for t in store.query_traces(f, limit=500).traces} == want
+
+
+def test_bad_and_catastrophic_regexes_are_refused_clearly(store: TraceStore) -> None:
+    with pytest.raises(RegexError, match="invalid regex"):
+        store.count_traces(Q.TraceFilters(regex_pattern="(unclosed"))
+    with pytest.raises(RegexError, match="nests a repeat"):
+        store.count_traces(Q.TraceFilters(regex_pattern="(a+)+$"))
+    with pytest.raises(RegexError, match="limit"):
+        store.count_traces(Q.TraceFilters(regex_pattern="a" * 5000))
+    with pytest.raises(ValueError, match="not a timestamp"):
+        store.count_traces(Q.TraceFilters(start_time_gte="yesterday"))
+
+
+def test_index_filters_match_brute_force(store: TraceStore, gen: Path) -> None:
+    brute = brute_rollups(gen)
+
+    def count(f: Q.TraceFilters) -> int:
+        return store.count_traces(f).total
+
+    assert count(Q.TraceFilters()) == len(brute)
+    assert count(Q.TraceFilters(has_errors=True)) == sum(1 for b in brute.values() if b["err"])
+    assert count(Q.TraceFilters(has_errors=False)) == sum(1 for b in brute.values() if not b["err"])
+    assert count(Q.TraceFilters(model_names=["gpt-4.1-mini", "nope"])) == sum(
+        1 for b in brute.values() if "gpt-4.1-mini" in b["models"]
+    )
+    assert count(Q.TraceFilters(tool_names=["run_sql"])) == sum(1 for b in brute.values() if "run_sql" in b["tools"])
+    assert count(Q.TraceFilters(agent_names=["coder"], service_names=["agent-svc"])) == sum(
+        1 for b in brute.values() if "coder" in b["agents"] and "agent-svc" in b["services"]
+    )
+    assert count(Q.TraceFilters(categories=["tool"])) == sum(1 for b in brute.values() if b["cats"].get("tool"))
+    mid = sorted(b["start"] for b in brute.values())[len(brute) // 2]
+    from engine.traces.span import ns_to_iso
+
+    assert count(Q.TraceFilters(start_time_gte=ns_to_iso(mid))) == sum(
+        1 for b in brute.values() if b["start"] >= mid
+    )
+    with pytest.raises(ValueError, match="unknown categories"):
+        count(Q.TraceFilters(categories=["bogus"]))
+
+
+def test_times_compare_as_numbers_not_strings(tmp_path: Path) -> None:
+    p = tmp_path / "tz.jsonl"
+    # A starts 08:00Z written with a +02:00 offset; B starts 09:00Z. As strings A ("10:00") > B.
+    p.write_bytes(
+        span_line("a" * 32, "1" * 16, start_time="2025-06-01T10:00:00+02:00", end_time="2025-06-01T10:00:01+02:00")
+        + span_line("b" * 32, "2" * 16, start_time="2025-06-01T09:00:00Z", end_time="2025-06-01T09:00:01Z")
+    )
+    s = TraceStore.open(p, cache_dir=tmp_path / "c")
+    got = s.query_traces(Q.TraceFilters(start_time_gte="2025-06-01T08:30:00Z")).traces
+    assert [t.trace_id for t in got] == ["b" * 32]
+    assert s.summary("a" * 32).start_time == "2025-06-01T08:00:00.000000000Z"
+
+
+def test_test_linkage_filters(tmp_path: Path) -> None:
+    p = tmp_path / "tests.jsonl"
+    lines = []
+    for i, (node, outcome) in enumerate([("t.py::a", "passed"), ("t.py::b", "failed"), ("u.py::c", "error")]):
+        tid = f"{i + 1:032x}"
+        lines.append(span_line(tid, "1" * 16, attributes={"halo.test.nodeid": node, "halo.test.outcome": outcome}))
+        lines.append(span_line(tid, "2" * 16, "1" * 16))
+    p.write_bytes(b"".join(lines))
+    s = TraceStore.open(p, cache_dir=tmp_path / "c")
+    assert s.count_traces(Q.TraceFilters(test_outcome="failed")).total == 1
+    assert s.count_traces(Q.TraceFilters(test_outcome=["failed", "error"])).total == 2
+    assert s.count_traces(Q.TraceFilters(test_nodeid="t.py::")).total == 2
+    ov = s.get_dataset_overview()
+    assert ov.test_outcomes == {"passed": 1, "failed": 1, "error": 1}
+    assert s.summary(f"{2:032x}").test_nodeid == "t.py::b"
+
+
+def test_iter_traces_is_complete_grouped_and_deterministic(store: TraceStore, gen: Path) -> None:
+    first = [(t, [s["span_id"] for s in spans]) for t, spans in store.iter_traces()]
+    second = [(t, [s["span_id"] for s in spans]) for t, spans in store.iter_traces()]
+    assert first == second
+    lines = [orjson.loads(x) for x in gen.read_bytes().splitlines()]
+    order = list(dict.fromkeys(d["trace_id"] for d in lines))
+    assert [t for t, _ in first] == order
+    by_trace: dict[str, list[str]] = {}
+    for d in lines:
+        by_trace.setdefault(d["trace_id"], []).append(d["span_id"])
+    assert dict(first) == by_trace
+    assert sum(1 for _ in store.iter_spans()) == 2000
+    t0, spans0 = next(iter(store.iter_traces()))
+    assert spans0[0] == lines[0]  # spans come back exactly as written
+
+
+def test_query_and_overview(store: TraceStore, gen: Path) -> None:
+    brute = brute_rollups(gen)
+    q = store.query_traces(limit=10, offset=5)
+    assert q.total == len(brute) and len(q.traces) == 10 and "offset=15" in q.note
+    t = q.traces[0]
+    b = brute[t.trace_id]
+    assert (t.span_count, t.error_span_count, t.total_input_tokens) == (b["n"], b["err"], b["tin"])
+    assert sorted(t.model_names) == sorted(b["models"])
+    ov = store.get_dataset_overview(Q.TraceFilters(has_errors=True))
+    assert ov.total_traces == sum(1 for b in brute.values() if b["err"])
+    assert ov.error_span_count == sum(b["err"] for b in brute.values())
+    assert ov.error_taxonomy and ov.error_taxonomy[0].error_span_count >= ov.error_taxonomy[-1].error_span_count
+    assert len(ov.sample_trace_ids) == min(20, ov.total_traces)
+    assert len(store.get_dataset_overview().sample_trace_ids) == 20
+
+
+def test_view_search_render(store: TraceStore) -> None:
+    tid = store.trace_ids[0]
+    v = store.view_trace(tid)
+    assert v.oversized is None and len(v.spans) == store.summary(tid).span_count
+    sid = v.spans[0]["span_id"]
+    assert [s["span_id"] for s in store.view_spans(tid, [sid, "f" * 16]).spans] == [sid]
+    r = store.search_trace(tid, "generation")
+    assert r.match_count >= 1 and r.matches[0].trace_id == tid
+    r2 = store.search_span(tid, sid, '"span_id"')
+    assert r2.match_count == 1
+    with pytest.raises(KeyError):
+        store.search_span(tid, "f" * 16, "x")
+    with pytest.raises(KeyError):
+        store.view_trace("0" * 32)
+    text = store.render_trace(tid).text
+    assert text.startswith(f"trace {tid}") and "[agent]" in text and "[llm]" in text
+    assert text.count("\n  - ") == store.summary(tid).span_count - 1  # children indented under the root
+
+
+@pytest.fixture(scope="module")
+def huge(tmp_path_factory: pytest.TempPathFactory) -> TraceStore:
+    """One trace with a 50 MB attribute, 300 medium spans, and long names/values everywhere."""
+    d = tmp_path_factory.mktemp("huge")
+    tid = "e" * 32
+    lines = [span_line(tid, "0" * 15 + "1", name="root", attributes={"blob": "x" * (50 * 1024 * 1024)})]
+    for i in range(2, 302):
+        attrs = {"output.value": "needle " * 2000, "tool.name": f"tool_{i}" * 50, "openinference.span.kind": "TOOL"}
+        lines.append(span_line(tid, f"{i:016x}", "0" * 15 + "1", name="n" * 3000, attributes=attrs))
+    (d / "h.jsonl").write_bytes(b"".join(lines))
+    return TraceStore.open(d / "h.jsonl", cache_dir=d / "c")
+
+
+def test_no_result_exceeds_the_byte_budget(huge: TraceStore) -> None:
+    tid = "e" * 32
+    big = "0" * 15 + "1"
+    results = [
+        huge.view_trace(tid),
+        huge.view_spans(tid, [big]),
+        huge.view_spans(tid, [big] + [f"{i:016x}" for i in range(2, 200)]),
+        huge.search_trace(tid, "needle", context_buffer_chars=2000, max_matches=500),
+        huge.search_trace(tid, "x+"),
+        huge.search_span(tid, big, "x{100}", context_buffer_chars=2000, max_matches=500),
+        huge.query_traces(limit=500),
+        huge.get_dataset_overview(),
+        huge.count_traces(),
+        huge.render_trace(tid),
+    ]
+    for r in results:
+        assert size_of(r) <= DEFAULT_BUDGET, (type(r).__name__, size_of(r))
+    view = results[0]
+    assert view.oversized is not None and view.oversized.span_count == 301
+    assert "search_trace" in view.oversized.recommendation
+    one = results[1]
+    assert one.spans and "truncated" in one.spans[0]["attributes"]["blob"]
+    many = results[2]
+    assert many.note and "view_spans" in many.note
+    assert results[3].has_more and results[3].note
+    assert results[9].truncated and "more spans" in results[9].text
+
+
+def test_multiple_files_one_dataset(tmp_path: Path, gen: Path) -> None:
+    other = tmp_path / "o.jsonl"
+    tid = orjson.loads(gen.read_bytes().split(b"\n", 1)[0])["trace_id"]
+    other.write_bytes(span_line(tid, "f" * 16, name="extra") + span_line("9" * 32, "1" * 16))
+    s = TraceStore.open([gen, other], cache_dir=tmp_path / "c")
+    assert len(s.files) == 2 and s.span_count == 2002
+    spans = s.spans(tid)
+    assert spans[-1]["name"] == "extra"
+    assert s.summary(tid).span_count == len(spans)
+    assert s.count_traces().total == len(brute_rollups(gen)) + 1
+
+
+def test_missing_file_is_counted_not_raised(tmp_path: Path) -> None:
+    s = TraceStore.open([tmp_path / "nope.jsonl"], cache_dir=tmp_path / "c")
+    assert s.span_count == 0 and s.problems.skipped["unreadable_file"] == 1
+
+
+def test_foreign_format_is_converted_in_the_cache_then_indexed(tmp_path: Path, corpora: Path) -> None:
+    src = corpora / "tau-bench-airline" / "gpt-4o-airline.json"
+    cache = tmp_path / "c"
+    s = TraceStore.open(src, cache_dir=cache)
+    assert s.files[0].format == "tau_bench" and s.span_count > 0
+    assert s.files[0].indexed_path.startswith(str(cache))
+    assert len(s) == 200  # one trace per run
+    assert s.count_traces(Q.TraceFilters(test_outcome=["failed"])).total > 0
+    s2 = TraceStore.open(src, cache_dir=cache)
+    assert s2.files[0].how == "warm" and s2.span_count == s.span_count
