@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import cap_values, open_binary, read_bytes, read_head
+from engine.traces.formats.common import cap_values, json_safe, open_binary, read_bytes, read_head
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
@@ -264,6 +264,14 @@ def iter_spans(
             stats.files.append(fs)
 
 
+def dump_span(span: Span) -> bytes:
+    """One span as a JSON line body (orjson; values orjson refuses, like 128-bit ints, become strings)."""
+    try:
+        return orjson.dumps(span, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:
+        return orjson.dumps(json_safe(span), option=orjson.OPT_NON_STR_KEYS, default=str)
+
+
 def convert(
     paths: Iterable[str | os.PathLike[str]],
     out_path: str | os.PathLike[str],
@@ -277,7 +285,7 @@ def convert(
     try:
         with open(tmp, "wb") as fh:
             for span in iter_spans(paths, stats.problems, formats, stats):
-                fh.write(orjson.dumps(span, option=orjson.OPT_NON_STR_KEYS))
+                fh.write(dump_span(span))
                 fh.write(b"\n")
         os.replace(tmp, out)
     finally:

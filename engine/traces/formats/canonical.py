@@ -9,6 +9,7 @@ time, end before start, non-dict attribute maps.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import cap_values, iter_lines, read_bytes, read_head, stable_hex
+from engine.traces.formats.common import cap_values, iter_lines, json_safe, read_bytes, read_head, stable_hex
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -182,6 +183,20 @@ def _iter_array(path: Path, problems: Problems) -> Iterator[Span]:
             yield span
 
 
+def _slow_parse(line: bytes, problems: Problems, where: str, error: str) -> Any | None:
+    """The rare lines orjson refuses: invalid UTF-8 (repaired) or ints beyond 64 bits (stdlib json)."""
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        text = line.decode("utf-8", errors="replace")
+        problems.repair("invalid_utf8", where)
+    try:
+        return json_safe(json.loads(text))
+    except (ValueError, RecursionError):
+        problems.skip("malformed_json", where, error)
+        return None
+
+
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield every keepable span of a canonical JSONL file (or JSON array); count the rest by reason."""
     if read_head(path, 64).lstrip()[:1] == b"[":
@@ -192,17 +207,8 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                try:
-                    obj = orjson.loads(line.decode("utf-8", errors="replace"))
-                except orjson.JSONDecodeError:
-                    problems.skip("malformed_json", where, str(exc))
-                    continue
-                problems.repair("invalid_utf8", where)
-            else:
-                problems.skip("malformed_json", where, str(exc))
+            obj = _slow_parse(line, problems, where, str(exc))
+            if obj is None:
                 continue
         span = _keep(obj, problems, where)
         if span is not None:

@@ -99,6 +99,22 @@ def to_text(value: Any) -> str:
         return str(value)
 
 
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+def json_safe(v: Any) -> Any:
+    """Ints beyond int64 become strings (orjson cannot write them); containers are copied."""
+    if isinstance(v, bool):
+        return v
+    if isinstance(v, int) and not (_INT64[0] <= v <= _INT64[1]):
+        return str(v)
+    if isinstance(v, list):
+        return [json_safe(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): json_safe(x) for k, x in v.items()}
+    return v
+
+
 def is_primitive(v: Any) -> bool:
     return v is None or isinstance(v, (str, int, float, bool))
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import decode_text, exception_attrs, iter_json_values, read_bytes
+from engine.traces.formats.common import decode_text, exception_attrs, iter_json_values, json_safe, read_bytes
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -31,34 +31,20 @@ from engine.traces.span import (
 
 FORMAT = "otel_sdk"
 CONFLICT_RX = re.compile(r"^(<{7}|={7}|>{7})(?: |$)", re.MULTILINE)
-_INT64 = (-(2**63), 2**63 - 1)
 
 
 def looks_like(obj: Any) -> bool:
     return isinstance(obj, dict) and (isinstance(obj.get("context"), dict) or isinstance(obj.get("spans"), list))
 
 
-def _json_safe(v: Any) -> Any:
-    """Ints beyond int64 become strings so orjson can write the span later."""
-    if isinstance(v, bool):
-        return v
-    if isinstance(v, int) and not (_INT64[0] <= v <= _INT64[1]):
-        return str(v)
-    if isinstance(v, list):
-        return [_json_safe(x) for x in v]
-    if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
-    return v
-
-
 def _attrs(v: Any) -> dict[str, Any]:
     if isinstance(v, dict):
-        return {str(k): _json_safe(x) for k, x in v.items()}
+        return {str(k): json_safe(x) for k, x in v.items()}
     if isinstance(v, list):  # some exporters write [{"key":..., "value":...}]
         out: dict[str, Any] = {}
         for kv in v:
             if isinstance(kv, dict) and "key" in kv:
-                out[str(kv["key"])] = _json_safe(kv.get("value"))
+                out[str(kv["key"])] = json_safe(kv.get("value"))
         return out
     return {}
 
@@ -103,7 +89,7 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
     else:
         code, msg = normalize_status_code(status), None
     for k, v in exception_attrs(obj.get("events")).items():
-        attrs.setdefault(k, _json_safe(v))
+        attrs.setdefault(k, json_safe(v))
     if code == "STATUS_CODE_ERROR" and not msg and isinstance(attrs.get("exception.message"), str):
         msg = attrs["exception.message"]
     attrs[C.SOURCE_FORMAT] = FORMAT

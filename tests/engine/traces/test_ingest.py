@@ -169,3 +169,21 @@ def test_canonical_json_array(tmp_path: Path) -> None:
     problems = Problems()
     assert [s["name"] for s in iter_spans([p], problems)] == ["s0", "s1"]
     assert problems.skipped == {"not_an_object": 1}
+
+
+def test_values_orjson_refuses(tmp_path: Path) -> None:
+    """Ints beyond 64 bits (the OTel SDK writes ids so) in a canonical line or an OTLP intValue survive convert."""
+    big = 2**100
+    canon = tmp_path / "c.jsonl"
+    canon.write_bytes(orjson.dumps(_span(0)).replace(b'"attributes":{}', b'"attributes":{"n":%d}' % big) + b"\n")
+    otlp = tmp_path / "o.json"
+    otlp.write_bytes(orjson.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{
+        "traceId": "a" * 32, "spanId": "b" * 16, "name": "x", "startTimeUnixNano": "1700000000000000000",
+        "endTimeUnixNano": "1700000000000000001", "attributes": [{"key": "n", "value": {"intValue": str(big)}}],
+    }]}]}]}))
+    out = tmp_path / "out.jsonl"
+    stats = convert([canon, otlp], out)
+    assert stats.problems.skipped_total == 0
+    canon_n, otlp_n = (s["attributes"]["n"] for s in _read(out))
+    assert canon_n == float(big)  # orjson reads ints beyond 64 bits as floats: kept, not dropped
+    assert otlp_n == str(big)  # an OTLP intValue is a decimal string: kept exactly
