@@ -65,6 +65,17 @@ class IngestStats:
     def spans(self) -> int:
         return sum(f.spans for f in self.files)
 
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready stats (for ``--json`` outputs and findings' dataset summary)."""
+        return {
+            "spans": self.spans,
+            "files": [
+                {"path": f.path, "format": f.format, "spans": f.spans, "skipped": f.skipped, "repaired": f.repaired}
+                for f in self.files
+            ],
+            "problems": self.problems.to_dict(),
+        }
+
     def summary(self) -> str:
         """One line for humans: spans, files, skipped and repaired by reason."""
         parts = [f"{self.spans} spans from {len(self.files)} files"]

@@ -105,6 +105,9 @@ def test_gzip_and_missing_files(tmp_path: Path) -> None:
     assert [f.spans for f in stats.files][:2] == [4, 4]
     assert stats.problems.skipped["unreadable_file"] == 3  # missing, truncated gzip, corrupt gzip
     assert stats.files[2].skipped == {"unreadable_file": 1}
+    d = orjson.loads(orjson.dumps(stats.to_dict()))
+    assert d["spans"] == len(spans) and d["files"][2]["skipped"] == {"unreadable_file": 1}
+    assert d["problems"]["skipped"]["unreadable_file"] == 3
 
 
 def test_convert_round_trip_every_corpus(corpora: Path, tmp_path: Path) -> None:
