@@ -1,7 +1,7 @@
 """`halo convert PATH... -o OUT.jsonl`: any supported trace format → canonical JSONL (halo-engine compatible).
 
 Prints one summary line on stderr (spans written, files, skipped and repaired by reason).
-Exit 0 when spans were written, 2 when nothing could be read.
+Exit 0 when spans were written; 2 (one ``error:`` line, no output file) when nothing could be read.
 """
 
 from __future__ import annotations
@@ -47,10 +47,13 @@ def run(args: argparse.Namespace) -> int:
         stats = convert(files, out, formats=formats)
     except OSError as exc:
         raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from exc
+    if stats.spans == 0:  # nothing readable: no empty output pretending to be a result
+        out.unlink(missing_ok=True)
+        for example in stats.problems.examples[:5]:
+            print(f"  {example}", file=sys.stderr)
+        raise UsageError(f"no spans could be read: {stats.summary()}")
     if not args.quiet:
         print(f"halo convert: wrote {out}: {stats.summary()}", file=sys.stderr)
         for example in stats.problems.examples[:5]:
             print(f"  {example}", file=sys.stderr)
-    if stats.spans == 0:
-        return 2
     return 0

@@ -39,7 +39,9 @@ def test_convert_usage_errors(tmp_path: Path, capsys) -> None:
     garbage = tmp_path / "garbage.jsonl"
     garbage.write_text("not json\n{also not\n")
     assert main(["convert", str(garbage), "-o", str(tmp_path / "o.jsonl")]) == 2  # nothing readable
-    assert "skipped malformed_json=2" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "halo convert: error: no spans could be read: 0 spans from 1 files; skipped malformed_json=2" in err
+    assert f"{garbage}:1: malformed_json" in err and not (tmp_path / "o.jsonl").exists()
     same = tmp_path / "same.jsonl"
     same.write_text("")
     assert main(["convert", str(same), "-o", str(same)]) == 2
