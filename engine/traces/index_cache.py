@@ -23,7 +23,7 @@ from engine.traces import canonical_reader as R
 from engine.traces.index import TraceIndex
 from engine.traces.problems import Problems
 
-MAGIC = b"HALOIDX2\n"
+MAGIC = b"HALOIDX3\n"
 HASH_BYTES = 64 * 1024
 _ARRAYS = (("off", "q"), ("ln", "i"), ("tr", "i"), ("sid", "Q"), ("pid", "Q"))
 _MASKS = (R.M_MODEL, R.M_AGENT, R.M_SERVICE, R.M_TOOL)
@@ -68,16 +68,66 @@ def fingerprint(path: str, size: int | None = None) -> dict[str, Any]:
 # ---------------------------------------------------------------- (de)serialization
 
 
+_NUMERIC = tuple(
+    i for i in range(R.ROW_LEN) if i not in (R.START, R.END, R.NODEID, R.OUTCOME, *_MASKS)
+)
+_TIME_CHARS = 30
+_I63 = 1 << 63
+
+
+def _rows_columns(rows: list[list[Any]]) -> tuple[dict[str, Any], list[bytes]]:
+    """Rows → columns (C-level transposition): numbers as int64 arrays, times as one fixed-width blob."""
+    if not rows:
+        return {"n": 0}, []
+    cols = list(zip(*rows, strict=True))
+    blobs: list[bytes] = []
+    meta: dict[str, Any] = {"n": len(rows)}
+    for c in _NUMERIC:
+        blobs.append(array("q", cols[c]).tobytes())
+    for c in (R.START, R.END):
+        text = "".join(cols[c])
+        if len(text) != _TIME_CHARS * len(rows) or not text.isascii():
+            raise ValueError("non-canonical time in rollup")
+        blobs.append(text.encode("ascii"))
+    for c in _MASKS:
+        col = cols[c]
+        meta[f"m{c}"] = list(col) if max(col) < _I63 else [format(m, "x") for m in col]
+    meta["nodeid"] = cols[R.NODEID]
+    meta["outcome"] = cols[R.OUTCOME]
+    return meta, blobs
+
+
+def _columns_rows(meta: dict[str, Any], blobs: list[bytes]) -> list[list[Any]]:
+    n = meta["n"]
+    if n == 0:
+        return []
+    cols: list[Any] = [None] * R.ROW_LEN
+    for c, blob in zip(_NUMERIC, blobs, strict=False):
+        a = array("q")
+        a.frombytes(blob)
+        if len(a) != n:
+            raise ValueError("bad rollup column")
+        cols[c] = a.tolist()
+    for c, blob in zip((R.START, R.END), blobs[len(_NUMERIC) :], strict=True):
+        text = blob.decode("ascii")
+        if len(text) != n * _TIME_CHARS:
+            raise ValueError("bad time column")
+        cols[c] = [text[i : i + _TIME_CHARS] for i in range(0, len(text), _TIME_CHARS)]
+    for c in _MASKS:
+        col = meta[f"m{c}"]
+        cols[c] = col if not col or type(col[0]) is int else [int(m, 16) for m in col]
+    cols[R.NODEID] = meta["nodeid"]
+    cols[R.OUTCOME] = meta["outcome"]
+    if any(len(col) != n for col in cols):
+        raise ValueError("bad rollup columns")
+    return [list(r) for r in zip(*cols, strict=True)]
+
+
 def dump(idx: TraceIndex, fp: dict[str, Any]) -> bytes:
     """Serialize an index (header + arrays) to bytes."""
     st = idx.state
-    rows = []
-    for r in st.rows:
-        r2 = list(r)
-        for m in _MASKS:
-            r2[m] = format(r2[m], "x")  # facet bitmasks can exceed 64 bits
-        rows.append(r2)
-    tspan_lens = array("i", (len(a) for a in st.tspans))
+    rows_meta, row_blobs = _rows_columns(st.rows)
+    tspan_lens = array("i", map(len, st.tspans))
     header = {
         "path": idx.path,
         "fp": fp,
@@ -85,7 +135,7 @@ def dump(idx: TraceIndex, fp: dict[str, Any]) -> bytes:
         "lineno": idx.lineno,
         "complete": idx.complete,
         "tids": st.tids,
-        "rows": rows,
+        "rows": rows_meta,
         "vocab": st.vocab,
         "slow": sorted(st.slow),
         "broken": sorted(idx.broken),
@@ -98,12 +148,13 @@ def dump(idx: TraceIndex, fp: dict[str, Any]) -> bytes:
     }
     head = orjson.dumps(header)
     parts = [MAGIC, struct.pack("<Q", len(head)), head]
-    for name, _ in _ARRAYS:
-        data = getattr(st, name).tobytes()
-        parts += [struct.pack("<Q", len(data)), data]
-    lens = tspan_lens.tobytes()
-    spans = b"".join(a.tobytes() for a in st.tspans)
-    parts += [struct.pack("<Q", len(lens)), lens, struct.pack("<Q", len(spans)), spans]
+    blobs = [getattr(st, name).tobytes() for name, _ in _ARRAYS]
+    blobs.append(tspan_lens.tobytes())
+    blobs.append(b"".join(a.tobytes() for a in st.tspans))
+    blobs.append(struct.pack("<Q", len(row_blobs)))
+    blobs.extend(row_blobs)
+    for b in blobs:
+        parts += [struct.pack("<Q", len(b)), b]
     return b"".join(parts)
 
 
@@ -136,12 +187,11 @@ def load(data: bytes) -> tuple[TraceIndex, dict[str, Any]]:
     lens.frombytes(chunk())
     allspans = array("i")
     allspans.frombytes(chunk())
+    (nblobs,) = struct.unpack("<Q", chunk())
+    row_blobs = [chunk() for _ in range(nblobs)]
     st.tids = header["tids"]
-    st.tmap = {t: i for i, t in enumerate(st.tids)}
-    rows = header["rows"]
-    for r in rows:
-        for m in _MASKS:
-            r[m] = int(r[m], 16)
+    st.tmap = dict(zip(st.tids, range(len(st.tids)), strict=False))
+    rows = _columns_rows(header["rows"], row_blobs)
     st.rows = rows
     st.vocab = header["vocab"]
     st.vbit = {v: 1 << i for i, v in enumerate(st.vocab)}

@@ -53,6 +53,40 @@ def _nested_repeat(tree: Any, inside: bool = False) -> bool:
     return False
 
 
+def required_literal(pattern: str) -> tuple[bytes | None, bool]:
+    """``(literal, exact)``: the longest run of literal characters every match must contain (so a
+    memchr-speed ``find`` can locate candidate spans), and whether the pattern is only that literal.
+
+    Only top-level literals count (not inside branches, repeats or lookarounds); case-insensitive
+    or non-ASCII patterns get no literal.
+    """
+    if _sre_parse is None or not pattern.isascii():
+        return None, False
+    try:
+        tree = _sre_parse.parse(pattern, re.MULTILINE)
+    except Exception:  # noqa: BLE001
+        return None, False
+    if tree.state.flags & re.IGNORECASE:
+        return None, False
+    best: list[int] = []
+    run: list[int] = []
+    exact = True
+    for op, av in tree:
+        if str(op) == "LITERAL":
+            run.append(av)
+            continue
+        exact = False
+        if len(run) > len(best):
+            best = run
+        run = []
+    if len(run) > len(best):
+        best = run
+    lit = bytes(best) if best and all(c < 128 for c in best) else None
+    if lit is None or len(lit) < 3 or b"\n" in lit:
+        return None, False
+    return lit, exact and len(best) == len(tree)
+
+
 def compile_guarded(pattern: str) -> tuple[re.Pattern[bytes] | None, re.Pattern[str]]:
     """``(bytes_pattern or None, str_pattern)``; raises ``RegexError`` with a clear message.
 
@@ -127,6 +161,10 @@ def matching_spans(
         except ValueError:  # empty file
             return hits
         try:
+            lit, exact = required_literal(text_rx.pattern)
+            if lit is not None:
+                _scan_literal(mm, lit, exact, bytes_rx, text_rx, off, ln, hits, deadline)
+                return hits
             if bytes_rx is not None:
                 _scan(mm, 0, bytes_rx.search, off, ln, hits, deadline)
                 return hits
@@ -174,5 +212,36 @@ def _scan(buf: Any, base: int, search: Any, off: Any, ln: Any, hits: set[int], d
         if m.end() + base <= end or search(buf[off[i] - base : end - base].rstrip()) is not None:
             hits.add(i)
         pos = (off[i + 1] if i + 1 < n else base + size) - base
+        if time.monotonic() > deadline:
+            raise RegexError("regex scan exceeded its time limit; narrow the filters first")
+
+
+def _scan_literal(
+    mm: Any,
+    lit: bytes,
+    exact: bool,
+    bytes_rx: re.Pattern[bytes] | None,
+    text_rx: re.Pattern[str],
+    off: Any,
+    ln: Any,
+    hits: set[int],
+    deadline: float,
+) -> None:
+    """``find`` the required literal (memchr speed), confirm the pattern on that span only, skip to the next."""
+    find = mm.find
+    pos, size, n = 0, len(mm), len(off)
+    while pos < size:
+        s = find(lit, pos)
+        if s < 0:
+            return
+        i = bisect_right(off, s) - 1
+        if i < 0 or s >= off[i] + ln[i]:
+            nl = find(b"\n", s)
+            pos = size if nl < 0 else nl + 1
+            continue
+        end = off[i] + ln[i]
+        if exact or span_matches(mm[off[i] : end].rstrip(b"\r\n"), bytes_rx, text_rx):
+            hits.add(i)
+        pos = off[i + 1] if i + 1 < n else size
         if time.monotonic() > deadline:
             raise RegexError("regex scan exceeded its time limit; narrow the filters first")
