@@ -68,11 +68,16 @@ def _time(value: Any) -> int | None:
     return to_ns(value)
 
 
-def _iso(raw: Any, ns: int) -> str:
-    """Keep an already-canonical time string as is (cheap, byte-identical round trip); else format ``ns``."""
-    if isinstance(raw, str) and len(raw) == 30 and raw[-1] == "Z" and iso_to_ns(raw) == ns:
-        return raw
-    return ns_to_iso(ns)
+def _is_canonical_iso(raw: Any) -> bool:
+    """``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`` exactly: such a string is kept as is (byte-identical round trip)."""
+    return (
+        isinstance(raw, str)
+        and len(raw) == 30
+        and raw[-1] == "Z"
+        and raw[10] == "T"
+        and raw[19] == "."
+        and raw[20:29].isdigit()
+    )
 
 
 def _status(value: Any) -> tuple[str, str]:
@@ -107,16 +112,17 @@ def canonicalize_record(obj: Any) -> tuple[Span | None, str, list[str]]:
     if not sid:
         return None, "invalid_span_id", []
     pid = _id(obj.get("parent_span_id"), 16, attrs, C.ORIGINAL_PARENT_ID, repairs)
-    start = _time(obj.get("start_time"))
+    start_raw, end_raw = obj.get("start_time"), obj.get("end_time")
+    start = _time(start_raw)
     if start is None:
         return None, "bad_timestamp", []
-    end = _time(obj.get("end_time"))
-    if end is None:
-        end = start
-        repairs.append("missing_end_time")
-    elif end < start:
-        end = start
-        repairs.append("end_before_start")
+    start_iso = start_raw if _is_canonical_iso(start_raw) else ns_to_iso(start)
+    end = _time(end_raw)
+    if end is None or end < start:
+        repairs.append("missing_end_time" if end is None else "end_before_start")
+        end, end_iso = start, start_iso
+    else:
+        end_iso = end_raw if _is_canonical_iso(end_raw) else ns_to_iso(end)
     code, msg = _status(obj.get("status"))
     resource = obj.get("resource")
     rattrs = resource.get("attributes") if isinstance(resource, dict) else None
@@ -131,8 +137,6 @@ def canonicalize_record(obj: Any) -> tuple[Span | None, str, list[str]]:
     nkind = normalize_kind(kind)
     if kind is not None and kind != nkind:
         repairs.append("kind_coerced")
-    start_iso = _iso(obj.get("start_time"), start)
-    end_iso = _iso(obj.get("end_time"), end)
     ts = obj.get("trace_state")
     span: Span = {
         "trace_id": tid,
