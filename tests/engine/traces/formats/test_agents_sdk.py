@@ -19,6 +19,8 @@ from agents.tracing import (  # noqa: E402
     custom_span,
     generation_span,
     get_trace_provider,
+    mcp_tools_span,
+    response_span,
     set_trace_processors,
     trace,
 )
@@ -127,7 +129,10 @@ def sdk_export(tmp_path_factory: pytest.TempPathFactory) -> Path:
         async def run() -> None:
             with trace("weather workflow", metadata={"case": "demo"}):
                 with custom_span("prepare", {"step": 1}):
-                    pass
+                    with mcp_tools_span(server="files", result=["read_file", "write_file"]):
+                        pass
+                    with response_span() as r:  # what the SDK's Responses-API model records
+                        r.span_data.usage = {"input_tokens": 5, "output_tokens": 2}
                 await Runner.run(planner, "weather in Paris and Atlantis?")
 
         asyncio.run(run())
@@ -157,10 +162,15 @@ def test_real_agents_sdk_export(sdk_export: Path) -> None:
 
     views = [normalize(s) for s in spans]
     types = [s["attributes"]["openai_agents.span_type"] for s in spans]
-    assert sorted(set(types)) == ["agent", "custom", "function", "generation", "guardrail", "handoff", "task", "turn"]
+    assert sorted(set(types)) == ["agent", "custom", "function", "generation", "guardrail", "handoff", "mcp_tools",
+                                  "response", "task", "turn"]
+    mcp = next(s for s in spans if s["attributes"]["openai_agents.span_type"] == "mcp_tools")
+    assert mcp["attributes"]["openai_agents.mcp.tools"] == ["read_file", "write_file"]
+    resp = next(normalize(s) for s in spans if s["attributes"]["openai_agents.span_type"] == "response")
+    assert (resp.category, resp.input_tokens, resp.output_tokens) == ("llm", 5, 2)
     agents_ = {v.agent_name for v in views if v.category == "agent"}
     assert agents_ == {"Planner", "Helper"}
-    llm = next(v for v in views if v.category == "llm")
+    llm = next(v for v in views if v.category == "llm" and v.model)
     assert (llm.model, llm.input_tokens, llm.output_tokens) == ("scripted-1", 11, 7)
     assert [c.name for c in llm.tool_calls_requested] == ["get_weather", "get_weather"]
     assert [c.arguments for c in llm.tool_calls_requested] == ['{"city":"Paris"}', '{"city":"Atlantis"}']
