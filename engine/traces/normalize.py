@@ -63,7 +63,7 @@ _AGENTS_SDK_TYPE_TO_CATEGORY = {
     "generation": "llm",
     "response": "llm",
     "function": "tool",
-    "mcp_tools": "tool",
+    "mcp_tools": "other",  # listing an MCP server's tools is not a tool call
     "handoff": "handoff",
     "guardrail": "guardrail",
     "custom": "chain",

@@ -38,7 +38,6 @@ _TRACE_RX = re.compile(r"^trace_([0-9a-f]{32})$")
 _OI_KIND = {
     "agent": "AGENT",
     "function": "TOOL",
-    "mcp_tools": "TOOL",
     "generation": "LLM",
     "response": "LLM",
     "guardrail": "GUARDRAIL",

@@ -166,6 +166,7 @@ def test_real_agents_sdk_export(sdk_export: Path) -> None:
                                   "response", "task", "turn"]
     mcp = next(s for s in spans if s["attributes"]["openai_agents.span_type"] == "mcp_tools")
     assert mcp["attributes"]["openai_agents.mcp.tools"] == ["read_file", "write_file"]
+    assert normalize(mcp).category == "other"  # listing tools is not a tool call
     resp = next(normalize(s) for s in spans if s["attributes"]["openai_agents.span_type"] == "response")
     assert (resp.category, resp.input_tokens, resp.output_tokens) == ("llm", 5, 2)
     agents_ = {v.agent_name for v in views if v.category == "agent"}
