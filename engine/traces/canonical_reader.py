@@ -46,6 +46,7 @@ CODES = frozenset((STATUS_UNSET, STATUS_OK, STATUS_ERROR))
 _OUTCOME_RANK = {"error": 5, "failed": 4, "xfailed": 2, "xpassed": 2, "passed": 1, "skipped": 0}
 
 # ``Problems`` reasons this module owns (the others come from ``canonicalize_record``).
+BUFFER = 1 << 20  # bigger reads than the default 8 KB: fewer syscalls on GB-sized files
 MALFORMED = "malformed_json"
 TRUNCATED = "truncated_line"
 SELF_PARENT = "parent_cycle"
@@ -108,7 +109,6 @@ class ScanState:
         self.tspans: list[array] = []  # per trace: its span numbers in file order
         self.vocab: list[str] = []
         self.vbit: dict[str, int] = {}
-        self.touched: set[int] = set()  # traces that got spans in the latest scan
 
     def bit(self, value: str) -> int:
         """The facet bit of a string (models, agents, services, tools share one vocabulary)."""
@@ -230,13 +230,13 @@ def scan(
     off_add, ln_add, tr_add = state.off.append, state.ln.append, state.tr.append
     sid_add, pid_add = state.sid.append, state.pid.append
     tmap, rows, tspans, vbit, bit = state.tmap, state.rows, state.tspans, state.vbit, state.bit
-    touched = state.touched
     cat_slot = CAT_SLOT
     hexset = _HEX
     kinds, codes = KINDS, CODES
     nodeid_key = C.TEST_NODEID
     pos = start
-    with open(path, "rb") as fh:
+    nspans = len(state.off)
+    with open(path, "rb", buffering=BUFFER) as fh:
         fh.seek(start)
         for line in fh:
             n = len(line)
@@ -260,6 +260,7 @@ def scan(
                     state.gaps.append(off)
                     continue
                 _add_slow(state, facts, off, n)
+                nspans += 1
                 continue
             try:
                 tid = d["trace_id"]
@@ -279,30 +280,32 @@ def scan(
                     pk = 0
                 st = d["start_time"]
                 et = d["end_time"]
-                if len(st) != 30 or len(et) != 30 or et < st or pk == k or k < 0 or pk < 0 or st[29] != "Z":
+                if len(st) != 30 or len(et) != 30 or et < st or pk == k or st[29] != "Z":
                     raise ValueError
                 if d["name"].__class__ is not str or d["kind"] not in kinds or d["status"]["code"] not in codes:
                     raise ValueError
                 cat, model, tin, tout, tool, agent, err = rollup(d)
                 svc = d["resource"]["attributes"].get("service.name")
                 nid = d["attributes"].get(nodeid_key)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+                sid_add(k)  # last: a negative id ("-1f...") fails here, before anything else changed
+                pid_add(pk)
+            except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+                if len(state.sid) > nspans:
+                    del state.sid[nspans:]
                 facts = _slow(d, problems, f"{label}:{lineno}")
                 if facts is None:
                     state.gaps.append(off)
                     continue
                 _add_slow(state, facts, off, n)
+                nspans += 1
                 continue
             if ti is None:
                 ti = state.new_trace(tid)
-            i = len(state.off)
             off_add(off)
             ln_add(n)
             tr_add(ti)
-            sid_add(k)
-            pid_add(pk)
-            tspans[ti].append(i)
-            touched.add(ti)
+            tspans[ti].append(nspans)
+            nspans += 1
             r = rows[ti]
             r[0] += 1
             r[6] += n
@@ -353,7 +356,6 @@ def _add_slow(state: ScanState, facts: tuple[Any, ...], off: int, n: int) -> Non
     state.pid.append(facts[2])
     state.tspans[ti].append(i)
     state.slow.add(i)
-    state.touched.add(ti)
     fold(state, state.rows[ti], facts, n)
 
 

@@ -69,7 +69,7 @@ class TraceIndex:
     def extend(self, label: str | None = None) -> None:
         """Scan from ``self.end`` to EOF (all of it for a fresh index) and re-check touched traces."""
         st = self.state
-        st.touched = set()
+        first_new = len(st.off)
         enabled = gc.isenabled()
         gc.disable()  # the scan allocates millions of short-lived dicts and keeps no cycles
         try:
@@ -80,8 +80,9 @@ class TraceIndex:
             if enabled:
                 gc.enable()
         self.complete = self._ends_with_newline()
-        self._check_structure(st.touched, label or self.path)
-        for t in st.touched:
+        touched = set(st.tr[first_new:])  # traces that got spans in this scan
+        self._check_structure(touched, label or self.path)
+        for t in touched:
             R.finish_row(st.rows[t])
 
     def _ends_with_newline(self) -> bool:
