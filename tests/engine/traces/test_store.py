@@ -252,3 +252,54 @@ def test_foreign_format_is_converted_in_the_cache_then_indexed(tmp_path: Path, c
     assert s.count_traces(Q.TraceFilters(test_outcome=["failed"])).total > 0
     s2 = TraceStore.open(src, cache_dir=cache)
     assert s2.files[0].how == "warm" and s2.span_count == s.span_count
+
+
+HALO_CHECK = r"""
+import asyncio, json, sys, tempfile
+from pathlib import Path
+from engine.traces.trace_index_builder import TraceIndexBuilder
+from engine.traces.trace_store import TraceStore
+from engine.traces.models.trace_query_models import TraceFilters
+path = Path(sys.argv[1])
+tmp = Path(tempfile.mkdtemp())
+idx, meta = tmp / "t.engine-index.jsonl", tmp / "t.engine-index.meta.json"
+asyncio.run(TraceIndexBuilder.build_index(path, idx, meta, schema_version=2))
+store = TraceStore.load(path, idx)
+out = {"errors": store.count_traces(TraceFilters(has_errors=True)).total,
+       "regex": [store.count_traces(TraceFilters(regex_pattern=p)).total for p in sys.argv[2:]],
+       "rows": {}}
+for line in idx.read_text().splitlines():
+    r = json.loads(line)
+    out["rows"][r["trace_id"]] = [r["span_count"], r["total_input_tokens"], r["total_output_tokens"],
+                                  [s.span_id for s in store.view_trace(r["trace_id"]).spans]]
+print(json.dumps(out))
+"""
+
+
+def test_store_agrees_with_halo_engine(tmp_path: Path, halo_engine_python: Path) -> None:
+    """Same file, same answers: per-trace span counts and tokens, error traces, regex counts, views."""
+    import subprocess
+
+    src = generate(tmp_path / "t.jsonl", 900)  # below halo-engine's 1000-line worker-pool threshold
+    patterns = ["quota exceeded", "TimeoutError|PermissionError", r"rows\":\s*1\d,"]
+    r = subprocess.run(
+        [str(halo_engine_python), "-I", "-c", HALO_CHECK, str(src), *patterns],
+        capture_output=True,
+        text=True,
+        cwd="/",
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    halo = orjson.loads(r.stdout)
+    ours = TraceStore.open(src, cache_dir=tmp_path / "c")
+    assert ours.count_traces(Q.TraceFilters(has_errors=True)).total == halo["errors"]
+    assert [ours.count_traces(Q.TraceFilters(regex_pattern=p)).total for p in patterns] == halo["regex"]
+    mine = {}
+    for tid in ours.trace_ids:
+        s = ours.summary(tid)
+        mine[tid] = [
+            s.span_count,
+            s.total_input_tokens,
+            s.total_output_tokens,
+            [x["span_id"] for x in ours.view_trace(tid).spans],
+        ]
+    assert mine == halo["rows"]
