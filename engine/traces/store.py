@@ -402,9 +402,22 @@ class TraceStore:
             sample_trace_ids=[self._tids[g] for g in matched[:20]],
             error_taxonomy=self._error_taxonomy([g for g in matched if self._has_errors(g)]),
         )
+        return self._fit_overview(ov)
+
+    def _fit_overview(self, ov: Q.DatasetOverview) -> Q.DatasetOverview:
+        """Shrink the taxonomy, then the facet lists, until the overview fits the budget."""
         while size_of(ov) > self.budget and ov.error_taxonomy:
             ov.error_taxonomy = ov.error_taxonomy[: len(ov.error_taxonomy) // 2]
             ov.note = "error taxonomy shortened to fit the byte budget"
+        for n in (20, 5, 0):
+            if size_of(ov) <= self.budget:
+                break
+            for name in ("service_names", "model_names", "agent_names", "tool_names"):
+                vals = [v for v in getattr(ov, name) if not v.startswith("…+")]
+                setattr(ov, name, cap_list(vals, n, 80))
+            ov.categories = dict(list(ov.categories.items())[:10])
+            ov.test_outcomes = dict(list(ov.test_outcomes.items())[:10])
+            ov.note = "facet lists shortened to fit the byte budget; filter with query_traces to see more"
         return ov
 
     def _has_errors(self, g: int) -> bool:

@@ -303,3 +303,21 @@ def test_store_agrees_with_halo_engine(tmp_path: Path, halo_engine_python: Path)
             [x["span_id"] for x in ours.view_trace(tid).spans],
         ]
     assert mine == halo["rows"]
+
+
+def test_overview_with_thousands_of_long_facets_fits(tmp_path: Path) -> None:
+    p = tmp_path / "facets.jsonl"
+    lines = []
+    for i in range(1500):
+        a = {"llm.model_name": f"model-{i}-" + "m" * 300, "agent.name": f"agent-{i}-" + "a" * 300,
+             "openinference.span.kind": "LLM"}
+        lines.append(span_line(f"{i + 1:032x}", "1" * 16, resource={"attributes": {"service.name": "s" * 300 + str(i)}},
+                               status={"code": "STATUS_CODE_ERROR", "message": f"err {i} " + "e" * 300},
+                               attributes=a, name=f"name {i} " + "n" * 300))
+    p.write_bytes(b"".join(lines))
+    s = TraceStore.open(p, cache_dir=tmp_path / "c")
+    ov = s.get_dataset_overview()
+    assert size_of(ov) <= DEFAULT_BUDGET and ov.total_traces == 1500 and ov.error_trace_count == 1500
+    assert ov.model_names and ov.model_names[-1].startswith("…+")
+    q = s.query_traces(limit=500)
+    assert size_of(q) <= DEFAULT_BUDGET and q.note
