@@ -7,6 +7,7 @@ Exit 0 when spans were written; 2 (one ``error:`` line, no output file) when not
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -29,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="force the input format instead of detecting it per file",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.add_argument("--json", action="store_true", help="print per-file stats and problems as JSON on stdout")
     p.set_defaults(func=run)
 
 
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
         for example in stats.problems.examples[:5]:
             print(f"  {example}", file=sys.stderr)
         raise UsageError(f"no spans could be read: {stats.summary()}")
+    if args.json:
+        print(json.dumps(stats.to_dict(), indent=2))
     if not args.quiet:
         print(f"halo convert: wrote {out}: {stats.summary()}", file=sys.stderr)
         for example in stats.problems.examples[:5]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,12 @@ def test_convert_corpora(corpora: Path, tmp_path: Path, capsys) -> None:
     )
     lines = out.read_bytes().splitlines()
     assert len(lines) == 4437
+    rc = main(["convert", str(corpora / "swe-agent-traj"), "-o", str(tmp_path / "swe.jsonl"), "--json", "-q"])
+    captured = capsys.readouterr()
+    assert rc == 0 and captured.err == ""
+    stats = json.loads(captured.out)
+    assert stats["spans"] == 47 and [f["spans"] for f in stats["files"]] == [11, 25, 11]
+    assert {f["format"] for f in stats["files"]} == {"swe_agent"}
     assert list(iter_spans([out], Problems()))[0] == orjson.loads(lines[0])
 
 
