@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 import re
+import secrets
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -292,7 +293,8 @@ def convert(
     stats = IngestStats()
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
+    # unique per writer: concurrent converts of the same file (xdist workers, a shared cache) never share a temp
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "wb") as fh:
             for span in iter_spans(paths, stats.problems, formats, stats):
