@@ -88,7 +88,7 @@ def analyze_spans(
     tests = tests or TestIndex()
     problems = problems or Problems()
     scanner = Scanner(cfg)
-    scanner.add_all(spans)
+    scanner.scan(spans)
     agg = Aggregator(cfg.max_evidence)
     with_outcomes = bool(tests.outcomes) or any(st.outcome for st in scanner.states)
     for idx, st in enumerate(scanner.states):
@@ -96,7 +96,7 @@ def analyze_spans(
         for hit in scanner.finish_trace(st):
             agg.add_hit(hit, idx, st.trace_id, nodeid)
         if with_outcomes:
-            for tool in st.tools_called:
+            for tool in {t.tool for t in st.tools}:
                 agg.add_feature(
                     "tool_called", tool, f"Runs that call `{tool}` fail more often", "contrastive", idx
                 )

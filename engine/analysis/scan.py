@@ -7,6 +7,7 @@ input was read. Nothing here keeps raw spans.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 
 from engine.analysis.config import AnalysisConfig
@@ -22,14 +23,39 @@ from engine.analysis.detectors import (
     repetition,
     tool_errors,
 )
-from engine.analysis.detectors.base import Hit, LlmTurn, ToolExec, TraceState
+from engine.analysis.detectors.base import Hit, ToolExec, TraceState
 from engine.analysis.detectors.outliers import DETECTOR_LATENCY, DETECTOR_TOKENS, OutlierStats
+from engine.analysis.lite import (
+    OI_TEXT,
+    TOOL_ARG_KEYS,
+    TOOL_RESULT_KEYS,
+    as_text,
+    duration_ms,
+    error_message,
+    first,
+    first_str,
+    plain_llm,
+)
 from engine.analysis.templates import template_of
 from engine.traces import conventions as C
-from engine.traces.normalize import category_of, normalize
-from engine.traces.span import STATUS_ERROR, Span, iso_to_ns
+from engine.traces.normalize import (
+    AGENT_NAME_KEYS,
+    MODEL_KEYS,
+    OUTPUT_TOKEN_KEYS,
+    TOOL_NAME_KEYS,
+    category_of,
+    normalize,
+)
+from engine.traces.span import STATUS_ERROR, Span
 
 _FAILING = C.OUTCOMES_FAILING
+_NODEID = C.TEST_NODEID
+_OUTCOME = C.TEST_OUTCOME
+_EXIT = C.RUN_EXIT_STATUS
+_OI_KIND = "openinference.span.kind"
+# First characters of tool results that may report an error in-band (or need stripping / converting).
+_RESULT_SUSPECT = frozenset("EeTtFfUu?") | frozenset(" \t\r\n")
+_OI_CATEGORY = {"LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "GUARDRAIL": "guardrail"}
 SYNTHETIC_TIME = "halo.synthetic_time"
 _INTERESTING = frozenset({"tool", "llm", "agent", "guardrail", "handoff"})
 
@@ -44,81 +70,154 @@ class Scanner:
         self.states: list[TraceState] = []
         self.outliers = OutlierStats(config.outlier_k, config.outlier_min_samples)
 
-    def add_all(self, spans: Iterable[Span]) -> None:
-        add = self.add
-        for span in spans:
-            add(span)
-
     def add(self, span: Span) -> None:
-        """The hot path: a few dict lookups per span; ``normalize`` only for tool/LLM/agent/error spans."""
-        self.spans += 1
-        tid = span.get("trace_id") or ""
-        idx = self.index.get(tid)
-        if idx is None:
-            idx = self.index[tid] = len(self.states)
-            self.states.append(TraceState(tid))
-        st = self.states[idx]
-        attrs = span.get("attributes") or {}
-        nodeid = attrs.get(C.TEST_NODEID)
-        if nodeid:
-            if st.nodeid is None:
-                st.nodeid = str(nodeid)
-            outcome = attrs.get(C.TEST_OUTCOME)
-            if outcome and (st.outcome is None or outcome in _FAILING):
-                st.outcome = str(outcome)
-        name = span.get("name") or ""
-        cat = category_of(attrs, name)
-        status = span.get("status") or {}
-        is_err = status.get("code") == STATUS_ERROR or "error.type" in attrs
-        if SYNTHETIC_TIME in attrs:  # converters invent times for transcripts: no latency to judge
-            start = end = 0
-        else:
-            start = iso_to_ns(span.get("start_time") or "") or 0
-            end = iso_to_ns(span.get("end_time") or "") or start
-        exit_status = attrs.get(C.RUN_EXIT_STATUS)
-        if exit_status:
-            kind = budget.budget_kind(str(exit_status))
-            if kind:
-                st.hits.append(budget.hit(kind, span.get("span_id") or "", f"exit status: {exit_status}"))
-        if cat not in _INTERESTING and not is_err:
-            if end > start:
-                self.outliers.add(DETECTOR_LATENCY, f"{cat}:{name}", (end - start) / 1e6, idx, span.get("span_id") or "")
-            return
-        ns = normalize(span)
-        if cat == "tool":
-            self._tool(st, ns, idx)
-            group = f"tool:{ns.tool_name}"
-        elif cat == "llm":
-            self._llm(st, ns)
-            group = f"llm:{ns.model or name}"
-            if ns.output_tokens:
-                self.outliers.add(DETECTOR_TOKENS, f"output:{ns.model or name}", float(ns.output_tokens), idx, ns.span_id)
-        else:
-            self._other(st, ns, cat, attrs)
-            group = f"{cat}:{name}"
-        if end > start:
-            self.outliers.add(DETECTOR_LATENCY, group, (end - start) / 1e6, idx, ns.span_id)
+        self.add_all((span,))
+
+    def scan(self, spans: Iterable[Span]) -> None:
+        """``add_all`` with the cyclic GC paused: the scan allocates millions of short-lived acyclic
+        objects while its per-trace state grows, so generational passes would re-walk that state
+        over and over for nothing (refcounting still frees everything)."""
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self.add_all(spans)
+        finally:
+            if enabled:
+                gc.enable()
+
+    def add_all(self, spans: Iterable[Span]) -> None:
+        """The hot loop: plain dict gets per span; ``normalize`` only for unusual spans (errors, tools offered...).
+
+        Written as one flat loop with local aliases: at a million spans every attribute lookup and
+        call shows, and the whole analysis must cost about one parse of the input.
+        """
+        index, states = self.index, self.states
+        latency, tokens_out = self.outliers.latency, self.outliers.tokens
+        oi_kinds = _OI_CATEGORY
+        st: TraceState | None = None
+        last_tid = None
+        idx = -1
+        n = 0
+        for span in spans:
+            n += 1
+            tid = span["trace_id"]
+            if tid != last_tid:
+                last_tid = tid
+                idx = index.get(tid, -1)
+                if idx < 0:
+                    idx = index[tid] = len(states)
+                    states.append(TraceState(tid))
+                st = states[idx]
+            attrs = span["attributes"]
+            nodeid = attrs.get(_NODEID)
+            if nodeid:
+                self._link(st, nodeid, attrs.get(_OUTCOME))
+            name = span["name"]
+            cat = oi_kinds.get(attrs.get(_OI_KIND)) or category_of(attrs, name)  # type: ignore[arg-type]
+            is_err = span["status"].get("code") == STATUS_ERROR or "error.type" in attrs
+            start = span["start_time"]
+            if _EXIT in attrs:
+                self._exit_status(st, span, attrs[_EXIT])
+            key = name
+            if cat == "tool":
+                tool = first_str(attrs, TOOL_NAME_KEYS) or name
+                args = first(attrs, TOOL_ARG_KEYS)
+                result = first(attrs, TOOL_RESULT_KEYS)
+                c = result[:1] if type(result) is str else "?"
+                if (
+                    is_err
+                    or (args is not None and type(args) is not str)
+                    or c in _RESULT_SUSPECT
+                    or (c == "{" and ("rror" in result or "alse" in result or "tatus" in result))  # type: ignore[operator]
+                ):
+                    self._tool(st, span, attrs, tool, is_err, start)
+                else:  # the common case: a plain successful call
+                    st.tools.append(ToolExec(start, span["span_id"], tool, args, False, ""))  # type: ignore[union-attr]
+            elif cat == "llm":
+                text = attrs.get(OI_TEXT)
+                key = first_str(attrs, MODEL_KEYS) or name
+                if is_err or type(text) is not str or not plain_llm(attrs):
+                    self._llm(st, normalize(span), span)
+                else:
+                    self._plain_llm(st, span, attrs, text, key)
+                tokens = first(attrs, OUTPUT_TOKEN_KEYS)
+                if type(tokens) is int and tokens > 0:
+                    g = tokens_out.get(key) or self.outliers.group(DETECTOR_TOKENS, key, "output")
+                    g.add(float(tokens), idx, span["span_id"])
+            elif cat == "agent" and not is_err:
+                st.agents.append((start, span["span_id"], first_str(attrs, AGENT_NAME_KEYS) or name))  # type: ignore[union-attr]
+            elif cat in _INTERESTING or is_err:
+                self._other(st, normalize(span), span, cat, attrs)
+            if SYNTHETIC_TIME in attrs:  # converters invent times for transcripts: no latency to judge
+                continue
+            end = span["end_time"]
+            if len(start) == 30 and len(end) == 30 and start[:17] == end[:17]:
+                try:
+                    ms = (float(end[17:29]) - float(start[17:29])) * 1000.0
+                except ValueError:
+                    ms = 0.0
+            else:
+                ms = duration_ms(start, end)
+            if ms > 0:
+                g = latency.get(key) or self.outliers.group(DETECTOR_LATENCY, key, cat)
+                g.add(ms, idx, span["span_id"])
+        self.spans += n
+
+    def _link(self, st: TraceState, nodeid: object, outcome: object) -> None:
+        if st.nodeid is None:
+            st.nodeid = str(nodeid)
+        if outcome and (st.outcome is None or outcome in _FAILING):
+            st.outcome = str(outcome)
+
+    def _exit_status(self, st: TraceState, span: Span, exit_status: object) -> None:
+        kind = budget.budget_kind(str(exit_status)) if exit_status else None
+        if kind:
+            st.hits.append(budget.hit(kind, span.get("span_id") or "", f"exit status: {exit_status}"))
 
     # ------------------------------------------------------------ per span
 
-    def _tool(self, st: TraceState, ns, idx: int) -> None:
-        tool = ns.tool_name or ns.name
-        st.tools_called.add(tool)
-        message = tool_errors.error_text(ns)
+    def _tool(self, st: TraceState, span: Span, attrs: dict, tool: str, is_err: bool, start: str) -> None:
+        args = as_text(first(attrs, TOOL_ARG_KEYS))
+        if is_err:
+            message: str | None = error_message(span, attrs) or as_text(first(attrs, TOOL_RESULT_KEYS)) or "error"
+        else:
+            message = tool_errors.result_error(as_text(first(attrs, TOOL_RESULT_KEYS)))
         template = ""
+        span_id = span.get("span_id") or ""
         if message:
             template = template_of(message)
             kind = budget.budget_kind(message)
             if tool_errors.is_unknown_tool_error(message):
-                st.hits.append(hallucinated_tools.hit(tool, ns.span_id, f"{tool}({ns.tool_arguments or ''}) -> {message}"))
+                st.hits.append(hallucinated_tools.hit(tool, span_id, f"{tool}({args or ''}) -> {message}"))
             elif kind:
-                st.hits.append(budget.hit(kind, ns.span_id, message))
+                st.hits.append(budget.hit(kind, span_id, message))
             else:
-                st.hits.append(tool_errors.detect(ns, message))
+                st.hits.append(tool_errors.detect(tool, args, span_id, message))
             st.explained.add(template)
-        st.tools.append(ToolExec(ns.start_ns, ns.span_id, tool, ns.tool_arguments, bool(message), template))
+        st.tools.append(ToolExec(start, span_id, tool, args, bool(message), template))
 
-    def _llm(self, st: TraceState, ns) -> None:
+    def _plain_llm(self, st: TraceState, span: Span, attrs: dict, text: str, model: str) -> None:
+        """An LLM span with text output and no tools offered or requested (the common case)."""
+        span_id = span.get("span_id") or ""
+        finish = attrs.get("gen_ai.response.finish_reasons") or attrs.get("llm.finish_reason")
+        if finish:
+            self._finish(st, finish, model, span_id, text)
+        if text and refusals.is_refusal(text):
+            st.refusals += 1
+            st.hits.append(refusals.hit(first_str(attrs, AGENT_NAME_KEYS) or "", span_id, text))
+        st.llm_turn(span["end_time"], span_id, text, 0, False)
+
+    def _finish(self, st: TraceState, finish: object, model: str | None, span_id: str, text: str | None) -> None:
+        if isinstance(finish, list) and finish:
+            finish = finish[0]
+        reason = finish.lower() if isinstance(finish, str) else ""
+        if reason in llm_api.TRUNCATION_REASONS:
+            st.hits.append(llm_api.truncated_hit(model, span_id, text))
+        elif reason == "content_filter":
+            fix = llm_api.api_error_class("content_filter")[1]  # type: ignore[index]
+            st.hits.append(llm_api.api_hit("content filter", fix, model, span_id, "finish_reason=content_filter"))
+
+    def _llm(self, st: TraceState, ns, span: Span) -> None:
         if ns.is_error:
             message = ns.error_message or ns.error_type or "error"
             kind = budget.budget_kind(message, ns.error_type)
@@ -130,12 +229,8 @@ class Scanner:
             else:
                 st.hits.append(exceptions.hit(ns.error_type, message, ns.name, ns.span_id))
             st.explained.add(template_of(message))
-        finish = (ns.finish_reason or "").lower()
-        if finish in llm_api.TRUNCATION_REASONS:
-            st.hits.append(llm_api.truncated_hit(ns.model, ns.span_id, ns.output_text))
-        elif finish == "content_filter":
-            cls, fix = "content filter", llm_api.api_error_class("content_filter")[1]  # type: ignore[index]
-            st.hits.append(llm_api.api_hit(cls, fix, ns.model, ns.span_id, "finish_reason=content_filter"))
+        if ns.finish_reason:
+            self._finish(st, ns.finish_reason, ns.model, ns.span_id, ns.output_text)
         if ns.tools_offered:
             st.schemas.update(ns.tools_offered)
         calls = ns.tool_calls_requested
@@ -147,20 +242,21 @@ class Scanner:
                 if ns.tools_offered and c.name not in ns.tools_offered:
                     continue
                 st.hits.extend(arguments.detect(c.name, c.arguments or "", ns.tools_offered.get(c.name), ns.span_id))
-                st.requested.append(ToolExec(ns.start_ns, ns.span_id, c.name, c.arguments, False))
+                st.requested.append(ToolExec(span.get("start_time") or "", ns.span_id, c.name, c.arguments, False))
         text = ns.output_text
         if text and refusals.is_refusal(text):
             st.refusals += 1
             st.hits.append(refusals.hit(ns.agent_name or "", ns.span_id, text))
-        st.llm_turns.append(LlmTurn(ns.end_ns, ns.span_id, text, len(calls), ns.is_error))
+        st.llm_turn(span.get("end_time") or "", ns.span_id, text, len(calls), ns.is_error)
 
-    def _other(self, st: TraceState, ns, cat: str, attrs: dict) -> None:
+    def _other(self, st: TraceState, ns, span: Span, cat: str, attrs: dict) -> None:
+        start = span.get("start_time") or ""
         if cat == "agent" and ns.agent_name:
-            st.agents.append((ns.start_ns, ns.span_id, ns.agent_name))
+            st.agents.append((start, ns.span_id, ns.agent_name))
         elif cat == "handoff":
             for k, v in attrs.items():
                 if k.endswith("to_agent") and isinstance(v, str) and v:
-                    st.agents.append((ns.start_ns, ns.span_id, v))
+                    st.agents.append((start, ns.span_id, v))
         if cat == "guardrail" and guardrails.tripped(attrs, ns.is_error, ns.error_type):
             name = guardrails.guardrail_name(attrs, ns.name)
             st.hits.append(guardrails.hit(name, ns.span_id, ns.error_message or f"{name} tripped"))
@@ -186,8 +282,8 @@ class Scanner:
         """Run the per-trace detectors and return all of the trace's hits."""
         cfg = self.cfg
         hits = st.hits
-        st.tools.sort(key=lambda t: (t.start_ns, t.span_id))
-        st.requested.sort(key=lambda t: (t.start_ns, t.span_id))
+        st.tools.sort(key=lambda t: (t.start, t.span_id))
+        st.requested.sort(key=lambda t: (t.start, t.span_id))
         calls = st.tools or st.requested
         if st.tools and not st.requested and st.schemas:
             for t in st.tools:
@@ -199,8 +295,8 @@ class Scanner:
         if st.refusals >= cfg.refusal_loop_min:
             last = max((h for h in hits if h.detector == refusals.DETECTOR), key=lambda h: h.span_id)
             hits.append(refusals.loop_hit(last.key, last.span_id, st.refusals))
-        if st.llm_turns:
-            final = max(st.llm_turns, key=lambda t: (t.end_ns, t.span_id))
+        final = st.final_turn
+        if final is not None:
             if not final.is_error and final.n_calls == 0 and not (final.text or "").strip():
                 hits.append(llm_api.empty_final_hit(final.span_id))
         if len(st.agents) >= 4:

@@ -21,18 +21,16 @@ from engine.traces.span import Span
 
 
 def _ok(obj: object) -> bool:
-    if type(obj) is not dict:
-        return False
-    tid, sid, attrs, status = obj.get("trace_id"), obj.get("span_id"), obj.get("attributes"), obj.get("status")
+    """The shape the scanner indexes into without checks (anything else is canonicalized first)."""
     return (
-        type(tid) is str
-        and len(tid) == 32
-        and type(sid) is str
-        and len(sid) == 16
-        and type(attrs) is dict
-        and type(status) is dict
-        and type(obj.get("start_time")) is str
+        type(obj) is dict
+        and type(obj.get("attributes")) is dict
+        and type(obj.get("trace_id")) is str
+        and type(obj.get("status")) is dict
         and type(obj.get("name")) is str
+        and type(obj.get("start_time")) is str
+        and type(obj.get("end_time")) is str
+        and type(obj.get("span_id")) is str
     )
 
 
@@ -47,7 +45,7 @@ def iter_canonical_jsonl(path: Path, problems: Problems) -> Iterator[Span]:
                 if line.strip():
                     problems.skip("malformed_json", f"{path}:{lineno}", str(exc))
                 continue
-            if _ok(obj):
+            if type(obj) is dict and _ok(obj):
                 yield obj
                 continue
             span, reason, repairs = canonicalize_record(obj)

@@ -28,7 +28,7 @@ class Hit:
 class ToolExec:
     """A tool execution (or, when no tool spans exist, a requested call) in a run."""
 
-    start_ns: int
+    start: str  # canonical ISO time: fixed width, so it sorts like the instant
     span_id: str
     tool: str
     arguments: str | None
@@ -40,7 +40,7 @@ class ToolExec:
 class LlmTurn:
     """One LLM call's outcome, enough to find the final output and refusal loops."""
 
-    end_ns: int
+    end: str
     span_id: str
     text: str | None
     n_calls: int
@@ -57,10 +57,15 @@ class TraceState:
     hits: list[Hit] = field(default_factory=list)
     tools: list[ToolExec] = field(default_factory=list)
     requested: list[ToolExec] = field(default_factory=list)
-    llm_turns: list[LlmTurn] = field(default_factory=list)
-    agents: list[tuple[int, str, str]] = field(default_factory=list)  # (start_ns, span_id, agent)
+    final_turn: LlmTurn | None = None  # the latest LLM call (by end time, then span id)
+    agents: list[tuple[str, str, str]] = field(default_factory=list)  # (start time, span_id, agent)
     schemas: dict[str, Any] = field(default_factory=dict)  # tool -> JSON schema, from tools offered
-    tools_called: set[str] = field(default_factory=set)
     refusals: int = 0
+
+    def llm_turn(self, end: str, span_id: str, text: str | None, n_calls: int, is_error: bool) -> None:
+        """Keep only the run's last LLM call: all the empty-final-output check needs."""
+        f = self.final_turn
+        if f is None or end > f.end or (end == f.end and span_id > f.span_id):
+            self.final_turn = LlmTurn(end, span_id, text, n_calls, is_error)
     explained: set[str] = field(default_factory=set)  # error templates a specific detector claimed
     pending_exceptions: list[Hit] = field(default_factory=list)  # kept unless explained by the end

@@ -7,8 +7,8 @@ from engine.analysis.detectors.base import Hit
 DETECTOR = "handoff_ping_pong"
 
 
-def detect(agents: list[tuple[int, str, str]]) -> list[Hit]:
-    """``agents`` = (start_ns, span_id, agent) in any order; one hit per bouncing pair."""
+def detect(agents: list[tuple[str, str, str]]) -> list[Hit]:
+    """``agents`` = (start time, span_id, agent) in any order; one hit per bouncing pair."""
     seq: list[tuple[str, str]] = []
     for _, span_id, agent in sorted(agents):
         if not seq or seq[-1][0] != agent:

@@ -1,15 +1,16 @@
 """Latency and token outliers: robust (median + k·MAD) per span name / tool / model.
 
-Streaming: per group we keep only a float array of values and a parallel int array of trace
+Streaming: per group we keep a float array of values and a parallel int array of trace
 indexes (12 bytes a span), plus a small heap of the most extreme spans for evidence. Groups
 with fewer than ``min_samples`` values, or no spread at all, never produce outliers.
+Latency groups are keyed by span name (LLM spans by model); token groups by model.
 """
 
 from __future__ import annotations
 
 import heapq
 from array import array
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from engine.analysis.detectors.base import Hit
 from engine.analysis.stats import median, robust_threshold
@@ -20,11 +21,32 @@ MAX_GROUPS = 5000
 TOP_KEEP = 32
 
 
-@dataclass
-class _Group:
-    values: array = field(default_factory=lambda: array("d"))
-    traces: array = field(default_factory=lambda: array("l"))
-    top: list[tuple[float, str, int]] = field(default_factory=list)  # min-heap of (value, span_id, trace)
+class Group:
+    """One group's measurements."""
+
+    __slots__ = ("label", "values", "traces", "top")
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.values = array("d")
+        self.traces = array("l")
+        self.top: list[tuple[float, str, int]] = []  # min-heap of (value, span_id, trace)
+
+    def add(self, value: float, trace_idx: int, span_id: str) -> None:
+        self.values.append(value)
+        self.traces.append(trace_idx)
+        top = self.top
+        if len(top) < TOP_KEEP:
+            heapq.heappush(top, (value, span_id, trace_idx))
+        elif value >= top[0][0] and (value, span_id, trace_idx) > top[0]:
+            heapq.heapreplace(top, (value, span_id, trace_idx))
+
+
+class _Overflow(Group):
+    """Sink for groups past ``MAX_GROUPS`` (high-cardinality span names): measurements are dropped."""
+
+    def add(self, value: float, trace_idx: int, span_id: str) -> None:
+        return None
 
 
 @dataclass
@@ -45,49 +67,54 @@ class OutlierStats:
     def __init__(self, k: float, min_samples: int) -> None:
         self.k = k
         self.min_samples = min_samples
-        self.groups: dict[tuple[str, str], _Group] = {}
+        self.latency: dict[str, Group] = {}
+        self.tokens: dict[str, Group] = {}
+        self._overflow = _Overflow("")
 
-    def add(self, detector: str, group: str, value: float, trace_idx: int, span_id: str) -> None:
-        g = self.groups.get((detector, group))
+    def group(self, detector: str, key: str, kind: str) -> Group:
+        """The group for ``key`` (created on first use; ``kind`` is the category or token kind for its label)."""
+        groups = self.latency if detector == DETECTOR_LATENCY else self.tokens
+        g = groups.get(key)
         if g is None:
-            if len(self.groups) >= MAX_GROUPS:
-                return
-            g = self.groups[(detector, group)] = _Group()
-        g.values.append(value)
-        g.traces.append(trace_idx)
-        item = (value, span_id, trace_idx)
-        if len(g.top) < TOP_KEEP:
-            heapq.heappush(g.top, item)
-        elif item > g.top[0]:
-            heapq.heapreplace(g.top, item)
+            if len(self.latency) + len(self.tokens) >= MAX_GROUPS:
+                return self._overflow
+            g = groups[key] = Group(f"{kind}:{key}")
+        return g
+
+    def add(self, detector: str, key: str, kind: str, value: float, trace_idx: int, span_id: str) -> None:
+        self.group(detector, key, kind).add(value, trace_idx, span_id)
 
     def results(self) -> list[OutlierResult]:
         out: list[OutlierResult] = []
-        for (detector, group), g in sorted(self.groups.items()):
-            if len(g.values) < self.min_samples:
-                continue
-            thr = robust_threshold(g.values, self.k)
-            if thr is None:
-                continue
-            over = {t for v, t in zip(g.values, g.traces, strict=True) if v > thr}
-            if not over:
-                continue
-            unit = "ms" if detector == DETECTOR_LATENCY else "tokens"
-            what = "Slow" if detector == DETECTOR_LATENCY else "Token-heavy"
-            hit = Hit(
-                detector,
-                group,
-                f"{what} `{group}` spans (robust outliers)",
-                "latency_outlier" if detector == DETECTOR_LATENCY else "token_outlier",
-                suggested_fix=(
-                    "Look at what the outlier spans have in common (inputs, retries, payload size)."
-                ),
-            )
-            med = median(g.values)
-            extremes = [
-                (t, s, f"{v:.0f} {unit} (median {med:.0f} {unit}, threshold {thr:.0f} {unit})")
-                for v, s, t in sorted(g.top, reverse=True)
-                if v > thr
-            ]
-            out.append(OutlierResult(hit, over, extremes, thr, med, len(g.values)))
+        for detector, groups in ((DETECTOR_LATENCY, self.latency), (DETECTOR_TOKENS, self.tokens)):
+            for _, g in sorted(groups.items()):
+                res = self._judge(detector, g)
+                if res is not None:
+                    out.append(res)
         return out
+
+    def _judge(self, detector: str, g: Group) -> OutlierResult | None:
+        if len(g.values) < self.min_samples:
+            return None
+        thr = robust_threshold(g.values, self.k)
+        if thr is None:
+            return None
+        over = {t for v, t in zip(g.values, g.traces, strict=True) if v > thr}
+        if not over:
+            return None
+        latency = detector == DETECTOR_LATENCY
+        unit = "ms" if latency else "tokens"
+        hit = Hit(
+            detector,
+            g.label,
+            f"{'Slow' if latency else 'Token-heavy'} `{g.label}` spans (robust outliers)",
+            "latency_outlier" if latency else "token_outlier",
+            suggested_fix="Look at what the outlier spans have in common (inputs, retries, payload size).",
+        )
+        med = median(g.values)
+        extremes = [
+            (t, s, f"{v:.0f} {unit} (median {med:.0f} {unit}, threshold {thr:.0f} {unit})")
+            for v, s, t in sorted(g.top, reverse=True)
+            if v > thr
+        ]
+        return OutlierResult(hit, over, extremes, thr, med, len(g.values))

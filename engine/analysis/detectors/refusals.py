@@ -18,8 +18,19 @@ REFUSAL = re.compile(
 )
 
 
+_CUES = ("sorry", "cannot", "can't", "can\u2019t", "unable", "won't", "won\u2019t", "not able", "decline", "refuse",
+         "as an ai", "will not")
+
+
 def is_refusal(text: str | None) -> bool:
-    return bool(text) and bool(REFUSAL.search(text[:3000]))  # type: ignore[index]
+    """Cheap cue check first (most outputs have none), then the phrase regex."""
+    if not text:
+        return False
+    head = text[:3000].lower()
+    for cue in _CUES:
+        if cue in head:
+            return bool(REFUSAL.search(text[:3000]))
+    return False
 
 
 def hit(agent: str, span_id: str, text: str) -> Hit:

@@ -13,13 +13,15 @@ import orjson
 
 from engine.analysis.detectors.base import Hit
 from engine.analysis.templates import first_line, template_of
-from engine.traces.normalize import NormalizedSpan
 
 DETECTOR = "tool_error"
 _TEXT_ERROR = re.compile(
     r"^\s*(?:error|exception|traceback|fatal|failed|failure|unknown (?:tool|function|action))\b", re.I
 )
-_JSON_HINT = re.compile(r'"(?:error|success|ok|status)"\s*:')
+_JSON_HINT = re.compile(
+    r'"error"\s*:\s*(?!null|false|""|\{\}|\[\])|"(?:success|ok)"\s*:\s*false|"status"\s*:\s*"(?:error|failed|failure)"',
+    re.I,
+)
 _NOT_FOUND_TOOL = re.compile(
     r"(?i)\b(?:unknown|invalid|unsupported)\s+(?:tool|function|action)\b"
     r"|\b(?:tool|function|action)\b[^.\n]{0,60}\b(?:not found|does not exist|doesn't exist|is not available|"
@@ -53,16 +55,25 @@ def _json_error(result: str) -> str | None:
     return None
 
 
-def error_text(ns: NormalizedSpan) -> str | None:
-    """The tool span's error message, if the tool failed (by status or in its result)."""
-    if ns.is_error:
-        return ns.error_message or ns.error_type or (first_line(ns.tool_result or "") or "error")
-    result = ns.tool_result
+_ERR_FIRST = frozenset("EeTtFfUu")  # first letters of the words _TEXT_ERROR accepts
+
+
+def result_error(result: str | None) -> str | None:
+    """The error a tool reports in its result (``Error: ...``, ``{"error": ...}``, ``{"success": false}``), or None.
+
+    Called for every tool span, so cheap character and substring checks gate the regexes and the JSON parse.
+    """
     if not result:
         return None
-    if _TEXT_ERROR.match(result):
-        return first_line(result)
-    return _json_error(result.strip())
+    c = result[0]
+    if c.isspace():
+        result = result.strip()
+        c = result[:1]
+    if c in _ERR_FIRST:
+        return first_line(result) if _TEXT_ERROR.match(result) else None
+    if c == "{" and ("rror" in result or "alse" in result or "tatus" in result):
+        return _json_error(result.strip())
+    return None
 
 
 def is_unknown_tool_error(message: str) -> bool:
@@ -70,17 +81,16 @@ def is_unknown_tool_error(message: str) -> bool:
     return bool(_NOT_FOUND_TOOL.search(message))
 
 
-def detect(ns: NormalizedSpan, message: str) -> Hit:
-    """Build the tool-error hit for a failed tool span."""
-    tool = ns.tool_name or ns.name
+def detect(tool: str, arguments: str | None, span_id: str, message: str) -> Hit:
+    """Build the tool-error hit for a failed tool call."""
     tmpl = template_of(message) or "error"
     return Hit(
         detector=DETECTOR,
         key=f"{tool}\x1f{tmpl}",
         title=f"Tool `{tool}` fails: {tmpl}",
         category="tool_error",
-        span_id=ns.span_id,
-        example=f"{tool}({ns.tool_arguments or ''}) -> {message}",
+        span_id=span_id,
+        example=f"{tool}({arguments or ''}) -> {message}",
         suggested_fix=(
             f"Check the precondition behind this `{tool}` error and state it in the tool's description or "
             "the system prompt, or validate the arguments before calling; if the input was valid, fix the tool."

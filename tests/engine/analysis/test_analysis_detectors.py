@@ -300,7 +300,7 @@ def test_latency_and_token_outliers() -> None:
 
     f = analyze(runs_with(40, build))
     (lat,) = by_detector(f, "latency_outlier")
-    assert lat.key == "tool:search" and lat.run_count == 3
+    assert lat.key == "tool:tool search" and lat.run_count == 3  # keyed by span name
     assert "5000 ms" in (lat.example or "")
     (tok,) = by_detector(f, "token_outlier")
     assert tok.key == "output:gpt-4o" and tok.run_count == 2
