@@ -1,20 +1,27 @@
 """Merge the per-process part files into one self-contained ``traces.jsonl``.
 
-Each process (serial run, or each xdist worker) appends to its own
-``parts/<run>-<worker>.jsonl``; the controller merges after every node is down. A span
-appears once per (trace_id, span_id) — duplicates are dropped, a torn last line of a
-crashed worker is skipped — and each span is stamped with its test's final outcome.
+Each process (serial run, or each xdist worker) writes its own ``parts/<run>-<worker>.jsonl``
+with spans already stamped with their test's outcome, and on a clean exit an
+``.index.json`` beside it (span count, trace ids, per-test trace ids and span counts). The
+controller merges after every node is down:
+
+* parts with an index are final: concatenated as bytes (a serial run's single part is just
+  renamed) — no JSON round trip per span;
+* a part without an index (its worker crashed) is scanned line by line: a torn last line is
+  skipped, duplicates dropped, outcomes stamped from the controller's reports.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from engine.traces import conventions as C
+from pytest_halo.capture.recorder import index_path
 
 
 @dataclass
@@ -26,6 +33,7 @@ class MergeStats:
     bad_lines: int = 0
     traces: int = 0
     parts: int = 0
+    scanned_parts: int = 0  # parts without an index (crashed writer), read line by line
     traces_by_test: dict[str, dict[str, None]] = field(default_factory=dict)  # ordered set
     spans_by_test: dict[str, int] = field(default_factory=dict)
 
@@ -38,42 +46,89 @@ def find_parts(parts_dir: Path, run_id: str) -> list[Path]:
     return sorted(parts_dir.glob(f"{run_id}-*.jsonl"))
 
 
+def _load_index(part: Path) -> dict | None:
+    try:
+        data = orjson.loads(index_path(part).read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("tests"), dict) else None
+
+
+class _Scan:
+    """Line-by-line merge of an index-less part: validate, de-duplicate, stamp, count."""
+
+    def __init__(self, stats: MergeStats, outcomes: dict[str, str], traces: set[str]) -> None:
+        self.stats = stats
+        self.outcomes = outcomes
+        self.traces = traces
+        self.seen: set[tuple[str, str]] = set()
+
+    def line(self, raw: bytes) -> bytes | None:
+        if not raw.strip():
+            return None
+        try:
+            span = orjson.loads(raw)
+            key = (span["trace_id"], span["span_id"])
+            attrs = span["attributes"]
+            hash(key)
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.stats.bad_lines += 1
+            return None
+        if key in self.seen:
+            self.stats.duplicates += 1
+            return None
+        self.seen.add(key)
+        self.traces.add(key[0])
+        nodeid = attrs.get(C.TEST_NODEID)
+        if nodeid:
+            outcome = self.outcomes.get(nodeid)
+            if outcome and C.TEST_OUTCOME not in attrs:
+                attrs[C.TEST_OUTCOME] = outcome
+            self.stats.traces_by_test.setdefault(nodeid, {})[key[0]] = None
+            self.stats.spans_by_test[nodeid] = self.stats.spans_by_test.get(nodeid, 0) + 1
+        return orjson.dumps(span, option=orjson.OPT_APPEND_NEWLINE)
+
+
+def _add_index(stats: MergeStats, index: dict, traces: set[str]) -> None:
+    stats.spans += int(index.get("spans") or 0)
+    traces.update(index.get("traces") or [])
+    for nodeid, entry in index["tests"].items():
+        tl = stats.traces_by_test.setdefault(nodeid, {})
+        for tid in entry.get("trace_ids") or []:
+            tl[tid] = None
+        stats.spans_by_test[nodeid] = stats.spans_by_test.get(nodeid, 0) + int(entry.get("spans") or 0)
+
+
 def merge_parts(parts: list[Path], out_path: Path, outcomes: dict[str, str]) -> MergeStats:
-    """Stream every part into ``out_path`` (written atomically), de-duplicated and outcome-stamped."""
+    """Merge every part into ``out_path`` (atomically) and return what was merged."""
     stats = MergeStats(parts=len(parts))
-    seen: set[tuple[str, str]] = set()
-    trace_ids: set[str] = set()
-    tmp = out_path.with_name(out_path.name + ".tmp")
+    traces: set[str] = set()
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    dumps = orjson.dumps
-    nl = orjson.OPT_APPEND_NEWLINE
+    indexed = [(p, _load_index(p)) for p in parts]
+    if len(indexed) == 1 and indexed[0][1] is not None:  # serial run: the part is final
+        part, index = indexed[0]
+        _add_index(stats, index, traces)
+        os.replace(part, out_path)
+        index_path(part).unlink(missing_ok=True)
+        stats.traces = len(traces)
+        return stats
+    tmp = out_path.with_name(out_path.name + ".tmp")
+    scan = _Scan(stats, outcomes, traces)
     with open(tmp, "wb", buffering=1 << 20) as out:
-        for part in parts:
+        for part, index in indexed:
             with open(part, "rb") as fh:
-                for line in fh:
-                    if not line.strip():
-                        continue
-                    try:
-                        span = orjson.loads(line)
-                        key = (span["trace_id"], span["span_id"])
-                        attrs = span["attributes"]
-                    except (orjson.JSONDecodeError, KeyError, TypeError):
-                        stats.bad_lines += 1
-                        continue
-                    if key in seen:
-                        stats.duplicates += 1
-                        continue
-                    seen.add(key)
-                    trace_ids.add(key[0])
-                    nodeid = attrs.get(C.TEST_NODEID)
-                    if nodeid:
-                        outcome = outcomes.get(nodeid)
-                        if outcome:
-                            attrs[C.TEST_OUTCOME] = outcome
-                        stats.traces_by_test.setdefault(nodeid, {})[key[0]] = None
-                        stats.spans_by_test[nodeid] = stats.spans_by_test.get(nodeid, 0) + 1
-                    out.write(dumps(span, option=nl))
-                    stats.spans += 1
+                if index is not None:
+                    _add_index(stats, index, traces)
+                    shutil.copyfileobj(fh, out, 1 << 20)
+                    continue
+                stats.scanned_parts += 1
+                for raw in fh:
+                    merged = scan.line(raw)
+                    if merged is not None:
+                        out.write(merged)
+                        stats.spans += 1
     os.replace(tmp, out_path)
-    stats.traces = len(trace_ids)
+    for part, _ in indexed:
+        index_path(part).unlink(missing_ok=True)
+    stats.traces = len(traces)
     return stats

@@ -45,7 +45,8 @@ class HaloPlugin:
         self.recorder = Recorder(part_path(cfg.dir / "parts", self.run_id, self.worker), self.run_id, self.worker)
         self.otel = OtelCapture(self.recorder)
         self.agents = AgentsCapture(self.recorder)
-        self.records = TestRecords()
+        self.records = TestRecords()  # controller: every test's record (from all workers)
+        self.local = TestRecords() if self.is_worker else self.records  # tests run in this process
         self.crashed: list[str] = []
         self.result: Any = None
         self.gate_line: str | None = None
@@ -79,7 +80,8 @@ class HaloPlugin:
             yield
         finally:
             self.recorder.context.leave()
-            self.recorder.flush()
+            rec = self.local.by_nodeid.get(item.nodeid)
+            self.recorder.test_finished(item.nodeid, rec["outcome"] if rec else None)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item: Any) -> Any:
@@ -99,8 +101,7 @@ class HaloPlugin:
 
     # ---------------------------------------------------------------- records (controller)
     def pytest_runtest_logreport(self, report: Any) -> None:
-        if not self.is_worker:
-            self.records.add(report, report_worker(report, self.worker))
+        self.local.add(report, report_worker(report, self.worker))
 
     # ---------------------------------------------------------------- finish
     def _close_capture(self) -> None:

@@ -19,10 +19,28 @@ from typing import Any
 import orjson
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanKind, StatusCode
 
 from engine.traces.span import ns_to_iso
 from pytest_halo.capture.recorder import Recorder
 
+_ISO_PREFIX: dict[int, str] = {}
+
+
+def fast_iso(ns: int) -> str:
+    """``ns_to_iso`` with the per-second prefix cached (spans of a run share few seconds)."""
+    secs, frac = divmod(ns, 1_000_000_000)
+    prefix = _ISO_PREFIX.get(secs)
+    if prefix is None:
+        if len(_ISO_PREFIX) > 100_000:
+            _ISO_PREFIX.clear()
+        prefix = ns_to_iso(secs * 1_000_000_000)[:-10]  # "YYYY-MM-DDTHH:MM:SS."
+        _ISO_PREFIX[secs] = prefix
+    return f"{prefix}{frac:09d}Z"
+
+
+_KIND = {k: "SPAN_KIND_" + k.name for k in SpanKind}
+_STATUS = {c: "STATUS_CODE_" + c.name for c in StatusCode}
 _EXC_KEYS = ("exception.type", "exception.message", "exception.stacktrace", "exception.escaped")
 
 
@@ -36,15 +54,16 @@ class HaloSpanProcessor(SpanProcessor):
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self._resources: dict[int, tuple[Any, dict[str, Any]]] = {}
+        self._scopes: dict[int, tuple[Any, dict[str, str]]] = {}
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         ctx = span.get_span_context()
         if ctx is not None and ctx.trace_id:
-            self.recorder.span_started(format(ctx.trace_id, "032x"))
+            self.recorder.span_started(ctx.trace_id)  # int key: no hex formatting on the hot path
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            self.recorder.emit(self.convert(span))
+            self.recorder.emit(self.convert(span), span.context.trace_id)
         except Exception:  # never break the instrumented code
             pass
 
@@ -62,7 +81,10 @@ class HaloSpanProcessor(SpanProcessor):
         """ReadableSpan → canonical span dict (exception events folded into ``exception.*``)."""
         ctx = span.context
         parent = span.parent
-        attrs = {k: _value(v) for k, v in span.attributes.items()} if span.attributes else {}
+        raw = span.attributes
+        # BoundedAttributes wraps a plain dict; copying it directly avoids the slow Mapping protocol.
+        # Tuples stay tuples: orjson writes them as arrays.
+        attrs = dict(getattr(raw, "_dict", None) or raw or {})
         events = span.events
         if events:
             others = []
@@ -72,28 +94,37 @@ class HaloSpanProcessor(SpanProcessor):
                         if k in (ev.attributes or {}) and k not in attrs:
                             attrs[k] = _value(ev.attributes[k])
                 else:
-                    others.append({"name": ev.name, "time": ns_to_iso(ev.timestamp or 0),
+                    others.append({"name": ev.name, "time": fast_iso(ev.timestamp or 0),
                                    "attributes": {k: _value(v) for k, v in (ev.attributes or {}).items()}})
             if others:
                 attrs["halo.events"] = orjson.dumps(others, default=str).decode()
         status = span.status
-        scope = span.instrumentation_scope
         start = span.start_time or 0
         end = span.end_time or start
+        ts = ctx.trace_state
         return {
             "trace_id": format(ctx.trace_id, "032x"),
             "span_id": format(ctx.span_id, "016x"),
             "parent_span_id": format(parent.span_id, "016x") if parent is not None and parent.span_id else "",
-            "trace_state": ctx.trace_state.to_header() if ctx.trace_state else "",
+            "trace_state": ts.to_header() if ts else "",
             "name": span.name,
-            "kind": "SPAN_KIND_" + span.kind.name,
-            "start_time": ns_to_iso(start),
-            "end_time": ns_to_iso(max(end, start)),
-            "status": {"code": "STATUS_CODE_" + status.status_code.name, "message": status.description or ""},
+            "kind": _KIND.get(span.kind) or "SPAN_KIND_" + span.kind.name,
+            "start_time": fast_iso(start),
+            "end_time": fast_iso(max(end, start)),
+            "status": {"code": _STATUS.get(status.status_code) or "STATUS_CODE_" + status.status_code.name,
+                       "message": status.description or ""},
             "resource": {"attributes": self._resource(span.resource)},
-            "scope": {"name": scope.name if scope else "", "version": (scope.version or "") if scope else ""},
+            "scope": self._scope(span.instrumentation_scope),
             "attributes": attrs,
         }
+
+    def _scope(self, scope: Any) -> dict[str, str]:
+        cached = self._scopes.get(id(scope))
+        if cached is not None and cached[0] is scope:
+            return dict(cached[1])
+        value = {"name": scope.name if scope else "", "version": (scope.version or "") if scope else ""}
+        self._scopes[id(scope)] = (scope, value)
+        return dict(value)
 
     def shutdown(self) -> None:
         self.recorder.writer.flush()

@@ -7,6 +7,8 @@ trace: the first span of a trace seen while a test runs claims the trace for tha
 
 from __future__ import annotations
 
+from typing import Any
+
 MAX_TRACES = 500_000
 
 
@@ -18,7 +20,7 @@ class TestContext:
     def __init__(self) -> None:
         self.nodeid: str | None = None
         self.phase: str | None = None
-        self._claims: dict[str, tuple[str, str]] = {}
+        self._claims: dict[Any, tuple[str, str]] = {}
 
     def enter(self, nodeid: str, phase: str) -> None:
         self.nodeid = nodeid
@@ -28,7 +30,7 @@ class TestContext:
         self.nodeid = None
         self.phase = None
 
-    def claim(self, trace_id: str) -> None:
+    def claim(self, trace_id: Any) -> None:
         """Called when a span starts: the running test (if any) claims an unclaimed trace."""
         nodeid = self.nodeid
         if nodeid is not None and trace_id not in self._claims:
@@ -36,7 +38,7 @@ class TestContext:
                 self._claims.clear()
             self._claims[trace_id] = (nodeid, self.phase or "call")
 
-    def attribution(self, trace_id: str) -> tuple[str, str] | None:
+    def attribution(self, trace_id: Any) -> tuple[str, str] | None:
         """(nodeid, phase) for a finished span of ``trace_id``, or None outside any test."""
         got = self._claims.get(trace_id)
         nodeid, phase = self.nodeid, self.phase

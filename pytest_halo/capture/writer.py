@@ -30,11 +30,12 @@ def cap_attributes(attrs: dict[str, Any], limit: int) -> list[str]:
     """Truncate over-long string values (and strings inside sequences) in place; return the capped keys."""
     capped: list[str] = []
     for key, value in attrs.items():
-        if isinstance(value, str):
+        t = type(value)
+        if t is str:
             if len(value) > limit:
                 attrs[key] = value[:limit]
                 capped.append(key)
-        elif isinstance(value, (list, tuple)) and value:
+        elif (t is list or t is tuple) and value:
             if any(isinstance(v, str) and len(v) > limit for v in value):
                 attrs[key] = [v[:limit] if isinstance(v, str) else v for v in value]
                 capped.append(key)

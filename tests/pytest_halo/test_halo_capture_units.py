@@ -60,21 +60,56 @@ def test_trace_claimed_by_first_test_keeps_later_spans():
 
 
 def _span(tid, sid, nodeid=None):
-    attrs = {"halo.test.nodeid": nodeid} if nodeid else {}
+    attrs = {"tool.name": "t", "halo.test.nodeid": nodeid} if nodeid else {}
     return {"trace_id": tid, "span_id": sid, "parent_span_id": "", "name": "s", "attributes": attrs}
 
 
-def test_merge_dedupes_skips_torn_lines_and_stamps_outcomes(tmp_path):
-    p1, p2 = tmp_path / "r-gw0.jsonl", tmp_path / "r-gw1.jsonl"
+def test_merge_scans_parts_of_crashed_writers(tmp_path):
+    p1, p2 = tmp_path / "r-gw0.jsonl", tmp_path / "r-gw1.jsonl"  # no .index.json: writers died
     p1.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in [_span("a" * 32, "1" * 16, "t::x"),
                                                                _span("a" * 32, "2" * 16, "t::x")]))
     p2.write_bytes(orjson.dumps(_span("a" * 32, "1" * 16, "t::x")) + b"\n" + orjson.dumps(_span("b" * 32, "3" * 16))
                    + b'\n{"trace_id": "c')  # a crashed worker's torn last line
     stats = merge_parts([p1, p2], tmp_path / "traces.jsonl", {"t::x": "failed"})
     rows = [orjson.loads(x) for x in (tmp_path / "traces.jsonl").read_bytes().splitlines()]
-    assert (stats.spans, stats.duplicates, stats.bad_lines, stats.traces) == (3, 1, 1, 2)
+    assert (stats.spans, stats.duplicates, stats.bad_lines, stats.traces, stats.scanned_parts) == (3, 1, 1, 2, 2)
     assert [r["attributes"].get("halo.test.outcome") for r in rows] == ["failed", "failed", None]
     assert list(stats.traces_by_test["t::x"]) == ["a" * 32]
+
+
+def _emit(rec, n, trace=None):
+    rec.emit({"trace_id": f"{trace or n:032x}", "span_id": f"{n:016x}", "parent_span_id": "", "name": f"s{n}",
+              "attributes": {"k": "v"}})
+
+
+def test_recorder_holds_test_spans_until_outcome_and_merge_concatenates(tmp_path):
+    from pytest_halo.capture.recorder import Recorder, index_path
+
+    odd = 'a.py::test_q[say "hi" \\ {}]'
+    w0 = Recorder(tmp_path / "r-gw0.jsonl", "r", "gw0")
+    w0.context.enter(odd, "call")
+    _emit(w0, 1)
+    w0.flush()
+    assert not (tmp_path / "r-gw0.jsonl").exists()  # held: the outcome is not known yet
+    w0.context.leave()
+    w0.test_finished(odd, "failed")
+    _emit(w0, 9, trace=1)  # a background span of the finished test's trace: stamped at once
+    _emit(w0, 2)  # outside any test
+    w0.close()
+    assert index_path(tmp_path / "r-gw0.jsonl").exists()
+    w1 = Recorder(tmp_path / "r-gw1.jsonl", "r", "gw1")
+    w1.context.enter("b.py::t", "setup")
+    _emit(w1, 3)
+    w1.close()  # the test never finished: written without outcome
+    stats = merge_parts([tmp_path / "r-gw0.jsonl", tmp_path / "r-gw1.jsonl"], tmp_path / "traces.jsonl", {})
+    rows = [orjson.loads(x) for x in (tmp_path / "traces.jsonl").read_bytes().splitlines()]
+    got = [(r["name"], r["attributes"].get("halo.test.nodeid"), r["attributes"].get("halo.test.outcome"),
+            r["attributes"]["halo.test.worker"]) for r in rows]
+    assert got == [("s1", odd, "failed", "gw0"), ("s9", odd, "failed", "gw0"), ("s2", None, None, "gw0"),
+                   ("s3", "b.py::t", None, "gw1")]
+    assert (stats.spans, stats.traces, stats.scanned_parts) == (4, 3, 0)
+    assert stats.spans_by_test == {odd: 2, "b.py::t": 1}
+    assert not index_path(tmp_path / "r-gw0.jsonl").exists()
 
 
 def test_sdk_ids_become_stable_valid_otel_ids():

@@ -1,0 +1,192 @@
+"""Capture overhead of ``pytest --halo``: µs per span, and wall time of a ≥50k-span suite with/without halo.
+
+    python benchmarks/bench_capture.py [--spans 50000] [--repeat 3] [--write-readme]
+
+Part 1 times the span processor in-process (SDK spans with and without our processor, and
+the manual API). Part 2 generates a pytest suite whose conftest installs an SDK
+``TracerProvider`` (as an instrumented app would), then runs it in subprocesses without
+``--halo`` and with ``--halo --halo-skip-analysis`` (capture + merge, analysis excluded),
+alternating, and reports medians. ``--write-readme`` replaces the ``## Capture`` section of
+benchmarks/README.md (other sections are left alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+SPANS_PER_TEST = 100
+
+
+def _attrs(i: int) -> dict[str, object]:
+    return {"openinference.span.kind": "TOOL", "tool.name": f"tool_{i % 7}", "input.value": f'{{"q": "{i}"}}',
+            "output.value": "result " * 20, "llm.token_count.prompt": i % 500, "gen_ai.agent.name": "bench"}
+
+
+def bench_processor(n: int) -> dict[str, float]:
+    """µs per span: SDK span alone, SDK span + halo processor, and a manual-API span."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from pytest_halo.capture import manual
+    from pytest_halo.capture.otel import HaloSpanProcessor
+    from pytest_halo.capture.recorder import Recorder
+
+    def run(provider: TracerProvider) -> float:
+        tracer = provider.get_tracer("bench")
+        t0 = time.perf_counter()
+        for i in range(n):
+            with tracer.start_as_current_span("tool call", attributes=_attrs(i)):
+                pass
+        return (time.perf_counter() - t0) / n * 1e6
+
+    with tempfile.TemporaryDirectory() as tmp:
+        rec = Recorder(Path(tmp) / "part.jsonl", "bench", "master")
+        rec.context.enter("bench.py::test", "call")
+        plain = TracerProvider()
+        with_halo = TracerProvider()
+        with_halo.add_span_processor(HaloSpanProcessor(rec))
+        run(plain), run(with_halo)  # warm-up
+        base = min(run(plain) for _ in range(3))
+        halo = min(run(with_halo) for _ in range(3))
+        rec.activate()
+        t0 = time.perf_counter()
+        for i in range(n):
+            with manual.trace_tool(f"tool_{i % 7}") as span:
+                span.set_input({"q": i})
+        manual_us = (time.perf_counter() - t0) / n * 1e6
+        rec.close()
+    return {"sdk_span_us": base, "sdk_span_with_halo_us": halo, "halo_processor_us": halo - base,
+            "manual_span_us": manual_us}
+
+
+CONFTEST = '''
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+
+trace.set_tracer_provider(TracerProvider())  # the app's own provider: spans are recorded with or without halo
+'''
+
+TEST_MODULE = '''
+import pytest
+from opentelemetry import trace
+
+tracer = trace.get_tracer("bench-agent")
+
+
+@pytest.mark.parametrize("case", range({n_tests}))
+def test_case(case):
+    with tracer.start_as_current_span("agent run", attributes={{"openinference.span.kind": "AGENT",
+                                                               "gen_ai.agent.name": "bench"}}):
+        for step in range({per_test} // 2 - 1):
+            with tracer.start_as_current_span("llm call", attributes={{
+                    "openinference.span.kind": "LLM", "llm.model_name": "m",
+                    "llm.token_count.prompt": 100 + step, "llm.output_messages.0.message.content": "ok " * 30}}):
+                pass
+            with tracer.start_as_current_span("tool", attributes={{
+                    "openinference.span.kind": "TOOL", "tool.name": f"t{{step % 5}}",
+                    "input.value": '{{"case": %d}}' % case, "output.value": "r" * 200}}):
+                pass
+        with tracer.start_as_current_span("final", attributes={{"openinference.span.kind": "CHAIN"}}):
+            pass
+    assert case % 50 != 7
+'''
+
+
+def make_suite(root: Path, spans: int) -> int:
+    n_tests = max(1, -(-spans // SPANS_PER_TEST))
+    (root / "conftest.py").write_text(CONFTEST)
+    (root / "test_bench.py").write_text(TEST_MODULE.format(n_tests=n_tests, per_test=SPANS_PER_TEST))
+    (root / "pytest.ini").write_text("[pytest]\naddopts = -p no:cacheprovider -q\n")
+    return n_tests * SPANS_PER_TEST
+
+
+def run_suite(root: Path, halo: bool) -> float:
+    args = [sys.executable, "-m", "pytest"] + (["--halo", "--halo-skip-analysis"] if halo else [])
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO", "PYTEST_XDIST", "PYTEST_CURRENT"))}
+    t0 = time.perf_counter()
+    proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t0
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(proc.stdout[-2000:] + proc.stderr[-2000:])
+    return elapsed
+
+
+def bench_suite(spans: int, repeat: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        total = make_suite(root, spans)
+        run_suite(root, False)  # warm imports / pyc
+        plain, halo = [], []
+        for _ in range(repeat):
+            plain.append(run_suite(root, False))
+            halo.append(run_suite(root, True))
+        lines = sum(1 for _ in open(root / ".halo" / "traces.jsonl", "rb"))
+    p, h = statistics.median(plain), statistics.median(halo)
+    return {"spans": total, "captured": lines, "plain_s": p, "halo_s": h, "overhead_pct": (h - p) / p * 100,
+            "plain_runs": plain, "halo_runs": halo}
+
+
+def render(proc: dict[str, float], suite: dict[str, float]) -> str:
+    return f"""## Capture
+
+Measured by `python benchmarks/bench_capture.py --spans {suite['spans']} --repeat {len(suite['plain_runs'])}` \
+({time.strftime('%Y-%m-%d', time.gmtime())}, {os.cpu_count()} shared cores, Python {sys.version.split()[0]}).
+
+| what | value |
+|---|---|
+| SDK span alone (6 attributes) | {proc['sdk_span_us']:.1f} µs |
+| SDK span + halo processor | {proc['sdk_span_with_halo_us']:.1f} µs |
+| **halo capture cost per OTel span** | **{proc['halo_processor_us']:.1f} µs** |
+| manual-API span (`trace_tool`) | {proc['manual_span_us']:.1f} µs |
+| suite: spans emitted / captured | {suite['spans']} / {suite['captured']} |
+| suite wall time without `--halo` (median) | {suite['plain_s']:.2f} s |
+| suite wall time with `--halo --halo-skip-analysis` (median) | {suite['halo_s']:.2f} s |
+| **capture overhead on the suite** | **{suite['overhead_pct']:+.1f} %** (goal ≤ 10 %) |
+
+The suite's conftest installs an SDK `TracerProvider` in both runs (an instrumented app records
+spans anyway); the difference is halo's processor, per-test flushes, and the merge into
+`.halo/traces.jsonl`. Analysis is excluded (`--halo-skip-analysis`). Runs alternate; single
+runs: without {', '.join(f'{x:.2f}' for x in suite['plain_runs'])} s, with \
+{', '.join(f'{x:.2f}' for x in suite['halo_runs'])} s.
+"""
+
+
+def write_readme(section: str) -> None:
+    """Replace only our ``## Capture`` section (up to the next ``## ``), or append it."""
+    path = HERE / "README.md"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    pattern = re.compile(r"^## Capture\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--spans", type=int, default=50_000)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--micro", type=int, default=20_000, help="spans for the per-span micro-benchmark")
+    ap.add_argument("--write-readme", action="store_true")
+    args = ap.parse_args()
+    proc = bench_processor(args.micro)
+    print({k: round(v, 2) for k, v in proc.items()})
+    suite = bench_suite(args.spans, args.repeat)
+    print({k: (round(v, 2) if isinstance(v, float) else v) for k, v in suite.items()})
+    section = render(proc, suite)
+    print(section)
+    if args.write_readme:
+        write_readme(section)
+
+
+if __name__ == "__main__":
+    main()
