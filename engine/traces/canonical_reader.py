@@ -27,7 +27,8 @@ from engine.traces.normalize import CATEGORIES, rollup
 from engine.traces.problems import Problems
 from engine.traces.span import STATUS_ERROR, STATUS_OK, STATUS_UNSET, iso_to_ns, ns_to_iso
 
-# Per-trace row layout (a plain list while scanning; see ``new_row``).
+# Per-trace rollup fields: one Python list per field ("columns"), indexed by trace number, so the
+# cache stores and loads each field with one C-level call instead of transposing rows.
 N, ERR, TIN, TOUT, START, END, BYTES, M_MODEL, M_AGENT, M_SERVICE, M_TOOL, NODEID, OUTCOME = range(13)
 CAT0 = 13
 CAT_SLOT = {c: CAT0 + i for i, c in enumerate(CATEGORIES)}
@@ -53,7 +54,7 @@ SELF_PARENT = "parent_cycle"
 
 
 def new_row() -> list[Any]:
-    """An empty per-trace rollup; START/END hold canonical time strings until ``finish_row``."""
+    """An empty per-trace rollup; START/END hold canonical time strings (compared as-is while scanning)."""
     row: list[Any] = [0] * ROW_LEN
     row[START] = "~"  # sorts after any digit: the first real start replaces it
     row[END] = ""
@@ -62,6 +63,7 @@ def new_row() -> list[Any]:
     return row
 
 
+_DEFAULTS = new_row()
 _MINUTE_CACHE: dict[str, int] = {}
 
 
@@ -84,12 +86,12 @@ def canon_ns(s: str) -> int | None:
     return iso_to_ns(s)
 
 
-def finish_row(row: list[Any]) -> None:
-    """Turn the row's min/max time strings into int ns (once per trace, not per span)."""
-    s = canon_ns(row[START]) if row[START] != "~" else None
-    e = canon_ns(row[END]) if row[END] else None
-    row[START_NS] = s or 0
-    row[END_NS] = max(e or 0, s or 0)
+def finish_row(cols: list[list[Any]], t: int) -> None:
+    """Turn trace ``t``'s min/max time strings into int ns (once per trace, not per span)."""
+    s = canon_ns(cols[START][t]) if cols[START][t] != "~" else None
+    e = canon_ns(cols[END][t]) if cols[END][t] else None
+    cols[START_NS][t] = s or 0
+    cols[END_NS][t] = max(e or 0, s or 0)
 
 
 class ScanState:
@@ -105,7 +107,7 @@ class ScanState:
         self.gaps = array("q")  # offsets of lines that are not kept spans (blank, skipped, duplicate)
         self.tids: list[str] = []
         self.tmap: dict[str, int] = {}
-        self.rows: list[list[Any]] = []
+        self.cols: list[list[Any]] = [[] for _ in range(ROW_LEN)]  # per field: one value per trace
         self.tspans: list[array] = []  # per trace: its span numbers in file order
         self.vocab: list[str] = []
         self.vbit: dict[str, int] = {}
@@ -123,9 +125,18 @@ class ScanState:
         ti = len(self.tids)
         self.tids.append(tid)
         self.tmap[tid] = ti
-        self.rows.append(new_row())
+        for col, v in zip(self.cols, _DEFAULTS, strict=True):
+            col.append(v)
         self.tspans.append(array("i"))
         return ti
+
+    def row(self, t: int) -> list[Any]:
+        """Trace ``t``'s rollup as one list (``row[N]``, ``row[ERR]``...); for reports, not hot loops."""
+        return [col[t] for col in self.cols]
+
+    def set_row(self, t: int, row: list[Any]) -> None:
+        for col, v in zip(self.cols, row, strict=True):
+            col[t] = v
 
 
 def span_facts(d: Any) -> tuple[Any, ...] | str:
@@ -167,8 +178,39 @@ def span_facts(d: Any) -> tuple[Any, ...] | str:
     )
 
 
+def fast_facts(d: Any) -> tuple[Any, ...] | None:
+    """The hot loop's fast-path extraction as a function, for re-reads; None when the slow path is needed."""
+    try:
+        tid, sid = d["trace_id"], d["span_id"]
+        if len(tid) != 32 or len(sid) != 16 or not _HEX.issuperset(tid):
+            return None
+        k = int(sid, 16)
+        p = d["parent_span_id"]
+        if p and len(p) != 16:
+            return None
+        pk = int(p, 16) if p else 0
+        st, et = d["start_time"], d["end_time"]
+        if len(st) != 30 or len(et) != 30 or et < st or pk == k or k < 0 or pk < 0 or st[29] != "Z":
+            return None
+        if d["name"].__class__ is not str or d["kind"] not in KINDS or d["status"]["code"] not in CODES:
+            return None
+        cat, model, tin, tout, tool, agent, err = rollup(d)
+        svc = d["resource"]["attributes"].get("service.name")
+        attrs = d["attributes"]
+        nid, out = attrs.get(C.TEST_NODEID), attrs.get(C.TEST_OUTCOME)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return None
+    return (
+        tid, k, pk, st, et, cat, model, tin, tout, tool, agent, err,
+        svc if svc.__class__ is str else None,
+        nid if isinstance(nid, str) else None,
+        out if isinstance(out, str) else None,
+        [],
+    )  # fmt: skip
+
+
 def fold(state: ScanState, row: list[Any], facts: tuple[Any, ...], nbytes: int) -> None:
-    """Add one span's facts to its trace row (the slow-path twin of the inlined hot-loop fold)."""
+    """Add one span's facts to a trace row (the slow-path twin of the inlined hot-loop fold)."""
     _, _, _, st, et, cat, model, tin, tout, tool, agent, err, svc, nid, out, _ = facts
     row[N] += 1
     row[BYTES] += nbytes
@@ -229,8 +271,19 @@ def scan(
     jde = orjson.JSONDecodeError
     off_add, ln_add, tr_add = state.off.append, state.ln.append, state.tr.append
     sid_add, pid_add = state.sid.append, state.pid.append
-    tmap, rows, tspans, vbit, bit = state.tmap, state.rows, state.tspans, state.vbit, state.bit
-    cat_slot = CAT_SLOT
+    tmap, tspans, vbit, bit = state.tmap, state.tspans, state.vbit, state.bit
+    cols = state.cols
+    c_n, c_err, c_tin, c_tout, c_start, c_end, c_bytes = (
+        cols[N],
+        cols[ERR],
+        cols[TIN],
+        cols[TOUT],
+        cols[START],
+        cols[END],
+        cols[BYTES],
+    )
+    c_model, c_agent, c_svc, c_tool = cols[M_MODEL], cols[M_AGENT], cols[M_SERVICE], cols[M_TOOL]
+    c_cat = {c: cols[slot] for c, slot in CAT_SLOT.items()}
     hexset = _HEX
     kinds, codes = KINDS, CODES
     nodeid_key = C.TEST_NODEID
@@ -282,7 +335,11 @@ def scan(
                 et = d["end_time"]
                 if len(st) != 30 or len(et) != 30 or et < st or pk == k or st[29] != "Z":
                     raise ValueError
-                if d["name"].__class__ is not str or d["kind"] not in kinds or d["status"]["code"] not in codes:
+                if (
+                    d["name"].__class__ is not str
+                    or d["kind"] not in kinds
+                    or d["status"]["code"] not in codes
+                ):
                     raise ValueError
                 cat, model, tin, tout, tool, agent, err = rollup(d)
                 svc = d["resource"]["attributes"].get("service.name")
@@ -306,30 +363,31 @@ def scan(
             tr_add(ti)
             tspans[ti].append(nspans)
             nspans += 1
-            r = rows[ti]
-            r[0] += 1
-            r[6] += n
-            if st < r[4]:
-                r[4] = st
-            if et > r[5]:
-                r[5] = et
-            r[cat_slot[cat]] += 1
+            c_n[ti] += 1
+            c_bytes[ti] += n
+            if st < c_start[ti]:
+                c_start[ti] = st
+            if et > c_end[ti]:
+                c_end[ti] = et
+            c_cat[cat][ti] += 1
             if err:
-                r[1] += 1
+                c_err[ti] += 1
             if tin:
-                r[2] += tin
+                c_tin[ti] += tin
             if tout:
-                r[3] += tout
+                c_tout[ti] += tout
             if model:
-                r[7] |= vbit.get(model) or bit(model)
+                c_model[ti] |= vbit.get(model) or bit(model)
             if agent:
-                r[8] |= vbit.get(agent) or bit(agent)
+                c_agent[ti] |= vbit.get(agent) or bit(agent)
             if svc and svc.__class__ is str:
-                r[9] |= vbit.get(svc) or bit(svc)
+                c_svc[ti] |= vbit.get(svc) or bit(svc)
             if tool:
-                r[10] |= vbit.get(tool) or bit(tool)
+                c_tool[ti] |= vbit.get(tool) or bit(tool)
             if nid:
-                fold_test(r, nid, d["attributes"].get(C.TEST_OUTCOME))
+                row = state.row(ti)
+                fold_test(row, nid, d["attributes"].get(C.TEST_OUTCOME))
+                state.set_row(ti, row)
     return pos, lineno
 
 
@@ -356,7 +414,9 @@ def _add_slow(state: ScanState, facts: tuple[Any, ...], off: int, n: int) -> Non
     state.pid.append(facts[2])
     state.tspans[ti].append(i)
     state.slow.add(i)
-    fold(state, state.rows[ti], facts, n)
+    row = state.row(ti)
+    fold(state, row, facts, n)
+    state.set_row(ti, row)
 
 
 def ns_iso(ns: int) -> str:

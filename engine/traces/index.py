@@ -28,7 +28,7 @@ CYCLE = "parent_cycle"
 class TraceIndex:
     """Index of one canonical JSONL file: span arrays in file order + one rollup row per trace.
 
-    ``rows[t]`` follows ``canonical_reader``'s layout (``N``, ``ERR``, ``START_NS``...);
+    ``cols[F][t]`` is field ``F`` (``canonical_reader.N``, ``ERR``, ``START_NS``...) of trace ``t``;
     ``tspans[t]`` lists trace ``t``'s span numbers in file order; ``broken`` holds span
     numbers whose parent link was cut to break a cycle (readers treat them as roots).
     """
@@ -48,8 +48,16 @@ class TraceIndex:
         return self.state.tids
 
     @property
+    def cols(self) -> list[list[Any]]:
+        return self.state.cols
+
+    @property
     def rows(self) -> list[list[Any]]:
-        return self.state.rows
+        """Every trace's rollup as a list (materialized: for tests and reports, not for loops over many)."""
+        return [list(r) for r in zip(*self.state.cols, strict=True)] if self.state.tids else []
+
+    def row(self, t: int) -> list[Any]:
+        return self.state.row(t)
 
     @property
     def span_count(self) -> int:
@@ -83,7 +91,7 @@ class TraceIndex:
         touched = set(st.tr[first_new:])  # traces that got spans in this scan
         self._check_structure(touched, label or self.path)
         for t in touched:
-            R.finish_row(st.rows[t])
+            R.finish_row(st.cols, t)
 
     def _ends_with_newline(self) -> bool:
         if self.end == 0:
@@ -96,18 +104,18 @@ class TraceIndex:
     def _check_structure(self, traces: Iterable[int], label: str) -> None:
         """Duplicates (keep first), orphans (keep, count), parent cycles (cut one link, count)."""
         st = self.state
-        sid, pid, rows = st.sid, st.pid, st.rows
+        sid, pid, cols = st.sid, st.pid, st.cols
+        c_orph, c_cyc = cols[R.ORPHANS], cols[R.CYCLES]
         removed: list[int] = []
         self._pending: list[tuple[int, str]] = []
         for t in traces:
             idxs = st.tspans[t]
             n = len(idxs)
-            row = rows[t]
-            old_orph, old_cyc = row[R.ORPHANS], row[R.CYCLES]
+            old_orph, old_cyc = c_orph[t], c_cyc[t]
             if n == 1:
                 i = idxs[0]
                 orph = 1 if pid[i] and i not in self.broken else 0
-                self._set_counts(row, orph, 0, old_orph, old_cyc, (i,), (pid[i],), {pid[i]})
+                self._set_counts(t, orph, 0, old_orph, old_cyc, (i,), (pid[i],), {pid[i]})
                 continue
             if idxs[-1] - idxs[0] + 1 == n:  # contiguous: slices are C-speed
                 a, b = idxs[0], idxs[-1] + 1
@@ -119,7 +127,6 @@ class TraceIndex:
             if len(ids_set) != n:
                 dup = self._drop_duplicates(t, ids)
                 removed.extend(dup)
-                row = rows[t]
                 idxs = st.tspans[t]
                 get = itemgetter(*idxs) if len(idxs) > 1 else None
                 ids = get(sid) if get else (sid[idxs[0]],)
@@ -135,16 +142,16 @@ class TraceIndex:
                 parent_of = dict(zip(ids, pids, strict=False))
                 if any(parent_of.get(x, 0) in ids_set for x in inner):
                     cyc = self._break_cycles(idxs, ids, parent_of, ids_set)
-            self._set_counts(row, orph, cyc, old_orph, old_cyc, idxs, pids, missing)
+            self._set_counts(t, orph, cyc, old_orph, old_cyc, idxs, pids, missing)
         self._resolve_examples(label)
         if removed:
             self._compact(set(removed))
 
     def _set_counts(
-        self, row: list[Any], orph: int, cyc: int, old_orph: int, old_cyc: int, idxs: Any, pids: Any, missing: Any
+        self, t: int, orph: int, cyc: int, old_orph: int, old_cyc: int, idxs: Any, pids: Any, missing: Any
     ) -> None:
         """Store a trace's orphan/cycle counts; adjust the totals by the change (appends re-check traces)."""
-        row[R.ORPHANS], row[R.CYCLES] = orph, cyc
+        self.state.cols[R.ORPHANS][t], self.state.cols[R.CYCLES][t] = orph, cyc
         p = self.problems
         for reason, new, old in ((ORPHAN, orph, old_orph), (CYCLE, cyc, old_cyc)):
             if new != old:
@@ -207,38 +214,46 @@ class TraceIndex:
         """Rebuild trace ``t``'s rollup from its kept spans (after dropping duplicates)."""
         st = self.state
         row = R.new_row()
-        row[R.ORPHANS], row[R.CYCLES] = st.rows[t][R.ORPHANS], st.rows[t][R.CYCLES]
+        row[R.ORPHANS], row[R.CYCLES] = st.cols[R.ORPHANS][t], st.cols[R.CYCLES][t]
         with open(self.path, "rb") as fh:
             for i in st.tspans[t]:
                 fh.seek(st.off[i])
                 d = read_json(fh.read(st.ln[i]))
-                facts = R.span_facts(d)
+                facts = R.fast_facts(d) if i not in st.slow else None
+                if facts is None:
+                    facts = R.span_facts(d)
                 if not isinstance(facts, str):
                     R.fold(st, row, facts, st.ln[i])
-        st.rows[t] = row
+        st.set_row(t, row)
 
     def _compact(self, removed: set[int]) -> None:
-        """Drop removed span numbers from the span arrays and renumber everything that points at them."""
+        """Drop removed span numbers from the span arrays and renumber what points past them.
+
+        Slices between the removed numbers are copied at C speed; only traces with spans after
+        the first removed number are renumbered (duplicates usually sit in an appended tail).
+        """
         st = self.state
-        remap = array("i", [-1]) * len(st.off)
-        new = R.ScanState()
-        j = 0
-        for i in range(len(st.off)):
-            if i in removed:
-                continue
-            remap[i] = j
-            new.off.append(st.off[i])
-            new.ln.append(st.ln[i])
-            new.tr.append(st.tr[i])
-            new.sid.append(st.sid[i])
-            new.pid.append(st.pid[i])
-            j += 1
-        for i in removed:
+        rem = sorted(removed)
+        for i in rem:
             insort(st.gaps, st.off[i])
-        st.off, st.ln, st.tr, st.sid, st.pid = new.off, new.ln, new.tr, new.sid, new.pid
-        st.tspans = [array("i", (remap[i] for i in sp)) for sp in st.tspans]
-        st.slow = {remap[i] for i in st.slow if remap[i] >= 0}
-        self.broken = {remap[i] for i in self.broken if remap[i] >= 0}
+        bounds = [-1, *rem, len(st.off)]
+        for name in ("off", "ln", "tr", "sid", "pid"):
+            old = getattr(st, name)
+            new = array(old.typecode)
+            for lo, hi in zip(bounds, bounds[1:], strict=False):
+                new.extend(old[lo + 1 : hi])
+            setattr(st, name, new)
+        first = rem[0]
+
+        def shift(i: int) -> int:
+            return i - bisect_left(rem, i)
+
+        st.tspans = [
+            sp if not sp or sp[-1] < first else array("i", (shift(i) for i in sp if i not in removed))
+            for sp in st.tspans
+        ]
+        st.slow = {shift(i) for i in st.slow if i not in removed}
+        self.broken = {shift(i) for i in self.broken if i not in removed}
 
     def _resolve_examples(self, label: str) -> None:
         """Turn pending (span number, reason) examples into ``file:line`` in one pass over the file."""
@@ -269,11 +284,11 @@ class TraceIndex:
 
     def summary(self) -> dict[str, int]:
         """Totals for reports: spans, traces, error spans."""
-        rows = self.state.rows
+        cols = self.state.cols
         return {
             "spans": len(self.state.off),
-            "traces": len(rows),
-            "error_spans": sum(r[R.ERR] for r in rows),
+            "traces": len(self.state.tids),
+            "error_spans": sum(cols[R.ERR]),
         }
 
 

@@ -14,6 +14,7 @@ import os
 import struct
 import tempfile
 from array import array
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -75,43 +76,32 @@ _TIME_CHARS = 30
 _I63 = 1 << 63
 
 
-def _rows_columns(rows: list[list[Any]]) -> tuple[dict[str, Any], list[bytes]]:
-    """Rows → columns (C-level transposition): numbers as int64 arrays, times as one fixed-width blob."""
-    if not rows:
-        return {"n": 0}, []
-    cols = list(zip(*rows, strict=True))
-    blobs: list[bytes] = []
-    meta: dict[str, Any] = {"n": len(rows)}
-    for c in _NUMERIC:
-        blobs.append(array("q", cols[c]).tobytes())
+def _dump_columns(cols: list[list[Any]], n: int) -> tuple[dict[str, Any], list[bytes]]:
+    """Rollup columns → numbers as int64 blobs, times as one fixed-width text blob, the rest in the header."""
+    meta: dict[str, Any] = {"n": n}
+    blobs = [array("q", cols[c]).tobytes() for c in _NUMERIC]
     for c in (R.START, R.END):
         text = "".join(cols[c])
-        if len(text) != _TIME_CHARS * len(rows) or not text.isascii():
+        if len(text) != _TIME_CHARS * n or not text.isascii():
             raise ValueError("non-canonical time in rollup")
         blobs.append(text.encode("ascii"))
     for c in _MASKS:
         col = cols[c]
-        meta[f"m{c}"] = list(col) if max(col) < _I63 else [format(m, "x") for m in col]
+        meta[f"m{c}"] = col if not col or max(col) < _I63 else [format(m, "x") for m in col]
     meta["nodeid"] = cols[R.NODEID]
     meta["outcome"] = cols[R.OUTCOME]
     return meta, blobs
 
 
-def _columns_rows(meta: dict[str, Any], blobs: list[bytes]) -> list[list[Any]]:
+def _load_columns(meta: dict[str, Any], blobs: list[Any]) -> list[list[Any]]:
     n = meta["n"]
-    if n == 0:
-        return []
     cols: list[Any] = [None] * R.ROW_LEN
     for c, blob in zip(_NUMERIC, blobs, strict=False):
         a = array("q")
         a.frombytes(blob)
-        if len(a) != n:
-            raise ValueError("bad rollup column")
         cols[c] = a.tolist()
     for c, blob in zip((R.START, R.END), blobs[len(_NUMERIC) :], strict=True):
-        text = blob.decode("ascii")
-        if len(text) != n * _TIME_CHARS:
-            raise ValueError("bad time column")
+        text = bytes(blob).decode("ascii")
         cols[c] = [text[i : i + _TIME_CHARS] for i in range(0, len(text), _TIME_CHARS)]
     for c in _MASKS:
         col = meta[f"m{c}"]
@@ -120,13 +110,13 @@ def _columns_rows(meta: dict[str, Any], blobs: list[bytes]) -> list[list[Any]]:
     cols[R.OUTCOME] = meta["outcome"]
     if any(len(col) != n for col in cols):
         raise ValueError("bad rollup columns")
-    return [list(r) for r in zip(*cols, strict=True)]
+    return cols
 
 
 def dump(idx: TraceIndex, fp: dict[str, Any]) -> bytes:
     """Serialize an index (header + arrays) to bytes."""
     st = idx.state
-    rows_meta, row_blobs = _rows_columns(st.rows)
+    rows_meta, row_blobs = _dump_columns(st.cols, len(st.tids))
     tspan_lens = array("i", map(len, st.tspans))
     header = {
         "path": idx.path,
@@ -163,6 +153,7 @@ def load(data: bytes) -> tuple[TraceIndex, dict[str, Any]]:
     if not data.startswith(MAGIC):
         raise ValueError("not a halo index")
     pos = len(MAGIC)
+    view = memoryview(data)  # slices without copies
 
     def chunk() -> bytes:
         nonlocal pos
@@ -172,7 +163,7 @@ def load(data: bytes) -> tuple[TraceIndex, dict[str, Any]]:
         pos += 8
         if pos + n > len(data):
             raise ValueError("truncated index")
-        out = data[pos : pos + n]
+        out = view[pos : pos + n]
         pos += n
         return out
 
@@ -191,20 +182,17 @@ def load(data: bytes) -> tuple[TraceIndex, dict[str, Any]]:
     row_blobs = [chunk() for _ in range(nblobs)]
     st.tids = header["tids"]
     st.tmap = dict(zip(st.tids, range(len(st.tids)), strict=False))
-    rows = _columns_rows(header["rows"], row_blobs)
-    st.rows = rows
+    st.cols = _load_columns(header["rows"], row_blobs)
     st.vocab = header["vocab"]
     st.vbit = {v: 1 << i for i, v in enumerate(st.vocab)}
     st.slow = set(header["slow"])
     st.gaps = array("q", header["gaps"])
     idx.broken = set(header["broken"])
-    tspans = []
-    p = 0
-    for n in lens:
-        tspans.append(allspans[p : p + n])
-        p += n
-    st.tspans = tspans
-    if len(st.tids) != len(rows) or len(tspans) != len(rows) or p != len(allspans):
+    starts = array("q", accumulate(lens, initial=0))
+    if starts[-1] != len(allspans) or len(lens) != len(st.tids):
+        raise ValueError("inconsistent index")
+    st.tspans = list(map(allspans.__getitem__, map(slice, starts[:-1], starts[1:])))
+    if len(st.cols[0]) != len(st.tids):
         raise ValueError("inconsistent index")
     if not (len(st.off) == len(st.ln) == len(st.tr) == len(st.sid) == len(st.pid)):
         raise ValueError("inconsistent index")

@@ -252,29 +252,36 @@ class TraceStore:
         outcomes = None
         if f.test_outcome is not None:
             outcomes = {f.test_outcome} if isinstance(f.test_outcome, str) else set(f.test_outcome)
-        out: list[int] = []
-        for g, parts in enumerate(self._parts):
-            rows = [(fi, self.indexes[fi].rows[ti]) for fi, ti in parts]
-            if f.has_errors is not None and any(r[R.ERR] for _, r in rows) != f.has_errors:
-                continue
-            if any(
-                not any(r[slot] & wanted[fi][slot] for fi, r in rows) for slot in wanted[rows[0][0]]
-            ):
-                continue
-            if cats is not None and not any(r[c] for _, r in rows for c in cats):
-                continue
-            if outcomes is not None and not any(r[R.OUTCOME] in outcomes for _, r in rows):
-                continue
-            if f.test_nodeid is not None and not any(f.test_nodeid in (r[R.NODEID] or "") for _, r in rows):
-                continue
-            if lo is not None and min(r[R.START_NS] for _, r in rows) < lo:
-                continue
-            if hi is not None and max(r[R.END_NS] for _, r in rows) > hi:
-                continue
-            out.append(g)
+        out: list[int] = list(range(len(self._tids)))
+        narrow = self._narrow
+        if f.has_errors is True:
+            out = narrow(out, lambda fi, c, t: c[R.ERR][t] > 0, any)
+        elif f.has_errors is False:
+            out = narrow(out, lambda fi, c, t: c[R.ERR][t] == 0, all)
+        for slot in wanted[0] if wanted else ():
+            out = narrow(out, lambda fi, c, t, s=slot: c[s][t] & wanted[fi][s], any)
+        if cats is not None:
+            out = narrow(out, lambda fi, c, t: any(c[s][t] for s in cats), any)
+        if outcomes is not None:
+            out = narrow(out, lambda fi, c, t: c[R.OUTCOME][t] in outcomes, any)
+        if f.test_nodeid is not None:
+            node = f.test_nodeid
+            out = narrow(out, lambda fi, c, t: node in (c[R.NODEID][t] or ""), any)
+        if lo is not None:
+            out = narrow(out, lambda fi, c, t: c[R.START_NS][t] >= lo, all)
+        if hi is not None:
+            out = narrow(out, lambda fi, c, t: c[R.END_NS][t] <= hi, all)
         if f.regex_pattern is not None and out:
             out = self._regex_filter(out, f.regex_pattern)
         return out
+
+    def _narrow(self, traces: list[int], pred: Any, agg: Any) -> list[int]:
+        """Keep traces whose parts satisfy ``pred(file, columns, trace)`` (``agg`` = any/all over parts)."""
+        if len(self.indexes) == 1:  # one file: global trace g is the file's trace g
+            c = self.indexes[0].state.cols
+            return [g for g in traces if pred(0, c, g)]
+        cols = [i.state.cols for i in self.indexes]
+        return [g for g in traces if agg(pred(fi, cols[fi], ti) for fi, ti in self._parts[g])]
 
     def _regex_filter(self, traces: list[int], pattern: str) -> list[int]:
         try:
@@ -301,7 +308,7 @@ class TraceStore:
     # ------------------------------------------------------------------ summaries
     def _summary(self, g: int) -> Q.TraceSummary:
         parts = self._parts[g]
-        rows = [(self.indexes[fi], self.indexes[fi].rows[ti]) for fi, ti in parts]
+        rows = [(self.indexes[fi], self.indexes[fi].row(ti)) for fi, ti in parts]
         start = min(r[R.START_NS] for _, r in rows)
         end = max(r[R.END_NS] for _, r in rows)
         nodeid = next((r[R.NODEID] for _, r in rows if r[R.NODEID]), None)
@@ -362,7 +369,7 @@ class TraceStore:
         spans = err_spans = err_traces = tin = tout = nbytes = 0
         lo = hi = None
         for g in matched:
-            rows = [(self.indexes[fi], self.indexes[fi].rows[ti]) for fi, ti in self._parts[g]]
+            rows = [(self.indexes[fi], self.indexes[fi].row(ti)) for fi, ti in self._parts[g]]
             e = 0
             for idx, r in rows:
                 spans += r[R.N]
@@ -421,7 +428,7 @@ class TraceStore:
         return ov
 
     def _has_errors(self, g: int) -> bool:
-        return any(self.indexes[fi].rows[ti][R.ERR] for fi, ti in self._parts[g])
+        return any(self.indexes[fi].state.cols[R.ERR][ti] for fi, ti in self._parts[g])
 
     def _error_taxonomy(self, traces: list[int], max_traces: int = 2000) -> list[Q.ErrorTaxonomyGroup]:
         """Group error spans by (name, status message); reads only error traces (bounded)."""
@@ -636,7 +643,7 @@ class TraceStore:
         return {
             "spans": self.span_count,
             "traces": len(self._tids),
-            "error_spans": sum(r[R.ERR] for idx in self.indexes for r in idx.rows),
+            "error_spans": sum(sum(idx.state.cols[R.ERR]) for idx in self.indexes),
             "files": [f.to_dict() for f in self.files],
             "skipped_lines": dict(sorted(self.problems.skipped.items())),
             "repaired": dict(sorted(self.problems.repaired.items())),

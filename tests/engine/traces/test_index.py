@@ -22,7 +22,7 @@ def _assert_matches_brute(idx: TraceIndex, path: Path) -> None:
     brute = brute_rollups(path)
     assert sorted(idx.trace_ids) == sorted(brute)
     for t, tid in enumerate(idx.trace_ids):
-        row, b = idx.rows[t], brute[tid]
+        row, b = idx.row(t), brute[tid]
         assert row[R.N] == b["n"] == len(idx.spans_of(t))
         assert row[R.ERR] == b["err"]
         assert (row[R.TIN], row[R.TOUT]) == (b["tin"], b["tout"])
@@ -45,7 +45,7 @@ def _state(idx: TraceIndex) -> tuple:
         list(st.sid),
         list(st.pid),
         st.tids,
-        [[*r[: R.M_MODEL], *(sorted(_names(idx, r[m])) for m in (7, 8, 9, 10)), *r[R.NODEID :]] for r in st.rows],
+        [[*r[: R.M_MODEL], *(sorted(_names(idx, r[m])) for m in (7, 8, 9, 10)), *r[R.NODEID :]] for r in idx.rows],
         [list(a) for a in st.tspans],
         sorted(st.slow),
         sorted(idx.broken),
@@ -202,3 +202,32 @@ def test_uncached_build_writes_nothing(tmp_path: Path, gen2000: Path, monkeypatc
     idx, how = open_index(gen2000, use_cache=False)
     assert how == "uncached" and idx.span_count == 2000
     assert not (tmp_path / "never").exists()
+
+
+def test_file_appended_to_itself_drops_every_copy(tmp_path: Path, gen2000: Path) -> None:
+    src = tmp_path / "t.jsonl"
+    shutil.copy(gen2000, src)
+    cache = tmp_path / "c"
+    before, _ = open_index(src, cache)
+    with open(src, "ab") as fh:
+        fh.write(gen2000.read_bytes())
+    after, how = open_index(src, cache)
+    assert how == "incremental"
+    assert _state(after) == _state(TraceIndex.build(src))
+    assert after.span_count == 2000 and after.problems.skipped["duplicate_span"] == 2000
+    assert [after.row(t)[: R.M_MODEL] for t in range(len(after.trace_ids))] == [
+        before.row(t)[: R.M_MODEL] for t in range(len(before.trace_ids))
+    ]
+    assert after.lines_of([1999]) == [2000]  # dropped copies count as non-span lines after the originals
+
+
+def test_fast_and_slow_extraction_agree(gen2000: Path) -> None:
+    """The hot loop's shortcut and the full coercion path yield the same facts on canonical lines."""
+    import orjson
+
+    for line in gen2000.read_bytes().splitlines()[:500]:
+        d = orjson.loads(line)
+        fast = R.fast_facts(d)
+        slow = R.span_facts(orjson.loads(line))
+        assert fast is not None and not isinstance(slow, str)
+        assert fast[:-1] == slow[:-1] and slow[-1] == []
