@@ -20,24 +20,20 @@ TOOL_ARG_KEYS = ("tool.parameters", "gen_ai.tool.call.arguments", "gen_ai.tool.a
                  "traceloop.entity.input")
 TOOL_RESULT_KEYS = ("gen_ai.tool.call.result", "output.value", "gen_ai.output", "traceloop.entity.output")
 OI_TEXT = "llm.output_messages.0.message.content"
-# Any of these means the LLM span may offer or request tools, or keep its text elsewhere: use normalize().
+# When an LLM span carries its text the OpenInference way, any of these means it may also offer or
+# request tools (or hold more than one output message): use normalize() for it.
 _LLM_COMPLEX_KEYS = (
+    "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
     "llm.tools.0.tool.json_schema",
     "llm.tools.0.tool.name",
-    "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
     "llm.output_messages.1.message.content",
-    "gen_ai.completion.0.tool_calls.0.name",
     "gen_ai.output.messages",
-    "gen_ai.tool.definitions",
-    "gen_ai.request.tools",
-    "llm.request.functions",
-    "llm.request.functions.0.name",
     "halo.tools",
 )
 
 
 def plain_llm(attrs: dict[str, Any]) -> bool:
-    """True when an LLM span neither offers nor requests tools in any dialect ``normalize`` knows."""
+    """True when an OpenInference LLM span neither offers nor requests tools."""
     for k in _LLM_COMPLEX_KEYS:
         if k in attrs:
             return False

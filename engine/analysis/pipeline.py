@@ -6,6 +6,7 @@ Read spans (streaming) → detectors → signatures → findings (systemic vs on
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,12 +84,26 @@ def analyze_spans(
     files: Sequence[str] = (),
     problems: Problems | None = None,
 ) -> Findings:
-    """Detect failure modes in a span stream (no gate, no files written) — the core, usable on its own."""
-    cfg = config or AnalysisConfig()
-    tests = tests or TestIndex()
-    problems = problems or Problems()
+    """Detect failure modes in a span stream (no gate, no files written) — the core, usable on its own.
+
+    The cyclic GC is paused throughout: the scan and the per-run detectors allocate millions of
+    short-lived acyclic objects while per-trace state grows, and generational passes would
+    re-walk that state again and again for nothing (refcounting frees everything anyway).
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _analyze(spans, config or AnalysisConfig(), tests or TestIndex(), files, problems or Problems())
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _analyze(
+    spans: Iterable[Span], cfg: AnalysisConfig, tests: TestIndex, files: Sequence[str], problems: Problems
+) -> Findings:
     scanner = Scanner(cfg)
-    scanner.scan(spans)
+    scanner.add_all(spans)
     agg = Aggregator(cfg.max_evidence)
     with_outcomes = bool(tests.outcomes) or any(st.outcome for st in scanner.states)
     for idx, st in enumerate(scanner.states):

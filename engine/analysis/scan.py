@@ -7,8 +7,8 @@ input was read. Nothing here keeps raw spans.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterable
+from operator import attrgetter
 
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import (
@@ -25,6 +25,7 @@ from engine.analysis.detectors import (
 )
 from engine.analysis.detectors.base import Hit, ToolExec, TraceState
 from engine.analysis.detectors.outliers import DETECTOR_LATENCY, DETECTOR_TOKENS, OutlierStats
+from engine.analysis.detectors.refusals import is_refusal
 from engine.analysis.lite import (
     OI_TEXT,
     TOOL_ARG_KEYS,
@@ -53,6 +54,13 @@ _NODEID = C.TEST_NODEID
 _OUTCOME = C.TEST_OUTCOME
 _EXIT = C.RUN_EXIT_STATUS
 _OI_KIND = "openinference.span.kind"
+_BY_START = attrgetter("start", "span_id")
+_TN0 = TOOL_NAME_KEYS[0]
+_A0, _A1, _A2, _A3, _A4 = TOOL_ARG_KEYS
+_R0, _R1, _R2, _R3 = TOOL_RESULT_KEYS
+_M0 = MODEL_KEYS[0]
+_OT0 = OUTPUT_TOKEN_KEYS[0]
+_FR0, _FR1 = "gen_ai.response.finish_reasons", "llm.finish_reason"
 # First characters of tool results that may report an error in-band (or need stripping / converting).
 _RESULT_SUSPECT = frozenset("EeTtFfUu?") | frozenset(" \t\r\n")
 _OI_CATEGORY = {"LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "GUARDRAIL": "guardrail"}
@@ -72,18 +80,6 @@ class Scanner:
 
     def add(self, span: Span) -> None:
         self.add_all((span,))
-
-    def scan(self, spans: Iterable[Span]) -> None:
-        """``add_all`` with the cyclic GC paused: the scan allocates millions of short-lived acyclic
-        objects while its per-trace state grows, so generational passes would re-walk that state
-        over and over for nothing (refcounting still frees everything)."""
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            self.add_all(spans)
-        finally:
-            if enabled:
-                gc.enable()
 
     def add_all(self, spans: Iterable[Span]) -> None:
         """The hot loop: plain dict gets per span; ``normalize`` only for unusual spans (errors, tools offered...).
@@ -109,9 +105,10 @@ class Scanner:
                     states.append(TraceState(tid))
                 st = states[idx]
             attrs = span["attributes"]
-            nodeid = attrs.get(_NODEID)
-            if nodeid:
-                self._link(st, nodeid, attrs.get(_OUTCOME))
+            if st.outcome is None:  # linkage: look until the run's outcome is known
+                nodeid = attrs.get(_NODEID)
+                if nodeid:
+                    self._link(st, nodeid, attrs.get(_OUTCOME))
             name = span["name"]
             cat = oi_kinds.get(attrs.get(_OI_KIND)) or category_of(attrs, name)  # type: ignore[arg-type]
             is_err = span["status"].get("code") == STATUS_ERROR or "error.type" in attrs
@@ -120,9 +117,12 @@ class Scanner:
                 self._exit_status(st, span, attrs[_EXIT])
             key = name
             if cat == "tool":
-                tool = first_str(attrs, TOOL_NAME_KEYS) or name
-                args = first(attrs, TOOL_ARG_KEYS)
-                result = first(attrs, TOOL_RESULT_KEYS)
+                # normalize()'s precedence, unrolled (the keys come from the shared tables)
+                tool = attrs.get(_TN0)
+                if type(tool) is not str or not tool:
+                    tool = first_str(attrs, TOOL_NAME_KEYS) or name
+                args = attrs.get(_A0) or attrs.get(_A1) or attrs.get(_A2) or attrs.get(_A3) or attrs.get(_A4)
+                result = attrs.get(_R0) or attrs.get(_R1) or attrs.get(_R2) or attrs.get(_R3)
                 c = result[:1] if type(result) is str else "?"
                 if (
                     is_err
@@ -135,12 +135,25 @@ class Scanner:
                     st.tools.append(ToolExec(start, span["span_id"], tool, args, False, ""))  # type: ignore[union-attr]
             elif cat == "llm":
                 text = attrs.get(OI_TEXT)
-                key = first_str(attrs, MODEL_KEYS) or name
+                key = attrs.get(_M0)
+                if type(key) is not str or not key:
+                    key = first_str(attrs, MODEL_KEYS) or name
                 if is_err or type(text) is not str or not plain_llm(attrs):
                     self._llm(st, normalize(span), span)
-                else:
-                    self._plain_llm(st, span, attrs, text, key)
-                tokens = first(attrs, OUTPUT_TOKEN_KEYS)
+                else:  # the common case: text out, no tools involved
+                    finish = attrs.get(_FR0) or attrs.get(_FR1)
+                    if finish:
+                        self._finish(st, finish, key, span["span_id"], text)
+                    if text and is_refusal(text):
+                        st.refusals += 1  # type: ignore[union-attr]
+                        st.hits.append(refusals.hit(first_str(attrs, AGENT_NAME_KEYS) or "", span["span_id"], text))  # type: ignore[union-attr]
+                    end = span["end_time"]
+                    final = st.final_turn  # type: ignore[union-attr]
+                    if final is None or end >= final.end:
+                        st.llm_turn(end, span["span_id"], text, 0, False)  # type: ignore[union-attr]
+                tokens = attrs.get(_OT0)
+                if tokens is None:
+                    tokens = first(attrs, OUTPUT_TOKEN_KEYS)
                 if type(tokens) is int and tokens > 0:
                     g = tokens_out.get(key) or self.outliers.group(DETECTOR_TOKENS, key, "output")
                     g.add(float(tokens), idx, span["span_id"])
@@ -160,7 +173,10 @@ class Scanner:
                 ms = duration_ms(start, end)
             if ms > 0:
                 g = latency.get(key) or self.outliers.group(DETECTOR_LATENCY, key, cat)
-                g.add(ms, idx, span["span_id"])
+                g.values.append(ms)
+                g.traces.append(idx)
+                if ms >= g.floor:
+                    g.offer(ms, idx, span["span_id"])
         self.spans += n
 
     def _link(self, st: TraceState, nodeid: object, outcome: object) -> None:
@@ -195,17 +211,6 @@ class Scanner:
                 st.hits.append(tool_errors.detect(tool, args, span_id, message))
             st.explained.add(template)
         st.tools.append(ToolExec(start, span_id, tool, args, bool(message), template))
-
-    def _plain_llm(self, st: TraceState, span: Span, attrs: dict, text: str, model: str) -> None:
-        """An LLM span with text output and no tools offered or requested (the common case)."""
-        span_id = span.get("span_id") or ""
-        finish = attrs.get("gen_ai.response.finish_reasons") or attrs.get("llm.finish_reason")
-        if finish:
-            self._finish(st, finish, model, span_id, text)
-        if text and refusals.is_refusal(text):
-            st.refusals += 1
-            st.hits.append(refusals.hit(first_str(attrs, AGENT_NAME_KEYS) or "", span_id, text))
-        st.llm_turn(span["end_time"], span_id, text, 0, False)
 
     def _finish(self, st: TraceState, finish: object, model: str | None, span_id: str, text: str | None) -> None:
         if isinstance(finish, list) and finish:
@@ -282,8 +287,10 @@ class Scanner:
         """Run the per-trace detectors and return all of the trace's hits."""
         cfg = self.cfg
         hits = st.hits
-        st.tools.sort(key=lambda t: (t.start, t.span_id))
-        st.requested.sort(key=lambda t: (t.start, t.span_id))
+        if len(st.tools) > 1:
+            st.tools.sort(key=_BY_START)
+        if len(st.requested) > 1:
+            st.requested.sort(key=_BY_START)
         calls = st.tools or st.requested
         if st.tools and not st.requested and st.schemas:
             for t in st.tools:
@@ -291,7 +298,8 @@ class Scanner:
                     hits.extend(arguments.detect(t.tool, t.arguments, st.schemas[t.tool], t.span_id))
         if len(calls) >= 2:
             hits.extend(repetition.detect_repeats(calls, cfg.repeat_min))
-            hits.extend(repetition.detect_retry_loops(calls, cfg.retry_min))
+            if any(c.is_error for c in calls):
+                hits.extend(repetition.detect_retry_loops(calls, cfg.retry_min))
         if st.refusals >= cfg.refusal_loop_min:
             last = max((h for h in hits if h.detector == refusals.DETECTOR), key=lambda h: h.span_id)
             hits.append(refusals.loop_hit(last.key, last.span_id, st.refusals))

@@ -91,10 +91,45 @@ def median(values: Sequence[float]) -> float:
     return float(s[mid]) if n % 2 else (s[mid - 1] + s[mid]) / 2.0
 
 
+def _kth_of_two(a: Sequence[float], b: Sequence[float], k: int) -> float:
+    """k-th smallest (0-based) of the merge of two ascending sequences, by a two-pointer walk."""
+    i = j = 0
+    la, lb = len(a), len(b)
+    while True:
+        if i < la and (j >= lb or a[i] <= b[j]):
+            v = a[i]
+            i += 1
+        else:
+            v = b[j]
+            j += 1
+        if i + j > k:
+            return v
+
+
+def median_and_mad(sorted_values: Sequence[float]) -> tuple[float, float]:
+    """Median and median absolute deviation of already-sorted values, in O(n) after the one sort.
+
+    The deviations below and above the median are each already ordered, so their median is an
+    order statistic of two sorted runs — no second sort of a million floats.
+    """
+    s = sorted_values
+    n = len(s)
+    if n == 0:
+        raise ValueError("median of empty sequence")
+    mid = n // 2
+    med = float(s[mid]) if n % 2 else (s[mid - 1] + s[mid]) / 2.0
+    below = [med - s[i] for i in range(mid - 1, -1, -1)]  # ascending deviations of the lower half
+    above = [s[i] - med for i in range(mid, n)]  # ascending deviations of the upper half
+    if n % 2:
+        mad = _kth_of_two(below, above, mid)
+    else:
+        mad = (_kth_of_two(below, above, mid - 1) + _kth_of_two(below, above, mid)) / 2.0
+    return med, mad
+
+
 def robust_threshold(values: Sequence[float], k: float) -> float | None:
     """``median + k * 1.4826 * MAD``; None when the spread is zero (constant data has no outliers)."""
-    med = median(values)
-    mad = median([abs(v - med) for v in values])
+    med, mad = median_and_mad(sorted(values))
     if mad <= 0:
         return None
     return med + k * 1.4826 * mad

@@ -13,7 +13,7 @@ from array import array
 from dataclasses import dataclass
 
 from engine.analysis.detectors.base import Hit
-from engine.analysis.stats import median, robust_threshold
+from engine.analysis.stats import median_and_mad
 
 DETECTOR_LATENCY = "latency_outlier"
 DETECTOR_TOKENS = "token_outlier"
@@ -24,28 +24,48 @@ TOP_KEEP = 32
 class Group:
     """One group's measurements."""
 
-    __slots__ = ("label", "values", "traces", "top")
+    __slots__ = ("label", "values", "traces", "top", "floor")
 
     def __init__(self, label: str) -> None:
         self.label = label
         self.values = array("d")
         self.traces = array("l")
         self.top: list[tuple[float, str, int]] = []  # min-heap of (value, span_id, trace)
+        self.floor = float("-inf")  # values at or below this cannot enter ``top`` (the scanner checks it inline)
 
     def add(self, value: float, trace_idx: int, span_id: str) -> None:
         self.values.append(value)
         self.traces.append(trace_idx)
+        if value >= self.floor:
+            self.offer(value, trace_idx, span_id)
+
+    def offer(self, value: float, trace_idx: int, span_id: str) -> None:
+        """Keep the ``TOP_KEEP`` most extreme (value, span id) for evidence, deterministically."""
         top = self.top
+        item = (value, span_id, trace_idx)
         if len(top) < TOP_KEEP:
-            heapq.heappush(top, (value, span_id, trace_idx))
-        elif value >= top[0][0] and (value, span_id, trace_idx) > top[0]:
-            heapq.heapreplace(top, (value, span_id, trace_idx))
+            heapq.heappush(top, item)
+        elif item > top[0]:
+            heapq.heapreplace(top, item)
+        if len(top) >= TOP_KEEP:
+            self.floor = top[0][0]
+
+
+class _Sink:
+    def append(self, _: object) -> None:
+        return None
+
+    def __len__(self) -> int:
+        return 0
 
 
 class _Overflow(Group):
     """Sink for groups past ``MAX_GROUPS`` (high-cardinality span names): measurements are dropped."""
 
     def add(self, value: float, trace_idx: int, span_id: str) -> None:
+        return None
+
+    def offer(self, value: float, trace_idx: int, span_id: str) -> None:
         return None
 
 
@@ -70,6 +90,9 @@ class OutlierStats:
         self.latency: dict[str, Group] = {}
         self.tokens: dict[str, Group] = {}
         self._overflow = _Overflow("")
+        self._overflow.values = _Sink()  # type: ignore[assignment]
+        self._overflow.traces = _Sink()  # type: ignore[assignment]
+        self._overflow.floor = float("inf")
 
     def group(self, detector: str, key: str, kind: str) -> Group:
         """The group for ``key`` (created on first use; ``kind`` is the category or token kind for its label)."""
@@ -96,9 +119,10 @@ class OutlierStats:
     def _judge(self, detector: str, g: Group) -> OutlierResult | None:
         if len(g.values) < self.min_samples:
             return None
-        thr = robust_threshold(g.values, self.k)
-        if thr is None:
+        med, mad = median_and_mad(sorted(g.values))
+        if mad <= 0:
             return None
+        thr = med + self.k * 1.4826 * mad
         over = {t for v, t in zip(g.values, g.traces, strict=True) if v > thr}
         if not over:
             return None
@@ -111,7 +135,6 @@ class OutlierStats:
             "latency_outlier" if latency else "token_outlier",
             suggested_fix="Look at what the outlier spans have in common (inputs, retries, payload size).",
         )
-        med = median(g.values)
         extremes = [
             (t, s, f"{v:.0f} {unit} (median {med:.0f} {unit}, threshold {thr:.0f} {unit})")
             for v, s, t in sorted(g.top, reverse=True)

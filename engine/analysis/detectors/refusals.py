@@ -18,8 +18,10 @@ REFUSAL = re.compile(
 )
 
 
-_CUES = ("sorry", "cannot", "can't", "can\u2019t", "unable", "won't", "won\u2019t", "not able", "decline", "refuse",
-         "as an ai", "will not")
+# Every REFUSAL alternative contains one of these (lower-cased): a cheap necessary condition that
+# keeps the regex off the vast majority of outputs. ("as an AI, I can't/am unable/don't" is covered by
+# "n't"/"unable".)
+_CUES = ("n't", "n\u2019t", "cannot", "unable", "not able", "will not", "declin", "refus")
 
 
 def is_refusal(text: str | None) -> bool:

@@ -26,15 +26,31 @@ def canonical_args(arguments: str | None) -> str:
         return " ".join(arguments.split())
 
 
+def _shape(arguments: str | None) -> int:
+    """Length without whitespace: JSON-equal argument texts (reordered keys, other spacing) share it."""
+    a = arguments or ""
+    return len(a) - a.count(" ") - a.count("\n") - a.count("\t") - a.count("\r")
+
+
 def detect_repeats(calls: list[ToolExec], repeat_min: int) -> list[Hit]:
-    """One hit per tool that was called with identical arguments ``repeat_min``+ times."""
-    groups: dict[tuple[str, str], list[ToolExec]] = defaultdict(list)
+    """One hit per tool that was called with identical arguments ``repeat_min``+ times.
+
+    Calls are bucketed by tool and argument shape first, so only plausible duplicates pay for
+    JSON canonicalization (this runs for every run, over every tool call).
+    """
+    buckets: dict[tuple[str, int], list[ToolExec]] = defaultdict(list)
     for c in calls:
-        groups[(c.tool, canonical_args(c.arguments))].append(c)
+        buckets[(c.tool, _shape(c.arguments))].append(c)
     worst: dict[str, list[ToolExec]] = {}
-    for (tool, _), group in groups.items():
-        if len(group) >= repeat_min and len(group) > len(worst.get(tool, [])):
-            worst[tool] = group
+    for (tool, _), bucket in buckets.items():
+        if len(bucket) < repeat_min:
+            continue
+        groups: dict[str, list[ToolExec]] = defaultdict(list)
+        for c in bucket:
+            groups[canonical_args(c.arguments)].append(c)
+        for group in groups.values():
+            if len(group) >= repeat_min and len(group) > len(worst.get(tool, [])):
+                worst[tool] = group
     hits = []
     for tool in sorted(worst):
         group = worst[tool]

@@ -62,3 +62,18 @@ def test_robust_threshold() -> None:
     assert robust_threshold([5.0] * 50, 5) is None  # no spread, no outliers
     thr = robust_threshold([10.0 + (i % 5) for i in range(50)] + [500.0], 5)
     assert thr is not None and 12 < thr < 500
+
+
+def test_median_and_mad_match_the_definition() -> None:
+    import random
+
+    from engine.analysis.stats import median_and_mad
+
+    rng = random.Random(2)
+    for n in (1, 2, 3, 4, 7, 10, 51, 200):
+        for _ in range(20):
+            vals = [round(rng.lognormvariate(3, 1), 3) for _ in range(n)] + [5.0] * rng.randint(0, 3)
+            med = median(vals)
+            mad = median([abs(v - med) for v in vals])
+            got = median_and_mad(sorted(vals))
+            assert got[0] == pytest.approx(med) and got[1] == pytest.approx(mad), vals
