@@ -11,6 +11,7 @@ backtracking shape, e.g. ``(a+)+``) are refused before they can hang a scan.
 from __future__ import annotations
 
 import mmap
+import os
 import re
 import time
 from bisect import bisect_right
@@ -155,69 +156,109 @@ def matching_spans(
         return hits
     if len(off) == 0:
         return hits
+    lit, exact = required_literal(text_rx.pattern)
     with open(path, "rb") as fh:
-        try:
-            mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        except ValueError:  # empty file
-            return hits
-        try:
-            lit, exact = required_literal(text_rx.pattern)
-            if lit is not None:
-                _scan_literal(mm, lit, exact, bytes_rx, text_rx, off, ln, hits, deadline)
-                return hits
-            if bytes_rx is not None:
-                _scan(mm, 0, bytes_rx.search, off, ln, hits, deadline)
-                return hits
-            # str semantics (\w, \d, case folding...): decode ASCII chunks in one go (char offsets ==
-            # byte offsets), fall back to per-span decoding for chunks with non-ASCII bytes.
-            size = len(mm)
-            a = 0
-            while a < size:
-                b = min(size, a + CHUNK)
-                if b < size:
-                    nl = mm.find(b"\n", b)
-                    b = size if nl < 0 else nl + 1
-                data = mm[a:b]
-                if data.isascii():
-                    _scan(data.decode("ascii"), a, text_rx.search, off, ln, hits, deadline)
+        for buf, base, lo, hi in _windows(fh):
+            try:
+                if lit is not None:
+                    _scan_literal(buf, base, lo, hi, lit, exact, bytes_rx, text_rx, off, ln, hits)
+                elif bytes_rx is not None:
+                    _scan(buf, base, lo, hi, bytes_rx.search, off, ln, hits)
                 else:
-                    lo, hi = bisect_right(off, a - 1), bisect_right(off, b - 1)
-                    for i in range(lo, hi):
-                        raw = mm[off[i] : off[i] + ln[i]].rstrip(b"\r\n")
-                        if text_rx.search(raw.decode("utf-8", errors="replace")):
-                            hits.add(i)
-                a = b
-            return hits
-        finally:
-            mm.close()
+                    _scan_text(buf, base, lo, hi, text_rx, off, ln, hits)
+            finally:
+                buf.close()
+            if time.monotonic() > deadline:
+                raise RegexError("regex scan exceeded its time limit; narrow the filters first")
+    return hits
 
 
-CHUNK = 64 * 1024 * 1024
+WINDOW = 128 * 1024 * 1024  # mmap this much at a time: RSS stays bounded on multi-GB files
 
 
-def _scan(buf: Any, base: int, search: Any, off: Any, ln: Any, hits: set[int], deadline: float) -> None:
-    """Run ``search`` over ``buf`` (file bytes from ``base``); add the span of each match, skip to its end."""
-    pos, size, n = 0, len(buf), len(off)
+def _windows(fh: Any) -> Any:
+    """Yield ``(mmap, base, lo, hi)``: the map covers file bytes ``[base, base + len)``; scan ``[lo, hi)``,
+    which starts and ends on line boundaries so no line is split between windows."""
+    size = os.fstat(fh.fileno()).st_size
+    start = 0  # first byte of the next unscanned line
+    gran = mmap.ALLOCATIONGRANULARITY
+    while start < size:
+        base = start - start % gran
+        length = min(size - base, WINDOW)
+        mm = mmap.mmap(fh.fileno(), length, offset=base, access=mmap.ACCESS_READ)
+        if hasattr(mm, "madvise"):
+            mm.madvise(mmap.MADV_SEQUENTIAL)
+        hi = length
+        if base + length < size:
+            nl = mm.rfind(b"\n", start - base)
+            if nl < 0:  # one line longer than the window: map it whole
+                mm.close()
+                end = _line_end(fh, start, size)
+                mm = mmap.mmap(fh.fileno(), end - base, offset=base, access=mmap.ACCESS_READ)
+                hi = end - base
+            else:
+                hi = nl + 1
+        yield mm, base, start - base, hi
+        start = base + hi
+
+
+def _line_end(fh: Any, start: int, size: int) -> int:
+    fh.seek(start)
+    pos = start
     while pos < size:
-        m = search(buf, pos)
+        chunk = fh.read(1 << 20)
+        if not chunk:
+            break
+        k = chunk.find(b"\n")
+        if k >= 0:
+            return pos + k + 1
+        pos += len(chunk)
+    return size
+
+
+def _scan_text(buf: Any, base: int, lo: int, hi: int, text_rx: Any, off: Any, ln: Any, hits: set[int]) -> None:
+    """str semantics (\\w, \\d, case folding): an ASCII window is decoded once (char offsets ==
+    byte offsets); windows with non-ASCII bytes are matched span by span."""
+    data = buf[lo:hi]
+    if data.isascii():
+        _scan(data.decode("ascii"), base + lo, 0, len(data), text_rx.search, off, ln, hits)
+        return
+    first, last = bisect_right(off, base + lo - 1), bisect_right(off, base + hi - 1)
+    for i in range(first, last):
+        a = off[i] - base
+        raw = bytes(buf[a : a + ln[i]]).rstrip(b"\r\n")
+        if text_rx.search(raw.decode("utf-8", errors="replace")):
+            hits.add(i)
+
+
+def _scan(buf: Any, base: int, lo: int, hi: int, search: Any, off: Any, ln: Any, hits: set[int]) -> None:
+    """Run ``search`` over ``buf[lo:hi]`` (file offset = base + index); add each match's span, skip past it."""
+    n = len(off)
+    nl = b"\n" if not isinstance(buf, str) else "\n"
+    pos = lo
+    while pos < hi:
+        m = search(buf, pos, hi)
         if m is None:
             return
-        s = m.start() + base
-        i = bisect_right(off, s) - 1
-        if i < 0 or s >= off[i] + ln[i]:  # inside a line that is not a kept span: go to the next line
-            nl = buf.find(b"\n" if isinstance(buf, (bytes, mmap.mmap)) else "\n", s - base)
-            pos = size if nl < 0 else nl + 1
+        s = m.start()
+        if s >= hi:
+            return
+        i = bisect_right(off, base + s) - 1
+        if i < 0 or base + s >= off[i] + ln[i]:  # inside a line that is not a kept span: next line
+            k = buf.find(nl, s, hi)
+            pos = hi if k < 0 else k + 1
             continue
-        end = off[i] + ln[i]
-        if m.end() + base <= end or search(buf[off[i] - base : end - base].rstrip()) is not None:
+        a, end = off[i] - base, off[i] + ln[i] - base
+        if m.end() <= end or search(buf[a:end].rstrip()) is not None:
             hits.add(i)
-        pos = (off[i + 1] if i + 1 < n else base + size) - base
-        if time.monotonic() > deadline:
-            raise RegexError("regex scan exceeded its time limit; narrow the filters first")
+        pos = (off[i + 1] - base) if i + 1 < n else hi
 
 
 def _scan_literal(
-    mm: Any,
+    buf: Any,
+    base: int,
+    lo: int,
+    hi: int,
     lit: bytes,
     exact: bool,
     bytes_rx: re.Pattern[bytes] | None,
@@ -225,23 +266,21 @@ def _scan_literal(
     off: Any,
     ln: Any,
     hits: set[int],
-    deadline: float,
 ) -> None:
-    """``find`` the required literal (memchr speed), confirm the pattern on that span only, skip to the next."""
-    find = mm.find
-    pos, size, n = 0, len(mm), len(off)
-    while pos < size:
-        s = find(lit, pos)
+    """``find`` the required literal (memchr speed), confirm the pattern on that span only, skip past it."""
+    find = buf.find
+    n = len(off)
+    pos = lo
+    while pos < hi:
+        s = find(lit, pos, hi)
         if s < 0:
             return
-        i = bisect_right(off, s) - 1
-        if i < 0 or s >= off[i] + ln[i]:
-            nl = find(b"\n", s)
-            pos = size if nl < 0 else nl + 1
+        i = bisect_right(off, base + s) - 1
+        if i < 0 or base + s >= off[i] + ln[i]:
+            k = find(b"\n", s, hi)
+            pos = hi if k < 0 else k + 1
             continue
-        end = off[i] + ln[i]
-        if exact or span_matches(mm[off[i] : end].rstrip(b"\r\n"), bytes_rx, text_rx):
+        a, end = off[i] - base, off[i] + ln[i] - base
+        if exact or span_matches(bytes(buf[a:end]).rstrip(b"\r\n"), bytes_rx, text_rx):
             hits.add(i)
-        pos = off[i + 1] if i + 1 < n else size
-        if time.monotonic() > deadline:
-            raise RegexError("regex scan exceeded its time limit; narrow the filters first")
+        pos = (off[i + 1] - base) if i + 1 < n else hi

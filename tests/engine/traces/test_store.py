@@ -321,3 +321,14 @@ def test_overview_with_thousands_of_long_facets_fits(tmp_path: Path) -> None:
     assert ov.model_names and ov.model_names[-1].startswith("…+")
     q = s.query_traces(limit=500)
     assert size_of(q) <= DEFAULT_BUDGET and q.note
+
+
+def test_regex_count_is_exact_across_small_mmap_windows(
+    store: TraceStore, gen: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Windows far smaller than the file (and than some lines) split nothing and miss nothing."""
+    from engine.traces import regex_scan
+
+    monkeypatch.setattr(regex_scan, "WINDOW", 4096)
+    for pattern in ["quota exceeded", r"rows\":\s*4\d", "TimeoutError|PermissionError", r"(?i)ratelimit"]:
+        assert store.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(gen, pattern)
