@@ -41,6 +41,7 @@ class TraceIndex:
         self.lineno = 0
         self.complete = True  # the scan ended on a newline (an append can continue from ``end``)
         self.broken: set[int] = set()
+        self.renumbered = False  # the latest scan dropped spans: cached span arrays must be rewritten
 
     # -- convenient views -------------------------------------------------------------
     @property
@@ -77,6 +78,7 @@ class TraceIndex:
     def extend(self, label: str | None = None) -> None:
         """Scan from ``self.end`` to EOF (all of it for a fresh index) and re-check touched traces."""
         st = self.state
+        self.renumbered = False
         first_new = len(st.off)
         enabled = gc.isenabled()
         gc.disable()  # the scan allocates millions of short-lived dicts and keeps no cycles
@@ -233,6 +235,7 @@ class TraceIndex:
         the first removed number are renumbered (duplicates usually sit in an appended tail).
         """
         st = self.state
+        self.renumbered = True
         rem = sorted(removed)
         for i in rem:
             insort(st.gaps, st.off[i])

@@ -9,8 +9,10 @@ header (rollups, vocabulary, problems) and the raw span arrays. Writes are atomi
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import os
+import secrets
 import struct
 import tempfile
 from array import array
@@ -113,14 +115,16 @@ def _load_columns(meta: dict[str, Any], blobs: list[Any]) -> list[list[Any]]:
     return cols
 
 
-def dump(idx: TraceIndex, fp: dict[str, Any]) -> bytes:
-    """Serialize an index (header + arrays) to bytes."""
+def dump(idx: TraceIndex, fp: dict[str, Any], gen: str = "") -> bytes:
+    """Serialize everything but the per-span arrays (those live in their own append-only files)."""
     st = idx.state
     rows_meta, row_blobs = _dump_columns(st.cols, len(st.tids))
     tspan_lens = array("i", map(len, st.tspans))
     header = {
         "path": idx.path,
         "fp": fp,
+        "gen": gen,
+        "nspans": len(st.off),
         "end": idx.end,
         "lineno": idx.lineno,
         "complete": idx.complete,
@@ -138,18 +142,15 @@ def dump(idx: TraceIndex, fp: dict[str, Any]) -> bytes:
     }
     head = orjson.dumps(header)
     parts = [MAGIC, struct.pack("<Q", len(head)), head]
-    blobs = [getattr(st, name).tobytes() for name, _ in _ARRAYS]
-    blobs.append(tspan_lens.tobytes())
-    blobs.append(b"".join(a.tobytes() for a in st.tspans))
-    blobs.append(struct.pack("<Q", len(row_blobs)))
+    blobs = [tspan_lens.tobytes(), b"".join(a.tobytes() for a in st.tspans), struct.pack("<Q", len(row_blobs))]
     blobs.extend(row_blobs)
-    for b in blobs:
-        parts += [struct.pack("<Q", len(b)), b]
+    for blob in blobs:
+        parts += [struct.pack("<Q", len(blob)), blob]
     return b"".join(parts)
 
 
-def load(data: bytes) -> tuple[TraceIndex, dict[str, Any]]:
-    """Inverse of ``dump``; raises ``ValueError`` on anything malformed."""
+def load(data: bytes, arrays: Any = None) -> tuple[TraceIndex, dict[str, Any]]:
+    """Inverse of ``dump``; ``arrays(name, nbytes)`` returns a span array's bytes. ``ValueError`` when malformed."""
     if not data.startswith(MAGIC):
         raise ValueError("not a halo index")
     pos = len(MAGIC)
@@ -170,9 +171,13 @@ def load(data: bytes) -> tuple[TraceIndex, dict[str, Any]]:
     header = orjson.loads(chunk())
     idx = TraceIndex(header["path"])
     st = idx.state
+    nspans = header["nspans"]
     for name, code in _ARRAYS:
         a = array(code)
-        a.frombytes(chunk())
+        raw = arrays(name, nspans * a.itemsize) if arrays is not None else b""
+        if len(raw) != nspans * a.itemsize:
+            raise ValueError(f"span array {name} is short")
+        a.frombytes(raw)
         setattr(st, name, a)
     lens = array("i")
     lens.frombytes(chunk())
@@ -227,7 +232,12 @@ def write_atomic(target: Path, data: bytes) -> None:
 
 
 def index_path_for(path: str, cache_dir: Path) -> Path:
+    """The index's meta file; its span arrays sit beside it as ``<key>.<generation>.<array>.bin``."""
     return cache_dir / "index" / (cache_key(path) + ".idx")
+
+
+def _array_path(target: Path, gen: str, name: str) -> Path:
+    return target.with_name(f"{target.stem}.{gen}.{name}.bin")
 
 
 def open_index(
@@ -246,30 +256,44 @@ def open_index(
     fp_now = fingerprint(path)
     cached = _try_load(target, path)
     if cached is not None:
-        idx, fp_old = cached
+        idx, fp_old, gen = cached
         if fp_old == fp_now:
             return idx, "warm"
         if _only_grew(path, fp_old, fp_now) and idx.complete and idx.end == fp_old["size"]:
+            before = idx.span_count
             idx.extend(label=label)
-            _save(target, idx, fingerprint(path, idx.end))
+            fp = fingerprint(path, idx.end)
+            if idx.renumbered:
+                _save_full(target, idx, fp)
+            else:
+                _save_appended(target, idx, fp, gen, before)
             return idx, "incremental"
     idx = TraceIndex.build(path, label=label)
-    _save(target, idx, fingerprint(path, idx.end))
+    _save_full(target, idx, fingerprint(path, idx.end))
     return idx, "cold"
 
 
-def _try_load(target: Path, path: str) -> tuple[TraceIndex, dict[str, Any]] | None:
+def _try_load(target: Path, path: str) -> tuple[TraceIndex, dict[str, Any], str] | None:
     try:
         data = target.read_bytes()
     except OSError:
         return None
+    gen = ""
+
+    def arrays(name: str, nbytes: int) -> bytes:
+        with open(_array_path(target, gen, name), "rb") as fh:
+            return fh.read(nbytes)  # bytes past ``nbytes`` are an interrupted append: ignored
+
     try:
-        idx, fp = load(data)
-    except (ValueError, KeyError, TypeError, IndexError, struct.error, orjson.JSONDecodeError):
-        return None  # corrupt or from another version: rebuilt silently
+        if data.startswith(MAGIC):
+            (n,) = struct.unpack_from("<Q", data, len(MAGIC))
+            gen = str(orjson.loads(data[len(MAGIC) + 8 : len(MAGIC) + 8 + n]).get("gen", ""))
+        idx, fp = load(data, arrays)
+    except (OSError, ValueError, KeyError, TypeError, IndexError, struct.error, orjson.JSONDecodeError):
+        return None  # corrupt, incomplete or from another version: rebuilt silently
     if idx.path != path:
         return None
-    return idx, fp
+    return idx, fp, gen
 
 
 def _only_grew(path: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -279,8 +303,36 @@ def _only_grew(path: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
     return fingerprint(path, old["size"]) | {"mtime_ns": old["mtime_ns"]} == old
 
 
-def _save(target: Path, idx: TraceIndex, fp: dict[str, Any]) -> None:
+def _save_full(target: Path, idx: TraceIndex, fp: dict[str, Any]) -> None:
+    """New generation of span-array files, then the meta file naming it; old generations removed."""
+    gen = secrets.token_hex(6)
     try:
-        write_atomic(target, dump(idx, fp))
+        for name, _ in _ARRAYS:
+            write_atomic(_array_path(target, gen, name), getattr(idx.state, name).tobytes())
+        write_atomic(target, dump(idx, fp, gen))
     except OSError:
-        pass  # an unwritable cache costs speed, never correctness
+        return  # an unwritable cache costs speed, never correctness
+    for old in target.parent.glob(f"{glob.escape(target.stem)}.*.bin"):
+        if not old.name.startswith(f"{target.stem}.{gen}."):
+            try:
+                old.unlink()
+            except OSError:
+                pass
+
+
+def _save_appended(target: Path, idx: TraceIndex, fp: dict[str, Any], gen: str, before: int) -> None:
+    """Append only the new spans to the array files, then rewrite the (small) meta file.
+
+    A crash between the two leaves arrays longer than the meta says; readers ignore the tail
+    and the next append truncates it first.
+    """
+    try:
+        for name, _ in _ARRAYS:
+            arr = getattr(idx.state, name)
+            with open(_array_path(target, gen, name), "r+b") as fh:
+                fh.truncate(before * arr.itemsize)
+                fh.seek(before * arr.itemsize)
+                fh.write(arr[before:].tobytes())
+        write_atomic(target, dump(idx, fp, gen))
+    except OSError:
+        _save_full(target, idx, fp)

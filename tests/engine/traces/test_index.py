@@ -104,8 +104,10 @@ def test_cache_reuse_incremental_and_rebuild(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     idx, how = open_index(src, cache)
     assert how == "cold"
-    files = list((cache / "index").iterdir())
-    assert len(files) == 1 and files[0] == index_path_for(str(src.resolve()), cache)
+    meta = index_path_for(str(src.resolve()), cache)
+    files = sorted(p.name for p in (cache / "index").iterdir())
+    assert meta.name in files and len(files) == 6  # meta + one file per span array
+    assert all(f.startswith(meta.stem) for f in files)
     assert not any(p.name.endswith((".idx", ".tmp")) for p in src.parent.iterdir())  # nothing beside the file
 
     idx2, how = open_index(src, cache)
@@ -125,6 +127,7 @@ def test_cache_reuse_incremental_and_rebuild(tmp_path: Path) -> None:
     src.write_bytes(bytes(data))
     idx4, how = open_index(src, cache)
     assert how == "cold" and _state(idx4) == _state(TraceIndex.build(src))
+    assert len(list((cache / "index").iterdir())) == 6  # the old generation's arrays are gone
 
     # shrunk: rebuilt
     src.write_bytes(bytes(data[: len(data) // 2].rsplit(b"\n", 1)[0] + b"\n"))
@@ -231,3 +234,24 @@ def test_fast_and_slow_extraction_agree(gen2000: Path) -> None:
         slow = R.span_facts(orjson.loads(line))
         assert fast is not None and not isinstance(slow, str)
         assert fast[:-1] == slow[:-1] and slow[-1] == []
+
+
+def test_interrupted_append_leaves_a_usable_cache(tmp_path: Path, gen2000: Path) -> None:
+    """Span-array files longer than the meta file says (a crash mid-append) are read up to the meta's count."""
+    src = tmp_path / "t.jsonl"
+    shutil.copy(gen2000, src)
+    cache = tmp_path / "c"
+    idx, _ = open_index(src, cache)
+    for arr in (cache / "index").glob("*.bin"):
+        with open(arr, "ab") as fh:
+            fh.write(b"\x07" * 64)
+    again, how = open_index(src, cache)
+    assert how == "warm" and _state(again) == _state(idx)
+    with open(src, "ab") as fh:
+        fh.write(span_line("d" * 32, "1" * 16))
+    grown, how = open_index(src, cache)
+    assert how == "incremental" and _state(grown) == _state(TraceIndex.build(src))
+    assert _state(open_index(src, cache)[0]) == _state(grown)
+    for arr in (cache / "index").glob("*.bin"):
+        arr.write_bytes(b"")  # truncated arrays: rebuilt silently
+    assert open_index(src, cache)[1] == "cold"
