@@ -62,7 +62,7 @@ class TestRecords:
             rec["xfail"] = True
         outcome = rec["outcome"]
         if report.failed:
-            if when == "call":
+            if when not in ("setup", "teardown"):  # "call", or xdist's "???" for a crashed worker
                 outcome = "failed"
             elif outcome != "failed":
                 outcome = "error"

@@ -127,6 +127,9 @@ def after_session(
     if cfg.skip_analysis:
         result.notes.append("halo: analysis skipped (--halo-skip-analysis)")
         return result
+    if stats.spans == 0 and n_tests == 0:
+        result.notes.append("halo: nothing to analyse (no tests ran)")
+        return result
     reasoners, note = build_reasoners(cfg)
     if note:
         result.notes.append(note)

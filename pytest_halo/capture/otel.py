@@ -41,6 +41,9 @@ def fast_iso(ns: int) -> str:
 
 _KIND = {k: "SPAN_KIND_" + k.name for k in SpanKind}
 _STATUS = {c: "STATUS_CODE_" + c.name for c in StatusCode}
+_STATUS_UNSET = {"code": "STATUS_CODE_UNSET", "message": ""}  # shared, never mutated
+_STATUS_UNSET_JSON = '{"code":"STATUS_CODE_UNSET","message":""}'
+_EMPTY = '""'
 _EXC_KEYS = ("exception.type", "exception.message", "exception.stacktrace", "exception.escaped")
 
 
@@ -55,76 +58,154 @@ class HaloSpanProcessor(SpanProcessor):
         self.recorder = recorder
         self._resources: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._scopes: dict[int, tuple[Any, dict[str, str]]] = {}
+        self._resource_json_cache: dict[int, tuple[Any, str]] = {}
+        self._scope_json_cache: dict[int, tuple[Any, str]] = {}
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
+        """Claim the trace for the running test when a root (or remote-parented) span starts.
+
+        A local child's trace was claimed by its root already; skipping it keeps this cheap.
+        Claims use the int trace id (no hex formatting on the hot path).
+        """
+        parent = getattr(span, "_parent", None)
+        if parent is not None and not parent.is_remote:
+            return
         ctx = span.get_span_context()
         if ctx is not None and ctx.trace_id:
-            self.recorder.span_started(ctx.trace_id)  # int key: no hex formatting on the hot path
+            self.recorder.span_started(ctx.trace_id)
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            self.recorder.emit(self.convert(span), span.context.trace_id)
+            trace_key, trace_id, prefix, attrs = self.serialize(span)
+            self.recorder.emit_serialized(trace_key, trace_id, prefix, attrs)
         except Exception:  # never break the instrumented code
             pass
 
+    def serialize(self, span: ReadableSpan) -> tuple[int, str, bytes, dict[str, Any]]:
+        """(trace key, trace id hex, JSON up to ``"attributes":``, attributes) — same content as ``convert``.
+
+        The hot path: no intermediate dicts; resource/scope/status JSON is cached per object.
+        """
+        try:
+            ctx, parent, raw, events = span._context, span._parent, span._attributes, span._events
+            status, kind, name = span._status, span._kind, span._name
+            start, end = span._start_time or 0, span._end_time
+            resource, scope = span._resource, span._instrumentation_scope
+        except AttributeError:
+            ctx, parent, raw, events = span.context, span.parent, span.attributes, span.events
+            status, kind, name = span.status, span.kind, span.name
+            start, end = span.start_time or 0, span.end_time
+            resource, scope = span.resource, span.instrumentation_scope
+        end = end or start
+        attrs = getattr(raw, "_dict", None) or raw or {}
+        if events:
+            attrs = self._fold_events(dict(attrs), events)
+        tid = format(ctx.trace_id, "032x")
+        ts = ctx.trace_state
+        code = status.status_code
+        if code is StatusCode.UNSET and not status.description:
+            status_json = _STATUS_UNSET_JSON
+        else:
+            status_json = orjson.dumps({"code": _STATUS.get(code) or "STATUS_CODE_" + code.name,
+                                        "message": status.description or ""}).decode()
+        pid = format(parent.span_id, "016x") if parent is not None and parent.span_id else ""
+        head = (
+            f'{{"trace_id":"{tid}","span_id":"{ctx.span_id:016x}","parent_span_id":"{pid}",'
+            f'"trace_state":{orjson.dumps(ts.to_header()).decode() if ts else _EMPTY},'
+            f'"name":{orjson.dumps(name).decode()},"kind":"{_KIND.get(kind) or "SPAN_KIND_" + kind.name}",'
+            f'"start_time":"{fast_iso(start)}","end_time":"{fast_iso(max(end, start))}","status":{status_json},'
+            f'"resource":{self._resource_json(resource)},"scope":{self._scope_json(scope)},"attributes":'
+        )
+        return ctx.trace_id, tid, head.encode(), attrs
+
+    def _fold_events(self, attrs: dict[str, Any], events: Any) -> dict[str, Any]:
+        others = []
+        for ev in events:
+            if ev.name == "exception":
+                for k in _EXC_KEYS:
+                    if k in (ev.attributes or {}) and k not in attrs:
+                        attrs[k] = _value(ev.attributes[k])
+            else:
+                others.append({"name": ev.name, "time": fast_iso(ev.timestamp or 0),
+                               "attributes": {k: _value(v) for k, v in (ev.attributes or {}).items()}})
+        if others:
+            attrs["halo.events"] = orjson.dumps(others, default=str).decode()
+        return attrs
+
+    def _resource_json(self, resource: Any) -> str:
+        cached = self._resource_json_cache.get(id(resource))
+        if cached is not None and cached[0] is resource:
+            return cached[1]
+        text = orjson.dumps(self._resource(resource), default=str).decode()
+        self._resource_json_cache[id(resource)] = (resource, text)
+        return text
+
+    def _scope_json(self, scope: Any) -> str:
+        cached = self._scope_json_cache.get(id(scope))
+        if cached is not None and cached[0] is scope:
+            return cached[1]
+        text = orjson.dumps(self._scope(scope)).decode()
+        self._scope_json_cache[id(scope)] = (scope, text)
+        return text
+
     def _resource(self, resource: Any) -> dict[str, Any]:
+        """``{"attributes": {...}}`` per resource object, built once and shared (never mutated)."""
         if resource is None:
-            return {}
+            return {"attributes": {}}
         cached = self._resources.get(id(resource))
         if cached is not None and cached[0] is resource:
             return cached[1]
-        attrs = {k: _value(v) for k, v in dict(resource.attributes).items()}
-        self._resources[id(resource)] = (resource, attrs)
-        return attrs
+        block = {"attributes": {k: _value(v) for k, v in dict(resource.attributes).items()}}
+        self._resources[id(resource)] = (resource, block)
+        return block
 
     def convert(self, span: ReadableSpan) -> dict[str, Any]:
-        """ReadableSpan → canonical span dict (exception events folded into ``exception.*``)."""
-        ctx = span.context
-        parent = span.parent
-        raw = span.attributes
+        """ReadableSpan → canonical span dict (exception events folded into ``exception.*``).
+
+        Reads the SDK's private fields when present (each public property is a Python call,
+        and this runs once per span); falls back to the public API for other ReadableSpans.
+        """
+        try:
+            ctx, parent, raw, events = span._context, span._parent, span._attributes, span._events
+            status, kind, name = span._status, span._kind, span._name
+            start, end = span._start_time or 0, span._end_time
+            resource, scope = span._resource, span._instrumentation_scope
+        except AttributeError:
+            ctx, parent, raw, events = span.context, span.parent, span.attributes, span.events
+            status, kind, name = span.status, span.kind, span.name
+            start, end = span.start_time or 0, span.end_time
+            resource, scope = span.resource, span.instrumentation_scope
+        end = end or start
         # BoundedAttributes wraps a plain dict; copying it directly avoids the slow Mapping protocol.
         # Tuples stay tuples: orjson writes them as arrays.
         attrs = dict(getattr(raw, "_dict", None) or raw or {})
-        events = span.events
         if events:
-            others = []
-            for ev in events:
-                if ev.name == "exception":
-                    for k in _EXC_KEYS:
-                        if k in (ev.attributes or {}) and k not in attrs:
-                            attrs[k] = _value(ev.attributes[k])
-                else:
-                    others.append({"name": ev.name, "time": fast_iso(ev.timestamp or 0),
-                                   "attributes": {k: _value(v) for k, v in (ev.attributes or {}).items()}})
-            if others:
-                attrs["halo.events"] = orjson.dumps(others, default=str).decode()
-        status = span.status
-        start = span.start_time or 0
-        end = span.end_time or start
+            attrs = self._fold_events(attrs, events)
         ts = ctx.trace_state
+        code = status.status_code
         return {
             "trace_id": format(ctx.trace_id, "032x"),
             "span_id": format(ctx.span_id, "016x"),
             "parent_span_id": format(parent.span_id, "016x") if parent is not None and parent.span_id else "",
             "trace_state": ts.to_header() if ts else "",
-            "name": span.name,
-            "kind": _KIND.get(span.kind) or "SPAN_KIND_" + span.kind.name,
+            "name": name,
+            "kind": _KIND.get(kind) or "SPAN_KIND_" + kind.name,
             "start_time": fast_iso(start),
             "end_time": fast_iso(max(end, start)),
-            "status": {"code": _STATUS.get(status.status_code) or "STATUS_CODE_" + status.status_code.name,
-                       "message": status.description or ""},
-            "resource": {"attributes": self._resource(span.resource)},
-            "scope": self._scope(span.instrumentation_scope),
+            "status": _STATUS_UNSET if code is StatusCode.UNSET and not status.description
+            else {"code": _STATUS.get(code) or "STATUS_CODE_" + code.name, "message": status.description or ""},
+            "resource": self._resource(resource),
+            "scope": self._scope(scope),
             "attributes": attrs,
         }
 
     def _scope(self, scope: Any) -> dict[str, str]:
         cached = self._scopes.get(id(scope))
         if cached is not None and cached[0] is scope:
-            return dict(cached[1])
+            return cached[1]  # shared, never mutated
         value = {"name": scope.name if scope else "", "version": (scope.version or "") if scope else ""}
         self._scopes[id(scope)] = (scope, value)
-        return dict(value)
+        return value
 
     def shutdown(self) -> None:
         self.recorder.writer.flush()

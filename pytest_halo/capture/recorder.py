@@ -24,7 +24,18 @@ import orjson
 
 from engine.traces import conventions as C
 from pytest_halo.capture.test_context import TestContext
-from pytest_halo.capture.writer import JsonlWriter, cap_attributes, value_limit_from_env
+from pytest_halo.capture.writer import JsonlWriter, cap_attributes, dumps_line, value_limit_from_env
+
+_OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
+
+
+def stamp_outcome(line: bytes, outcome: str) -> bytes:
+    """Add ``halo.test.outcome`` to a serialised span whose last key is its (non-empty) attributes.
+
+    Held spans are kept as bytes, not dicts: bytes are invisible to the cyclic GC, so
+    holding a test's spans costs no collection time.
+    """
+    return line[:-3] + _OUTCOME_KEY + orjson.dumps(outcome) + b"}}\n"
 
 _CURRENT: Recorder | None = None
 
@@ -49,10 +60,11 @@ class Recorder:
         self.value_limit = value_limit or value_limit_from_env()
         self._flushers: list[Any] = []
         self._lock = threading.Lock()
-        self._pending: dict[str, list[dict[str, Any]]] = {}
+        self._pending: dict[str, list[bytes]] = {}
         self._outcomes: dict[str, str] = {}
         self._index: dict[str, dict[str, Any]] = {}  # nodeid -> {"trace_ids": {tid: None}, "spans": n}
         self._traces: set[str] = set()
+        self._suffixes: dict[tuple[str, str] | None, bytes] = {}
 
     def activate(self) -> None:
         global _CURRENT
@@ -71,51 +83,77 @@ class Recorder:
         """A span of trace ``trace_key`` started (any hashable key, used consistently per source)."""
         self.context.claim(trace_key)
 
-    def _indexed(self, nodeid: str, span: dict[str, Any]) -> None:
+    def _indexed(self, nodeid: str | None, trace_id: str) -> None:
+        self._traces.add(trace_id)
+        if nodeid is None:
+            return
         entry = self._index.get(nodeid)
         if entry is None:
             entry = self._index[nodeid] = {"trace_ids": {}, "spans": 0}
-        entry["trace_ids"][span["trace_id"]] = None
+        entry["trace_ids"][trace_id] = None
         entry["spans"] += 1
 
+    def _suffix(self, linked: tuple[str, str] | None) -> bytes:
+        """Our attributes and the closing braces, serialised once per (nodeid, phase)."""
+        got = self._suffixes.get(linked)
+        if got is None:
+            extra = {C.TEST_WORKER: self.worker, C.RUN_ID: self.run_id}
+            if linked is not None:
+                extra[C.TEST_PHASE] = linked[1]
+                extra[C.TEST_NODEID] = linked[0]
+            got = orjson.dumps(extra)[1:] + b"}\n"
+            if len(self._suffixes) > 100_000:
+                self._suffixes.clear()
+            self._suffixes[linked] = got
+        return got
+
     def emit(self, span: dict[str, Any], trace_key: Any = None) -> None:
-        """Tag, cap and write (or hold until its test ends) one canonical span; ``attributes`` is modified."""
-        attrs = span["attributes"]
-        self._traces.add(span["trace_id"])
-        linked = self.context.attribution(span["trace_id"] if trace_key is None else trace_key)
-        attrs[C.TEST_WORKER] = self.worker
-        attrs[C.RUN_ID] = self.run_id
-        capped = cap_attributes(attrs, self.value_limit)
-        if capped:
-            attrs[C.TRUNCATED_KEYS] = capped
+        """Tag, cap and write (or hold until its test ends) one canonical span dict."""
+        head = {k: v for k, v in span.items() if k != "attributes"}
+        prefix = dumps_line(head)[:-2] + b',"attributes":'
+        self.emit_serialized(span["trace_id"] if trace_key is None else trace_key, span["trace_id"], prefix,
+                             span.get("attributes") or {})
+
+    def emit_serialized(self, trace_key: Any, trace_id: str, prefix: bytes, attrs: dict[str, Any]) -> None:
+        """The hot path: ``prefix`` is the span's JSON up to ``"attributes":``; we add attributes + ours.
+
+        ``attrs`` is not modified (copied only when a value must be capped).
+        """
+        linked = self.context.attribution(trace_key)
+        limit = self.value_limit
+        for v in attrs.values():  # cheap scan; copy only when something is over the cap
+            t = type(v)
+            if (t is str and len(v) > limit) or (
+                (t is tuple or t is list) and any(type(x) is str and len(x) > limit for x in v)
+            ):
+                attrs = dict(attrs)
+                attrs[C.TRUNCATED_KEYS] = cap_attributes(attrs, limit)
+                break
+        body = dumps_line(attrs)[:-1]  # b"{...}"
+        line = prefix + (body[:-1] + b"," if len(body) > 2 else b"{") + self._suffix(linked)
         if linked is None:
-            attrs.pop(C.TEST_NODEID, None)
-            self.writer.write(span)
+            with self._lock:
+                self._indexed(None, trace_id)
+            self.writer.write_raw(line, 1)
             return
         nodeid = linked[0]
-        attrs[C.TEST_NODEID] = nodeid
-        attrs[C.TEST_PHASE] = linked[1]
         with self._lock:
+            self._indexed(nodeid, trace_id)
             outcome = self._outcomes.get(nodeid)
             if outcome is None:
-                self._pending.setdefault(nodeid, []).append(span)
+                self._pending.setdefault(nodeid, []).append(line)
                 return
-            self._indexed(nodeid, span)
-        attrs[C.TEST_OUTCOME] = outcome
-        self.writer.write(span)
+        self.writer.write_raw(stamp_outcome(line, outcome), 1)
 
     def test_finished(self, nodeid: str, outcome: str | None) -> None:
         """The test's protocol is over: stamp its held spans with ``outcome`` and write them."""
         with self._lock:
             if outcome:
                 self._outcomes[nodeid] = outcome
-            spans = self._pending.pop(nodeid, [])
-            for span in spans:
-                self._indexed(nodeid, span)
-        for span in spans:
-            if outcome:
-                span["attributes"][C.TEST_OUTCOME] = outcome
-            self.writer.write(span)
+            lines = self._pending.pop(nodeid, [])
+        if outcome:
+            lines = [stamp_outcome(line, outcome) for line in lines]
+        self.writer.write_raw(b"".join(lines), len(lines))
         self.flush()
 
     def flush(self) -> None:

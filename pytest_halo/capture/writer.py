@@ -70,15 +70,20 @@ class JsonlWriter:
         self.count = 0
 
     def write(self, obj: Any) -> None:
-        line = dumps_line(obj)
+        self.write_raw(dumps_line(obj), 1)
+
+    def write_raw(self, blob: bytes, lines: int) -> None:
+        """Append already-serialised JSONL (``lines`` lines) in one locked write."""
+        if not blob:
+            return
         with self._lock:
             if self._closed:
                 return  # late span after the session's merge: never resurrect a merged part file
             if self._fh is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._fh = open(self.path, "ab", buffering=self._buffering)  # noqa: SIM115
-            self._fh.write(line)
-            self.count += 1
+            self._fh.write(blob)
+            self.count += lines
 
     def flush(self) -> None:
         with self._lock:

@@ -141,3 +141,42 @@ def test_records_outcomes():
     assert r.by_nodeid["a"]["reason"] == "AssertionError: nope"
     assert r.by_nodeid["c"]["reason"] == "Skipped: no db"
     assert r.by_nodeid["a"]["duration"] == 1.5
+
+
+def test_otel_fast_serialisation_matches_the_canonical_dict(tmp_path):
+    from opentelemetry import trace as api
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
+
+    from pytest_halo.capture.otel import HaloSpanProcessor
+    from pytest_halo.capture.recorder import Recorder
+
+    ended = []
+
+    class Keep(SpanProcessor):
+        def on_end(self, span):
+            ended.append(span)
+
+    provider = TracerProvider(resource=Resource.create({"service.name": "svc"}))
+    provider.add_span_processor(Keep())
+    tracer = provider.get_tracer("t", "1.2")
+    with tracer.start_as_current_span('root "quoted" ✓', kind=api.SpanKind.CLIENT, attributes={"a": (1, 2)}):
+        with tracer.start_as_current_span("child") as child:
+            child.add_event("gen_ai.choice", {"index": 0})
+            child.record_exception(KeyError("k"))
+            child.set_status(api.Status(api.StatusCode.ERROR, "boom"))
+    rec = Recorder(tmp_path / "r-master.jsonl", "r", "master")
+    proc = HaloSpanProcessor(rec)
+    for span in ended:
+        proc.on_end(span)
+    rec.close()
+    written = [orjson.loads(x) for x in (tmp_path / "r-master.jsonl").read_bytes().splitlines()]
+    for span, row in zip(ended, written, strict=True):
+        expected = orjson.loads(orjson.dumps(proc.convert(span)))
+        expected["attributes"].update({"halo.test.worker": "master", "halo.run.id": "r"})
+        assert row == expected
+    child_row = written[0]
+    assert child_row["status"] == {"code": "STATUS_CODE_ERROR", "message": "boom"}
+    assert child_row["attributes"]["exception.type"] == "KeyError"
+    assert "gen_ai.choice" in child_row["attributes"]["halo.events"]
+    assert written[1]["kind"] == "SPAN_KIND_CLIENT" and written[1]["attributes"]["a"] == [1, 2]

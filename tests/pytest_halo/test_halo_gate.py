@@ -78,3 +78,39 @@ def test_analysis_failure_is_one_line_unless_strict(gate_suite, run_halo, pytest
     strict = run_halo("--halo", "--halo-baseline", "bad.json", "--halo-strict")
     assert strict.ret == 3
     assert "--halo-strict" in strict.output()
+
+
+CRASH = '''
+import os
+
+import pytest
+from pytest_halo import trace_tool
+
+
+@trace_tool
+def step(i):
+    return i
+
+
+@pytest.mark.parametrize("i", range(6))
+def test_ok(i):
+    assert step(i) == i
+
+
+def test_crash():
+    step(99)
+    os._exit(3)  # the worker dies mid-test
+'''
+
+
+def test_crashed_worker_loses_only_its_in_flight_spans(pytester, run_halo):
+    pytester.makepyfile(test_crash=CRASH)
+    run = run_halo("--halo", "--halo-skip-analysis", workers=2)
+    run.result.assert_outcomes(passed=6, failed=1)
+    assert sorted(s["attributes"]["halo.test.nodeid"].split("::")[1] for s in run.spans) == [
+        f"test_ok[{i}]" for i in range(6)]
+    assert {s["attributes"]["halo.test.outcome"] for s in run.spans} == {"passed"}
+    crashed = next(v for k, v in run.tests.items() if k.endswith("test_crash"))
+    assert crashed["outcome"] == "failed" and crashed["spans"] == 0
+    assert "crashed" in crashed["reason"]
+    run.result.stdout.fnmatch_lines(["halo: worker gw* crashed; spans it had not flushed are lost"])
