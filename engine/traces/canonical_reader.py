@@ -17,6 +17,7 @@ from __future__ import annotations
 import calendar
 import time
 from array import array
+from collections import deque
 from typing import Any
 
 import orjson
@@ -125,8 +126,7 @@ class ScanState:
         ti = len(self.tids)
         self.tids.append(tid)
         self.tmap[tid] = ti
-        for col, v in zip(self.cols, _DEFAULTS, strict=True):
-            col.append(v)
+        deque(map(list.append, self.cols, _DEFAULTS), maxlen=0)  # one default per field, C-level loop
         self.tspans.append(array("i"))
         return ti
 
