@@ -128,7 +128,7 @@ class Scanner:
                     is_err
                     or (args is not None and type(args) is not str)
                     or c in _RESULT_SUSPECT
-                    or (c == "{" and ("rror" in result or "alse" in result or "tatus" in result))  # type: ignore[operator]
+                    or (c == "{" and ('rror"' in result or "alse" in result or 'tatus"' in result))  # type: ignore[operator]
                 ):
                     self._tool(st, span, attrs, tool, is_err, start)
                 else:  # the common case: a plain successful call

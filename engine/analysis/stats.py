@@ -91,26 +91,12 @@ def median(values: Sequence[float]) -> float:
     return float(s[mid]) if n % 2 else (s[mid - 1] + s[mid]) / 2.0
 
 
-def _kth_of_two(a: Sequence[float], b: Sequence[float], k: int) -> float:
-    """k-th smallest (0-based) of the merge of two ascending sequences, by a two-pointer walk."""
-    i = j = 0
-    la, lb = len(a), len(b)
-    while True:
-        if i < la and (j >= lb or a[i] <= b[j]):
-            v = a[i]
-            i += 1
-        else:
-            v = b[j]
-            j += 1
-        if i + j > k:
-            return v
-
-
 def median_and_mad(sorted_values: Sequence[float]) -> tuple[float, float]:
-    """Median and median absolute deviation of already-sorted values, in O(n) after the one sort.
+    """Median and median absolute deviation of already-sorted values, in O(log n) after the one sort.
 
-    The deviations below and above the median are each already ordered, so their median is an
-    order statistic of two sorted runs — no second sort of a million floats.
+    The deviations below the median (read right to left) and above it (left to right) are two
+    ascending runs, so the MAD is an order statistic of two sorted sequences: found by binary
+    search over how many come from each run, without building or sorting the deviations.
     """
     s = sorted_values
     n = len(s)
@@ -118,12 +104,28 @@ def median_and_mad(sorted_values: Sequence[float]) -> tuple[float, float]:
         raise ValueError("median of empty sequence")
     mid = n // 2
     med = float(s[mid]) if n % 2 else (s[mid - 1] + s[mid]) / 2.0
-    below = [med - s[i] for i in range(mid - 1, -1, -1)]  # ascending deviations of the lower half
-    above = [s[i] - med for i in range(mid, n)]  # ascending deviations of the upper half
-    if n % 2:
-        mad = _kth_of_two(below, above, mid)
-    else:
-        mad = (_kth_of_two(below, above, mid - 1) + _kth_of_two(below, above, mid)) / 2.0
+
+    def below(i: int) -> float:  # i-th smallest deviation among s[:mid]
+        return med - s[mid - 1 - i]
+
+    def above(j: int) -> float:  # j-th smallest deviation among s[mid:]
+        return s[mid + j] - med
+
+    la, lb = mid, n - mid
+
+    def kth(k: int) -> float:
+        lo, hi = max(0, k + 1 - lb), min(k + 1, la)
+        while True:
+            i = (lo + hi) // 2
+            j = k + 1 - i
+            if i < la and j > 0 and above(j - 1) > below(i):
+                lo = i + 1
+            elif i > 0 and j < lb and below(i - 1) > above(j):
+                hi = i - 1
+            else:
+                return max(below(i - 1) if i > 0 else float("-inf"), above(j - 1) if j > 0 else float("-inf"))
+
+    mad = kth(mid) if n % 2 else (kth(mid - 1) + kth(mid)) / 2.0
     return med, mad
 
 

@@ -15,18 +15,25 @@ import re
 MAX_TEMPLATE_CHARS = 160
 WILDCARD = "<*>"
 
-_MASKS: list[tuple[re.Pattern[str], str]] = [
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I), "<URL>"),
-    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<EMAIL>"),
-    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<UUID>"),
-    (re.compile(r"\"(?:[^\"\\\n]|\\.){0,400}\""), '"<*>"'),
-    (re.compile(r"(?<![\w])'(?:[^'\\\n]|\\.){0,400}'(?![\w])"), "'<*>'"),
-    (re.compile(r"`[^`\n]{0,400}`"), "`<*>`"),
-    (re.compile(r"(?:[A-Za-z]:\\|~?/)(?:[\w.@+-]+[/\\])+[\w.@+-]*"), "<PATH>"),
-    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<HEX>"),
-    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<HEX>"),
-    (re.compile(r"[\w.:-]*\d[\w.:-]*"), WILDCARD),
+# (pattern, replacement, cheap necessary condition): the condition keeps each regex off messages it
+# cannot match — masking runs for every error in a million-span dump.
+_MASKS: list[tuple[re.Pattern[str], str, tuple[str, ...]]] = [
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://\S+", re.I), "<URL>", ("://",)),
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<EMAIL>", ("@",)),
+    (re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I), "<UUID>", ("-",)),
+    (re.compile(r"\"(?:[^\"\\\n]|\\.){0,400}\""), '"<*>"', ('"',)),
+    (re.compile(r"(?<![\w])'(?:[^'\\\n]|\\.){0,400}'(?![\w])"), "'<*>'", ("'",)),
+    (re.compile(r"`[^`\n]{0,400}`"), "`<*>`", ("`",)),
+    (re.compile(r"(?:[A-Za-z]:\\|~?/)(?:[\w.@+-]+[/\\])+[\w.@+-]*"), "<PATH>", ("/", "\\")),
+    (re.compile(r"\b0x[0-9a-f]+\b", re.I), "<HEX>", ("0x", "0X")),
+    (re.compile(r"\b[0-9a-f]{12,}\b", re.I), "<HEX>", ()),
+    # any token (run of word chars . : -) containing a digit; the lookbehind/lookahead pair tests each
+    # token once instead of backtracking through it
+    (re.compile(r"(?<![\w.:-])(?=[\w.:-]*\d)[\w.:-]+"), WILDCARD, ()),
 ]
+_DIGIT = re.compile(r"\d")
+_CACHE: dict[str, str] = {}
+_CACHE_MAX = 50_000
 _SPACES = re.compile(r"\s+")
 _REPEATED_WILDCARDS = re.compile(r"(?:<\*>[\s,;]*){2,}")
 
@@ -40,14 +47,28 @@ def first_line(text: str) -> str:
 
 
 def template_of(message: str | None) -> str:
-    """Mask a message into its family template (deterministic, order-independent)."""
+    """Mask a message into its family template (deterministic, order-independent; memoized)."""
     if not message:
         return ""
-    text = first_line(str(message))[:2000]
-    for pattern, repl in _MASKS:
+    message = str(message)
+    cached = _CACHE.get(message)
+    if cached is not None:
+        return cached
+    text = first_line(message)[:2000]
+    has_digit = _DIGIT.search(text) is not None
+    for pattern, repl, needs in _MASKS:
+        if needs:
+            if not any(n in text for n in needs):
+                continue
+        elif not has_digit and repl != "<HEX>":
+            continue
         text = pattern.sub(repl, text)
     text = _SPACES.sub(" ", text).strip()
-    text = _REPEATED_WILDCARDS.sub("<*> ", text).strip()
+    if "<*>" in text:
+        text = _REPEATED_WILDCARDS.sub("<*> ", text).strip()
     if len(text) > MAX_TEMPLATE_CHARS:
         text = text[:MAX_TEMPLATE_CHARS].rstrip() + "…"
+    if len(_CACHE) >= _CACHE_MAX:
+        _CACHE.clear()
+    _CACHE[message] = text
     return text

@@ -20,10 +20,16 @@ _KINDS: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
+_CUES = ("turn", "recursion", "step", "iteration", "exit_", "cost", "budget", "limit")
+
+
 def budget_kind(*texts: str | None) -> str | None:
-    """Which budget a message says was exhausted, or None."""
+    """Which budget a message says was exhausted, or None (cue words gate the regexes)."""
     for text in texts:
         if not text:
+            continue
+        low = text[:2000].lower()
+        if not any(c in low for c in _CUES):
             continue
         for kind, pattern in _KINDS:
             if pattern.search(text[:2000]):

@@ -57,15 +57,24 @@ _CLASSES: list[tuple[str, re.Pattern[str], str]] = [
 ]
 
 
+_CACHE: dict[tuple[str | None, ...], tuple[str, str] | None] = {}
+
+
 def api_error_class(*texts: str | None) -> tuple[str, str] | None:
-    """(class, suggested fix) for an LLM error message/type, or None when unrecognised."""
+    """(class, suggested fix) for an LLM error message/type, or None when unrecognised (memoized)."""
+    if texts in _CACHE:
+        return _CACHE[texts]
+    found = None
     for text in texts:
         if not text:
             continue
-        for name, pattern, fix in _CLASSES:
-            if pattern.search(text[:2000]):
-                return name, fix
-    return None
+        found = next(((name, fix) for name, pattern, fix in _CLASSES if pattern.search(text[:2000])), None)
+        if found:
+            break
+    if len(_CACHE) > 10_000:
+        _CACHE.clear()
+    _CACHE[texts] = found
+    return found
 
 
 def api_hit(cls: str, fix: str, model: str | None, span_id: str, message: str) -> Hit:

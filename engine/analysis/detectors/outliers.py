@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 from array import array
 from dataclasses import dataclass
+from itertools import compress
 
 from engine.analysis.detectors.base import Hit
 from engine.analysis.stats import median_and_mad
@@ -123,7 +124,7 @@ class OutlierStats:
         if mad <= 0:
             return None
         thr = med + self.k * 1.4826 * mad
-        over = {t for v, t in zip(g.values, g.traces, strict=True) if v > thr}
+        over = set(compress(g.traces, map(thr.__lt__, g.values)))
         if not over:
             return None
         latency = detector == DETECTOR_LATENCY

@@ -26,21 +26,18 @@ def canonical_args(arguments: str | None) -> str:
         return " ".join(arguments.split())
 
 
-def _shape(arguments: str | None) -> int:
-    """Length without whitespace: JSON-equal argument texts (reordered keys, other spacing) share it."""
-    a = arguments or ""
-    return len(a) - a.count(" ") - a.count("\n") - a.count("\t") - a.count("\r")
-
-
 def detect_repeats(calls: list[ToolExec], repeat_min: int) -> list[Hit]:
     """One hit per tool that was called with identical arguments ``repeat_min``+ times.
 
-    Calls are bucketed by tool and argument shape first, so only plausible duplicates pay for
-    JSON canonicalization (this runs for every run, over every tool call).
+    Calls are bucketed by tool and argument length without spaces and newlines first (equal
+    arguments have equal such lengths whatever the key order or spacing — models vary both within
+    one run), so only plausible duplicates pay for JSON canonicalization; this runs for every run,
+    over every tool call.
     """
     buckets: dict[tuple[str, int], list[ToolExec]] = defaultdict(list)
     for c in calls:
-        buckets[(c.tool, _shape(c.arguments))].append(c)
+        a = c.arguments or ""
+        buckets[(c.tool, len(a) - a.count(" ") - a.count("\n"))].append(c)
     worst: dict[str, list[ToolExec]] = {}
     for (tool, _), bucket in buckets.items():
         if len(bucket) < repeat_min:

@@ -71,7 +71,7 @@ def result_error(result: str | None) -> str | None:
         c = result[:1]
     if c in _ERR_FIRST:
         return first_line(result) if _TEXT_ERROR.match(result) else None
-    if c == "{" and ("rror" in result or "alse" in result or "tatus" in result):
+    if c == "{" and ('rror"' in result or "alse" in result or 'tatus"' in result):  # keys "error"/"status", false
         return _json_error(result.strip())
     return None
 
