@@ -54,25 +54,12 @@ def _nested_repeat(tree: Any, inside: bool = False) -> bool:
     return False
 
 
-def required_literal(pattern: str) -> tuple[bytes | None, bool]:
-    """``(literal, exact)``: the longest run of literal characters every match must contain (so a
-    memchr-speed ``find`` can locate candidate spans), and whether the pattern is only that literal.
-
-    Only top-level literals count (not inside branches, repeats or lookarounds); case-insensitive
-    or non-ASCII patterns get no literal.
-    """
-    if _sre_parse is None or not pattern.isascii():
-        return None, False
-    try:
-        tree = _sre_parse.parse(pattern, re.MULTILINE)
-    except Exception:  # noqa: BLE001
-        return None, False
-    if tree.state.flags & re.IGNORECASE:
-        return None, False
+def _longest_run(seq: Any) -> tuple[bytes | None, bool]:
+    """Longest run of consecutive literal characters in a parsed sequence; ``exact`` when that is all it is."""
     best: list[int] = []
     run: list[int] = []
     exact = True
-    for op, av in tree:
+    for op, av in seq:
         if str(op) == "LITERAL":
             run.append(av)
             continue
@@ -82,10 +69,38 @@ def required_literal(pattern: str) -> tuple[bytes | None, bool]:
         run = []
     if len(run) > len(best):
         best = run
-    lit = bytes(best) if best and all(c < 128 for c in best) else None
-    if lit is None or len(lit) < 3 or b"\n" in lit:
+    if len(best) < 3 or any(c >= 128 or c == 10 for c in best):
         return None, False
-    return lit, exact and len(best) == len(tree)
+    return bytes(best), exact and len(best) == len(seq)
+
+
+def required_literals(pattern: str) -> tuple[list[bytes] | None, bool]:
+    """``(literals, exact)``: every match contains one of ``literals`` (so memchr-speed ``find`` can
+    locate candidate spans); ``exact`` when the pattern is nothing but those literals.
+
+    Handles a plain sequence (its longest literal run) and a top-level alternation whose every
+    branch has one (``TimeoutError|PermissionError``). Case-insensitive or non-ASCII: none.
+    """
+    if _sre_parse is None or not pattern.isascii():
+        return None, False
+    try:
+        tree = _sre_parse.parse(pattern, re.MULTILINE)
+    except Exception:  # noqa: BLE001
+        return None, False
+    if tree.state.flags & re.IGNORECASE:
+        return None, False
+    items = list(tree)
+    if len(items) == 1 and str(items[0][0]) == "BRANCH":
+        lits, exact = [], True
+        for branch in items[0][1][1]:
+            lit, ex = _longest_run(list(branch))
+            if lit is None:
+                return None, False
+            lits.append(lit)
+            exact = exact and ex
+        return lits, exact
+    lit, exact = _longest_run(items)
+    return ([lit], exact) if lit is not None else (None, False)
 
 
 def compile_guarded(pattern: str) -> tuple[re.Pattern[bytes] | None, re.Pattern[str]]:
@@ -156,12 +171,12 @@ def matching_spans(
         return hits
     if len(off) == 0:
         return hits
-    lit, exact = required_literal(text_rx.pattern)
+    lits, exact = required_literals(text_rx.pattern)
     with open(path, "rb") as fh:
         for buf, base, lo, hi in _windows(fh):
             try:
-                if lit is not None:
-                    _scan_literal(buf, base, lo, hi, lit, exact, bytes_rx, text_rx, off, ln, hits)
+                if lits is not None:
+                    _scan_literals(buf, base, lo, hi, lits, exact, bytes_rx, text_rx, off, ln, hits)
                 elif bytes_rx is not None:
                     _scan(buf, base, lo, hi, bytes_rx.search, off, ln, hits)
                 else:
@@ -254,12 +269,12 @@ def _scan(buf: Any, base: int, lo: int, hi: int, search: Any, off: Any, ln: Any,
         pos = (off[i + 1] - base) if i + 1 < n else hi
 
 
-def _scan_literal(
+def _scan_literals(
     buf: Any,
     base: int,
     lo: int,
     hi: int,
-    lit: bytes,
+    lits: list[bytes],
     exact: bool,
     bytes_rx: re.Pattern[bytes] | None,
     text_rx: re.Pattern[str],
@@ -267,20 +282,25 @@ def _scan_literal(
     ln: Any,
     hits: set[int],
 ) -> None:
-    """``find`` the required literal (memchr speed), confirm the pattern on that span only, skip past it."""
+    """``find`` each required literal (memchr speed) to collect candidate spans, then confirm the
+    pattern on those spans only (not needed when the pattern is just the literals)."""
     find = buf.find
     n = len(off)
-    pos = lo
-    while pos < hi:
-        s = find(lit, pos, hi)
-        if s < 0:
-            return
-        i = bisect_right(off, base + s) - 1
-        if i < 0 or base + s >= off[i] + ln[i]:
-            k = find(b"\n", s, hi)
-            pos = hi if k < 0 else k + 1
-            continue
-        a, end = off[i] - base, off[i] + ln[i] - base
-        if exact or span_matches(bytes(buf[a:end]).rstrip(b"\r\n"), bytes_rx, text_rx):
+    cands: set[int] = set()
+    for lit in lits:
+        pos = lo
+        while pos < hi:
+            s = find(lit, pos, hi)
+            if s < 0:
+                break
+            i = bisect_right(off, base + s) - 1
+            if i < 0 or base + s >= off[i] + ln[i]:  # inside a line that is not a kept span
+                k = find(b"\n", s, hi)
+                pos = hi if k < 0 else k + 1
+                continue
+            cands.add(i)
+            pos = (off[i + 1] - base) if i + 1 < n else hi
+    for i in cands - hits:
+        a = off[i] - base
+        if exact or span_matches(bytes(buf[a : a + ln[i]]).rstrip(b"\r\n"), bytes_rx, text_rx):
             hits.add(i)
-        pos = (off[i + 1] - base) if i + 1 < n else hi
