@@ -97,6 +97,7 @@ class Scanner:
         for span in spans:
             n += 1
             tid = span["trace_id"]
+            attrs = span["attributes"]
             if tid != last_tid:
                 last_tid = tid
                 idx = index.get(tid, -1)
@@ -104,11 +105,12 @@ class Scanner:
                     idx = index[tid] = len(states)
                     states.append(TraceState(tid))
                 st = states[idx]
-            attrs = span["attributes"]
-            if st.outcome is None:  # linkage: look until the run's outcome is known
-                nodeid = attrs.get(_NODEID)
-                if nodeid:
-                    self._link(st, nodeid, attrs.get(_OUTCOME))
+                # Test linkage is written on every span of a run (pytest capture and converters alike),
+                # so reading it from the first span of each contiguous stretch of a trace suffices.
+                if st.outcome is None:
+                    nodeid = attrs.get(_NODEID)
+                    if nodeid:
+                        self._link(st, nodeid, attrs.get(_OUTCOME))
             name = span["name"]
             cat = oi_kinds.get(attrs.get(_OI_KIND)) or category_of(attrs, name)  # type: ignore[arg-type]
             is_err = span["status"].get("code") == STATUS_ERROR or "error.type" in attrs
@@ -149,7 +151,7 @@ class Scanner:
                         st.hits.append(refusals.hit(first_str(attrs, AGENT_NAME_KEYS) or "", span["span_id"], text))  # type: ignore[union-attr]
                     end = span["end_time"]
                     final = st.final_turn  # type: ignore[union-attr]
-                    if final is None or end >= final.end:
+                    if final is None or end >= final[0]:
                         st.llm_turn(end, span["span_id"], text, 0, False)  # type: ignore[union-attr]
                 tokens = attrs.get(_OT0)
                 if tokens is None:
@@ -305,8 +307,9 @@ class Scanner:
             hits.append(refusals.loop_hit(last.key, last.span_id, st.refusals))
         final = st.final_turn
         if final is not None:
-            if not final.is_error and final.n_calls == 0 and not (final.text or "").strip():
-                hits.append(llm_api.empty_final_hit(final.span_id))
+            _, span_id, text, n_calls, is_error = final
+            if not is_error and n_calls == 0 and not (text or "").strip():
+                hits.append(llm_api.empty_final_hit(span_id))
         if len(st.agents) >= 4:
             hits.extend(handoffs.detect(st.agents))
         for h in st.pending_exceptions:

@@ -36,17 +36,6 @@ class ToolExec:
     template: str = ""
 
 
-@dataclass(slots=True)
-class LlmTurn:
-    """One LLM call's outcome, enough to find the final output and refusal loops."""
-
-    end: str
-    span_id: str
-    text: str | None
-    n_calls: int
-    is_error: bool
-
-
 @dataclass
 class TraceState:
     """Everything per-trace detectors need, kept small: no raw spans are retained."""
@@ -57,7 +46,7 @@ class TraceState:
     hits: list[Hit] = field(default_factory=list)
     tools: list[ToolExec] = field(default_factory=list)
     requested: list[ToolExec] = field(default_factory=list)
-    final_turn: LlmTurn | None = None  # the latest LLM call (by end time, then span id)
+    final_turn: tuple[str, str, str | None, int, bool] | None = None  # latest LLM call: LlmTurn fields as a tuple
     agents: list[tuple[str, str, str]] = field(default_factory=list)  # (start time, span_id, agent)
     schemas: dict[str, Any] = field(default_factory=dict)  # tool -> JSON schema, from tools offered
     refusals: int = 0
@@ -65,7 +54,7 @@ class TraceState:
     def llm_turn(self, end: str, span_id: str, text: str | None, n_calls: int, is_error: bool) -> None:
         """Keep only the run's last LLM call: all the empty-final-output check needs."""
         f = self.final_turn
-        if f is None or end > f.end or (end == f.end and span_id > f.span_id):
-            self.final_turn = LlmTurn(end, span_id, text, n_calls, is_error)
+        if f is None or end > f[0] or (end == f[0] and span_id > f[1]):
+            self.final_turn = (end, span_id, text, n_calls, is_error)
     explained: set[str] = field(default_factory=set)  # error templates a specific detector claimed
     pending_exceptions: list[Hit] = field(default_factory=list)  # kept unless explained by the end

@@ -18,20 +18,20 @@ REFUSAL = re.compile(
 )
 
 
-# Every REFUSAL alternative contains one of these (lower-cased): a cheap necessary condition that
-# keeps the regex off the vast majority of outputs. ("as an AI, I can't/am unable/don't" is covered by
-# "n't"/"unable".)
-_CUES = ("n't", "n\u2019t", "cannot", "unable", "not able", "will not", "declin", "refus")
+# Every REFUSAL alternative contains one of these: a cheap necessary condition that keeps the regex
+# off the vast majority of outputs. Leading letters are dropped so capitalised forms match without
+# lower-casing ("Cannot" -> "annot", "Unable" -> "nable"); all-caps refusals are the price.
+_CUES = ("n't", "n\u2019t", "N'T", "annot", "ANNOT", "nable", "ot able", "ill not", "eclin", "efus")
 
 
 def is_refusal(text: str | None) -> bool:
     """Cheap cue check first (most outputs have none), then the phrase regex."""
     if not text:
         return False
-    head = text[:3000].lower()
+    head = text[:3000]
     for cue in _CUES:
         if cue in head:
-            return bool(REFUSAL.search(text[:3000]))
+            return bool(REFUSAL.search(head))
     return False
 
 
