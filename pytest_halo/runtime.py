@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from pytest_halo.capture.agents_sdk import AgentsCapture
+from pytest_halo.capture.import_hook import call_after_import
 from pytest_halo.capture.otel import OtelCapture
 from pytest_halo.capture.recorder import Recorder
 from pytest_halo.merge import part_path
@@ -51,6 +52,7 @@ class HaloPlugin:
         self.result: Any = None
         self.gate_line: str | None = None
         self._closed = False
+        self._agents_hook: Any = None
 
     # ---------------------------------------------------------------- xdist (controller side)
     @pytest.hookimpl(optionalhook=True)
@@ -67,6 +69,7 @@ class HaloPlugin:
     def pytest_sessionstart(self, session: Any) -> None:
         self.recorder.activate()
         self.otel.ensure_attached(install=False)
+        self._agents_hook = call_after_import("agents", self.agents.ensure_registered)
 
     def _attach(self) -> None:
         self.otel.ensure_attached(install=True)
@@ -108,6 +111,8 @@ class HaloPlugin:
         if self._closed:
             return
         self._closed = True
+        if getattr(self, "_agents_hook", None) is not None:
+            self._agents_hook.remove()
         if self.agents.core is not None:
             self.agents.core.flush_open_traces()
         self.otel.close()

@@ -387,13 +387,23 @@ class AgentsCapture:
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self.core: AgentsProcessorCore | None = None
+        self.processor: Any = None
 
     def ensure_registered(self) -> bool:
-        if self.core is not None:
-            return True
+        """Register once ``agents`` is imported; re-add if the app replaced the processor list since."""
         mod = sys.modules.get("agents")
         if mod is None or not callable(getattr(mod, "add_trace_processor", None)):
             return False
+        if self.processor is not None:
+            try:
+                from agents.tracing import get_trace_provider
+
+                procs = get_trace_provider()._multi_processor._processors  # private: may change
+            except Exception:
+                return True
+            if self.processor not in procs:  # e.g. set_trace_processors([...]) after we registered
+                mod.add_trace_processor(self.processor)
+            return True
         from agents.tracing import TracingProcessor
 
         core = AgentsProcessorCore(self.recorder)
@@ -419,6 +429,7 @@ class AgentsCapture:
             def force_flush(self) -> None:
                 core.force_flush()
 
-        mod.add_trace_processor(HaloTracingProcessor())
+        self.processor = HaloTracingProcessor()
+        mod.add_trace_processor(self.processor)
         self.core = core
         return True

@@ -164,3 +164,41 @@ def test_agents_sdk_serial_and_xdist_capture_the_same_spans(agents_suite, run_ha
     assert serial.counts_by_test() == parallel.counts_by_test()
     assert serial.categories() == parallel.categories()
     assert not list((parallel.dir / "parts").glob("*.jsonl")) if (parallel.dir / "parts").exists() else True
+
+
+LAZY = '''
+def test_imports_agents_inside_the_test():
+    from agents import Agent, Runner
+    from support_agent.scripted_model import ScriptedModel, Say
+
+    agent = Agent(name="lazy", instructions="hi", model=ScriptedModel(lambda items, offered: Say("hello")))
+    assert Runner.run_sync(agent, "hi").final_output == "hello"
+'''
+
+REPLACES = '''
+from agents import Agent, Runner, set_trace_processors
+from support_agent.scripted_model import ScriptedModel, Say
+
+set_trace_processors([])  # at collection, after halo registered: halo must re-add itself
+
+
+def test_after_processors_were_replaced():
+    agent = Agent(name="replaced", instructions="hi", model=ScriptedModel(lambda items, offered: Say("ok")))
+    assert Runner.run_sync(agent, "hi").final_output == "ok"
+'''
+
+
+def _agent_spans(run):
+    return {s["attributes"].get("gen_ai.agent.name"): s["attributes"]["halo.test.nodeid"]
+            for s in run.spans if s["attributes"].get("openai_agents.span_type") == "agent"}
+
+
+def test_agents_imported_lazily_or_processors_replaced_are_still_captured(pytester, run_halo):
+    pytester.makeini(f"[pytest]\npythonpath = {EXAMPLE}\n")
+    pytester.makepyfile(test_a_lazy=LAZY, test_b_replaces=REPLACES)
+    lazy = run_halo("--halo", "--halo-skip-analysis", "test_a_lazy.py")  # agents first imported mid-test
+    assert lazy.ret == 0, lazy.output()
+    assert _agent_spans(lazy) == {"lazy": "test_a_lazy.py::test_imports_agents_inside_the_test"}
+    replaced = run_halo("--halo", "--halo-skip-analysis", "test_b_replaces.py")
+    assert replaced.ret == 0, replaced.output()
+    assert _agent_spans(replaced) == {"replaced": "test_b_replaces.py::test_after_processors_were_replaced"}
