@@ -1,8 +1,8 @@
 """Turn collected signatures into ``Findings``: runs, prevalence, enrichment, systemic vs one-off.
 
 A *run* is a test when any test linkage exists (spans carrying ``halo.test.nodeid`` or a
-``tests.jsonl``), else a trace. Traces without a test in a test-linked dataset still count in
-``trace_count`` but not as runs (they are setup/teardown noise, not outcomes).
+``tests.jsonl``), else a trace. In a test-linked dataset a trace outside any test (session
+fixtures, a mixed dataset) is a run of its own, with no outcome.
 """
 
 from __future__ import annotations
@@ -55,7 +55,10 @@ def _runs(states: list[TraceState], tests: TestIndex) -> _Runs:
     if outcomes:
         failing = {k for k, v in outcomes.items() if v in OUTCOMES_FAILING}
         passing = {k for k, v in outcomes.items() if v == "passed"}
-        return _Runs("tests", nodeid_of, outcomes, failing, passing, len(outcomes))
+        # a trace outside any test (session fixtures, a mixed dataset) is a run of its own
+        of_run = [n if n else "trace:" + st.trace_id for n, st in zip(nodeid_of, states, strict=True)]
+        unlinked = sum(1 for n in nodeid_of if not n)
+        return _Runs("tests", of_run, outcomes, failing, passing, len(outcomes) + unlinked)
     return _Runs("traces", [st.trace_id for st in states], {}, set(), set(), len(states))
 
 
@@ -104,7 +107,7 @@ def assemble(
     for acc in accs:
         rs = run_sets[acc.id]
         n_runs = len(rs)
-        tests_hit = rs if runs.unit == "tests" else set()
+        tests_hit = {r for r in rs if r in runs.tests} if runs.unit == "tests" else set()
         failing = len(tests_hit & runs.failing)
         prevalence = round(n_runs / total, 6)
         because = []

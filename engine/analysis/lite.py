@@ -1,24 +1,19 @@
-"""Cheap per-span extraction for the hot loop: the few fields detectors read, without ``normalize()``'s full cost.
+"""Cheap per-span reads for the hot loop: the few fields the common spans need, without ``normalize()``'s cost.
 
 ``normalize`` computes every field for every dialect (flattened-attribute scans, tokens,
 provider, two timestamp parses) and builds an object; at a million spans that alone costs
-several times the parse of the file. Tool spans and plain-text LLM spans are the bulk of any
-trace, so the scanner reads them with these helpers, built on the same key tables
-``normalize`` uses (a test checks both agree on real corpora). Anything unusual — errored LLM
-calls, tools offered or requested, other dialects — still goes through ``normalize``.
+several times the parse of the file. Successful tool calls and plain-text LLM calls are the bulk
+of any trace, so the scanner reads them with these helpers over ``normalize``'s own key tables
+(tests check both agree on real corpora); anything that may be an error, offers or requests
+tools, or speaks another dialect goes through ``normalize`` itself.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import orjson
+from engine.traces.span import iso_to_ns
 
-from engine.traces.span import Span, iso_to_ns
-
-TOOL_ARG_KEYS = ("tool.parameters", "gen_ai.tool.call.arguments", "gen_ai.tool.args", "input.value",
-                 "traceloop.entity.input")
-TOOL_RESULT_KEYS = ("gen_ai.tool.call.result", "output.value", "gen_ai.output", "traceloop.entity.output")
 OI_TEXT = "llm.output_messages.0.message.content"
 # When an LLM span carries its text the OpenInference way, any of these means it may also offer or
 # request tools (or hold more than one output message): use normalize() for it.
@@ -71,14 +66,13 @@ def time_ns(value: Any) -> int:
     return (iso_to_ns(value) or 0) if isinstance(value, str) else 0
 
 
-def as_text(v: Any) -> str | None:
-    """Attribute value as text (JSON for structured values), like ``normalize`` does."""
-    if v is None or isinstance(v, str):
-        return v
-    try:
-        return orjson.dumps(v).decode()
-    except TypeError:
-        return str(v)
+def first_present(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """First value present and not None (``normalize``'s rule for tool arguments and results)."""
+    for k in keys:
+        v = attrs.get(k)
+        if v is not None:
+            return v
+    return None
 
 
 def first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -96,10 +90,3 @@ def first_str(attrs: dict[str, Any], keys: tuple[str, ...]) -> str | None:
         if isinstance(v, str) and v:
             return v
     return None
-
-
-def error_message(span: Span, attrs: dict[str, Any]) -> str | None:
-    """The message of an errored span (status message, else exception/error attributes)."""
-    return (span.get("status") or {}).get("message") or first_str(
-        attrs, ("exception.message", "error.message", "error.type")
-    )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from operator import attrgetter
 
+import orjson
+
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import (
     arguments,
@@ -28,25 +30,26 @@ from engine.analysis.detectors.outliers import DETECTOR_LATENCY, DETECTOR_TOKENS
 from engine.analysis.detectors.refusals import is_refusal
 from engine.analysis.lite import (
     OI_TEXT,
-    TOOL_ARG_KEYS,
-    TOOL_RESULT_KEYS,
-    as_text,
     duration_ms,
-    error_message,
     first,
+    first_present,
     first_str,
     plain_llm,
 )
 from engine.analysis.templates import template_of
 from engine.traces import conventions as C
-from engine.traces.normalize import (
+from engine.traces.normalize import (  # the shared dialect tables: one truth for normalize and the scanner
     AGENT_NAME_KEYS,
+    FINISH_REASON_KEYS,
     MODEL_KEYS,
     OUTPUT_TOKEN_KEYS,
+    TOOL_ARGS_KEYS,
     TOOL_NAME_KEYS,
+    TOOL_RESULT_KEYS,
     category_of,
     normalize,
 )
+from engine.traces.normalize import _tool_name_from_span_name as tool_name_from_span_name
 from engine.traces.span import STATUS_ERROR, Span
 
 _FAILING = C.OUTCOMES_FAILING
@@ -56,11 +59,9 @@ _EXIT = C.RUN_EXIT_STATUS
 _OI_KIND = "openinference.span.kind"
 _BY_START = attrgetter("start", "span_id")
 _TN0 = TOOL_NAME_KEYS[0]
-_A0, _A1, _A2, _A3, _A4 = TOOL_ARG_KEYS
-_R0, _R1, _R2, _R3 = TOOL_RESULT_KEYS
 _M0 = MODEL_KEYS[0]
+_LF_LEVEL = "langfuse.observation.level"
 _OT0 = OUTPUT_TOKEN_KEYS[0]
-_FR0, _FR1 = "gen_ai.response.finish_reasons", "llm.finish_reason"
 # First characters of tool results that may report an error in-band (or need stripping / converting).
 _RESULT_SUSPECT = frozenset("EeTtFfUu?") | frozenset(" \t\r\n")
 _OI_CATEGORY = {"LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "GUARDRAIL": "guardrail"}
@@ -113,7 +114,8 @@ class Scanner:
                         self._link(st, nodeid, attrs.get(_OUTCOME))
             name = span["name"]
             cat = oi_kinds.get(attrs.get(_OI_KIND)) or category_of(attrs, name)  # type: ignore[arg-type]
-            is_err = span["status"].get("code") == STATUS_ERROR or "error.type" in attrs
+            # "may be an error": a superset of normalize()'s verdict; the slow paths ask normalize() itself
+            is_err = span["status"].get("code") == STATUS_ERROR or "error.type" in attrs or _LF_LEVEL in attrs
             start = span["start_time"]
             if _EXIT in attrs:
                 self._exit_status(st, span, attrs[_EXIT])
@@ -122,9 +124,9 @@ class Scanner:
                 # normalize()'s precedence, unrolled (the keys come from the shared tables)
                 tool = attrs.get(_TN0)
                 if type(tool) is not str or not tool:
-                    tool = first_str(attrs, TOOL_NAME_KEYS) or name
-                args = attrs.get(_A0) or attrs.get(_A1) or attrs.get(_A2) or attrs.get(_A3) or attrs.get(_A4)
-                result = attrs.get(_R0) or attrs.get(_R1) or attrs.get(_R2) or attrs.get(_R3)
+                    tool = first_str(attrs, TOOL_NAME_KEYS) or tool_name_from_span_name(name)
+                args = first_present(attrs, TOOL_ARGS_KEYS)
+                result = first_present(attrs, TOOL_RESULT_KEYS)
                 c = result[:1] if type(result) is str else "?"
                 if (
                     is_err
@@ -132,7 +134,7 @@ class Scanner:
                     or c in _RESULT_SUSPECT
                     or (c == "{" and ('rror"' in result or "alse" in result or 'tatus"' in result))  # type: ignore[operator]
                 ):
-                    self._tool(st, span, attrs, tool, is_err, start)
+                    self._tool(st, span, start)
                 else:  # the common case: a plain successful call
                     st.tools.append(ToolExec(start, span["span_id"], tool, args, False, ""))  # type: ignore[union-attr]
             elif cat == "llm":
@@ -143,7 +145,7 @@ class Scanner:
                 if is_err or type(text) is not str or not plain_llm(attrs):
                     self._llm(st, normalize(span), span)
                 else:  # the common case: text out, no tools involved
-                    finish = attrs.get(_FR0) or attrs.get(_FR1)
+                    finish = first_present(attrs, FINISH_REASON_KEYS)
                     if finish:
                         self._finish(st, finish, key, span["span_id"], text)
                     if text and is_refusal(text):
@@ -194,12 +196,15 @@ class Scanner:
 
     # ------------------------------------------------------------ per span
 
-    def _tool(self, st: TraceState, span: Span, attrs: dict, tool: str, is_err: bool, start: str) -> None:
-        args = as_text(first(attrs, TOOL_ARG_KEYS))
-        if is_err:
-            message: str | None = error_message(span, attrs) or as_text(first(attrs, TOOL_RESULT_KEYS)) or "error"
+    def _tool(self, st: TraceState, span: Span, start: str) -> None:
+        """A tool span that may have failed: decided on the full normalized view (the rare path)."""
+        ns = normalize(span)
+        tool = ns.tool_name or ns.name
+        args = ns.tool_arguments
+        if ns.is_error:
+            message: str | None = ns.error_message or ns.error_type or ns.tool_result or "error"
         else:
-            message = tool_errors.result_error(as_text(first(attrs, TOOL_RESULT_KEYS)))
+            message = tool_errors.result_error(ns.tool_result)
         template = ""
         span_id = span.get("span_id") or ""
         if message:
@@ -215,6 +220,11 @@ class Scanner:
         st.tools.append(ToolExec(start, span_id, tool, args, bool(message), template))
 
     def _finish(self, st: TraceState, finish: object, model: str | None, span_id: str, text: str | None) -> None:
+        if isinstance(finish, str) and finish.startswith("["):  # a JSON array in a string attribute
+            try:
+                finish = orjson.loads(finish)
+            except orjson.JSONDecodeError:
+                pass
         if isinstance(finish, list) and finish:
             finish = finish[0]
         reason = finish.lower() if isinstance(finish, str) else ""
