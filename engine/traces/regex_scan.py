@@ -10,6 +10,7 @@ backtracking shape, e.g. ``(a+)+``) are refused before they can hang a scan.
 
 from __future__ import annotations
 
+import functools
 import mmap
 import os
 import re
@@ -136,10 +137,26 @@ def compile_guarded(pattern: str) -> tuple[re.Pattern[bytes] | None, re.Pattern[
     return bytes_rx, text_rx
 
 
+@functools.lru_cache(maxsize=64)
+def _ascii_twin(pattern: str) -> re.Pattern[bytes] | None:
+    """A bytes version of an ASCII pattern, valid on ASCII haystacks only: there ``\\d``, ``\\w``,
+    ``\\s`` (on JSON, which escapes control characters), ``\\b`` and ``(?i)`` mean what they mean on str."""
+    if not pattern.isascii():
+        return None
+    try:
+        return re.compile(pattern.encode(), re.MULTILINE)
+    except re.error:
+        return None
+
+
 def span_matches(raw: bytes, bytes_rx: re.Pattern[bytes] | None, text_rx: re.Pattern[str]) -> bool:
     """Does one span's raw line (newline stripped) match?"""
     if bytes_rx is not None:
         return bytes_rx.search(raw) is not None
+    if raw.isascii():
+        twin = _ascii_twin(text_rx.pattern)
+        if twin is not None:
+            return twin.search(raw) is not None
     return text_rx.search(raw.decode("utf-8", errors="replace")) is not None
 
 
@@ -236,7 +253,11 @@ def _scan_text(buf: Any, base: int, lo: int, hi: int, text_rx: Any, off: Any, ln
     byte offsets); windows with non-ASCII bytes are matched span by span."""
     data = buf[lo:hi]
     if data.isascii():
-        _scan(data.decode("ascii"), base + lo, 0, len(data), text_rx.search, off, ln, hits)
+        twin = _ascii_twin(text_rx.pattern)
+        if twin is not None:
+            _scan(data, base + lo, 0, len(data), twin.search, off, ln, hits)
+        else:
+            _scan(data.decode("ascii"), base + lo, 0, len(data), text_rx.search, off, ln, hits)
         return
     first, last = bisect_right(off, base + lo - 1), bisect_right(off, base + hi - 1)
     for i in range(first, last):

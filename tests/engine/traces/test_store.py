@@ -332,3 +332,16 @@ def test_regex_count_is_exact_across_small_mmap_windows(
     monkeypatch.setattr(regex_scan, "WINDOW", 4096)
     for pattern in ["quota exceeded", r"rows\":\s*4\d", "TimeoutError|PermissionError", r"(?i)ratelimit"]:
         assert store.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(gen, pattern)
+
+
+def test_regex_unicode_semantics_on_non_ascii_lines(tmp_path: Path) -> None:
+    """\\w and \\d mean what Python's str regex means, also on raw UTF-8 lines (halo-engine's semantics)."""
+    p = tmp_path / "u.jsonl"
+    p.write_bytes(
+        span_line("1" * 32, "1" * 16, name="café ٤٢")  # Arabic-Indic digits
+        + span_line("2" * 32, "1" * 16, name="cafe 42")
+        + span_line("3" * 32, "1" * 16, name="tea")
+    )
+    s = TraceStore.open(p, cache_dir=tmp_path / "c")
+    for pattern in [r"caf\w \d+", r"caf\w", r"\d\d\"", "(?i)CAFÉ", "café|tea"]:
+        assert s.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(p, pattern), pattern
