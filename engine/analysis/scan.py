@@ -77,7 +77,7 @@ class Scanner:
         self.spans = 0
         self.index: dict[str, int] = {}
         self.states: list[TraceState] = []
-        self.outliers = OutlierStats(config.outlier_k, config.outlier_min_samples)
+        self.outliers = OutlierStats(config.outlier_k, config.outlier_min_samples, config.outlier_min_ratio)
 
     def add(self, span: Span) -> None:
         self.add_all((span,))
@@ -291,7 +291,14 @@ class Scanner:
             st.hits.append(guardrails.hit(ns.error_type, ns.span_id, message))
             st.explained.add(template_of(message))
         else:
-            st.pending_exceptions.append(exceptions.hit(ns.error_type, message, ns.name, ns.span_id))
+            h = exceptions.hit(ns.error_type, message, ns.name, ns.span_id)
+            # what a more specific detector may explain by the end of the run (agent frameworks re-raise
+            # a hallucinated tool call or a refusal as an exception on an enclosing span)
+            if tool_errors.is_unknown_tool_error(f"{ns.error_type or ''}: {message}"):
+                h.explained_by = hallucinated_tools.DETECTOR
+            elif refusals.is_refusal(message):
+                h.explained_by = refusals.DETECTOR
+            st.pending_exceptions.append(h)
 
     # ------------------------------------------------------------ per trace
 
@@ -322,7 +329,11 @@ class Scanner:
                 hits.append(llm_api.empty_final_hit(span_id))
         if len(st.agents) >= 4:
             hits.extend(handoffs.detect(st.agents))
-        for h in st.pending_exceptions:
-            if h.key.partition("\x1f")[2] not in st.explained:
-                hits.append(h)
+        if st.pending_exceptions:
+            found = {h.detector for h in hits}
+            for h in st.pending_exceptions:
+                if h.key.partition("\x1f")[2] in st.explained:
+                    continue
+                if h.explained_by not in found:
+                    hits.append(h)
         return hits

@@ -22,6 +22,7 @@ class Hit:
     example: str | None = None
     suggested_fix: str | None = None
     detail: tuple[str, str] | None = None  # (name, value) collected into the mode's details
+    explained_by: str | None = None  # drop this hit if the run also has a hit of that detector
 
 
 @dataclass(slots=True)

@@ -85,9 +85,10 @@ class OutlierResult:
 class OutlierStats:
     """Accumulates per-group measurements during the scan; judges outliers at the end."""
 
-    def __init__(self, k: float, min_samples: int) -> None:
+    def __init__(self, k: float, min_samples: int, min_ratio: float = 2.0) -> None:
         self.k = k
         self.min_samples = min_samples
+        self.min_ratio = min_ratio
         self.latency: dict[str, Group] = {}
         self.tokens: dict[str, Group] = {}
         self._overflow = _Overflow("")
@@ -123,7 +124,7 @@ class OutlierStats:
         med, mad = median_and_mad(sorted(g.values))
         if mad <= 0:
             return None
-        thr = med + self.k * 1.4826 * mad
+        thr = max(med + self.k * 1.4826 * mad, med * self.min_ratio)
         over = set(compress(g.traces, map(thr.__lt__, g.values)))
         if not over:
             return None

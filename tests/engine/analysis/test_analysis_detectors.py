@@ -342,3 +342,27 @@ def test_rare_signature_enriched_becomes_systemic() -> None:
     (m,) = by_detector(f, "tool_error")
     assert any("enriched" in b for b in m.systemic_because)  # ...but all in failing runs
     assert not any("recurs" in b for b in m.systemic_because)
+
+
+def test_reraised_hallucination_and_refusal_are_not_separate_exceptions() -> None:
+    def build(r: Run, i: int) -> None:
+        r.llm(calls=[("cancel_order", "{}")], offered={"get_user": SCHEMA})
+        r.span("turn 1", error="Tool cancel_order not found in agent support", etype="ModelBehaviorError")
+        r.llm(text="I'm sorry, but I can't help with chargebacks.")
+        r.span("agent run", error="Model refused to produce output: I'm sorry, but I can't help with chargebacks.",
+               etype="AgentRunError")
+
+    def lone(r: Run, i: int) -> None:  # no hallucination seen in the run: the exception stands
+        r.span("turn 1", error="Tool cancel_order not found in agent support", etype="ModelBehaviorError")
+
+    f = analyze(runs_with(2, build) + runs_with(2, lone, 2))
+    assert [m.key for m in by_detector(f, "hallucinated_tool")] == ["cancel_order"]
+    (exc,) = by_detector(f, "exception")
+    assert exc.run_count == 2 and exc.key.startswith("ModelBehaviorError")
+
+
+def test_tight_latency_distributions_need_a_real_slowdown() -> None:
+    def build(r: Run, i: int) -> None:
+        r.tool("cache_get", "{}", "hit", dur_ms=10.0 + (i % 3) * 0.1 + (1.0 if i in (4, 9) else 0.0))
+
+    assert by_detector(analyze(runs_with(40, build)), "latency_outlier") == []  # 11 ms vs 10 ms: not slow
