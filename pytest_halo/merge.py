@@ -105,9 +105,10 @@ def merge_parts(parts: list[Path], out_path: Path, outcomes: dict[str, str]) -> 
     traces: set[str] = set()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     indexed = [(p, _load_index(p)) for p in parts]
-    if len(indexed) == 1 and indexed[0][1] is not None:  # serial run: the part is final
-        part, index = indexed[0]
-        _add_index(stats, index, traces)
+    only_index = indexed[0][1] if len(indexed) == 1 else None
+    if only_index is not None:  # serial run: the part is final
+        part = indexed[0][0]
+        _add_index(stats, only_index, traces)
         os.replace(part, out_path)
         index_path(part).unlink(missing_ok=True)
         stats.traces = len(traces)

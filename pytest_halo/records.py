@@ -15,6 +15,7 @@ REASON_MAX = 300
 def short_reason(report: Any) -> str:
     """One line saying why a phase failed or skipped (crash message, or skip reason)."""
     longrepr = getattr(report, "longrepr", None)
+    text: Any
     if longrepr is None:
         return ""
     if isinstance(longrepr, tuple) and len(longrepr) == 3:

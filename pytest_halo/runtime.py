@@ -35,7 +35,7 @@ class HaloPlugin:
     def __init__(self, config: Any, cfg: HaloConfig) -> None:
         self.config = config
         self.cfg = cfg
-        workerinput = getattr(config, "workerinput", None)
+        workerinput: Any = getattr(config, "workerinput", None)
         self.is_worker = workerinput is not None
         if self.is_worker:
             self.worker = str(workerinput.get("workerid", "gw?"))

@@ -291,7 +291,7 @@ class AgentsProcessorCore:
 
     def _emit_trace(self, trace: Any, start: int, end: int) -> None:
         tid = trace.trace_id
-        exported = {}
+        exported: dict[str, Any] = {}
         try:
             exported = trace.export() or {}
         except Exception:
@@ -398,7 +398,7 @@ class AgentsCapture:
             try:
                 from agents.tracing import get_trace_provider
 
-                procs = get_trace_provider()._multi_processor._processors  # private: may change
+                procs = get_trace_provider()._multi_processor._processors  # type: ignore[attr-defined]  # private
             except Exception:
                 return True
             if self.processor not in procs:  # e.g. set_trace_processors([...]) after we registered

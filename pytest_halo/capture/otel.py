@@ -81,7 +81,7 @@ class HaloSpanProcessor(SpanProcessor):
         except Exception:  # never break the instrumented code
             pass
 
-    def serialize(self, span: ReadableSpan) -> tuple[int, str, bytes, dict[str, Any]]:
+    def serialize(self, span: Any) -> tuple[int, str, bytes, dict[str, Any]]:
         """(trace key, trace id hex, JSON up to ``"attributes":``, attributes) — same content as ``convert``.
 
         The hot path: no intermediate dicts; resource/scope/status JSON is cached per object.
@@ -159,7 +159,7 @@ class HaloSpanProcessor(SpanProcessor):
         self._resources[id(resource)] = (resource, block)
         return block
 
-    def convert(self, span: ReadableSpan) -> dict[str, Any]:
+    def convert(self, span: Any) -> dict[str, Any]:
         """ReadableSpan → canonical span dict (exception events folded into ``exception.*``).
 
         Reads the SDK's private fields when present (each public property is a Python call,
