@@ -125,7 +125,9 @@ class TraceStore:
                         tmpdir = tempfile.TemporaryDirectory(prefix="halo-convert-")
                     base = Path(tmpdir.name) if tmpdir is not None else cdir
                     target, conv = _converted(path, fmt, base)
-                idx, how = open_index(target, cdir, use_cache=use_cache, label=label if conv is None else None)
+                idx, how = open_index(
+                    target, cdir, use_cache=use_cache, label=label if conv is None else f"{label}#converted"
+                )
             except OSError as exc:
                 fi = FileInfo(label, "unknown", "", "none")
                 fi.problems.skip("unreadable_file", label, f"{type(exc).__name__}: {exc}")
