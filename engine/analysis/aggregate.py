@@ -79,10 +79,13 @@ class Aggregator:
             if len(vals) < MAX_DETAIL_VALUES:
                 vals.add(value)
 
-    def add_feature(self, detector: str, key: str, title: str, category: str, trace_idx: int) -> None:
+    def add_feature(
+        self, detector: str, key: str, title: str, category: str, trace_idx: int, evidence: EvidenceRow
+    ) -> None:
         """A signature that only becomes a mode if it is enriched in failing runs (e.g. "tool X was called")."""
         acc = self._acc(detector, key, title, category, None, True)
         acc.traces.add(trace_idx)
+        acc.add_evidence(evidence)
 
     def add_traces(self, hit: Hit, trace_idx: set[int], rows: list[EvidenceRow], details: dict[str, str]) -> None:
         """Add a signature judged over the whole dataset (outliers)."""

@@ -111,9 +111,13 @@ def _analyze(
         for hit in scanner.finish_trace(st):
             agg.add_hit(hit, idx, st.trace_id, nodeid)
         if with_outcomes:
-            for tool in {t.tool for t in st.tools}:
+            first_call: dict[str, str] = {}
+            for t in st.tools:
+                first_call.setdefault(t.tool, t.span_id)
+            for tool, span_id in first_call.items():
                 agg.add_feature(
-                    "tool_called", tool, f"Runs that call `{tool}` fail more often", "contrastive", idx
+                    "tool_called", tool, f"Runs that call `{tool}` fail more often", "contrastive", idx,
+                    (nodeid or "", st.trace_id, span_id, f"{tool} called"),
                 )
     states = scanner.states
     for res in scanner.outliers.results():

@@ -330,6 +330,7 @@ def test_contrastive_enrichment_in_failing_tests() -> None:
     (m,) = [m for m in f.failure_modes if m.detector == "tool_called"]
     assert m.key == "escalate" and m.failing_test_count == 12 and m.category == "contrastive"
     assert m.enrichment is not None and m.enrichment.q_value < 0.05
+    assert m.evidence and all(e.test_nodeid and e.span_id for e in m.evidence)
     assert not any(m.key == "get_user" for m in f.failure_modes)  # only in passing runs
 
 
