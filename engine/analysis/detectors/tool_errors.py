@@ -90,7 +90,7 @@ def detect(tool: str, arguments: str | None, span_id: str, message: str) -> Hit:
         title=f"Tool `{tool}` fails: {tmpl}",
         category="tool_error",
         span_id=span_id,
-        example=f"{tool}({arguments or ''}) -> {message}",
+        example=f"{message}\n\ncalled as: {tool}({arguments or ''})",
         suggested_fix=(
             f"Check the precondition behind this `{tool}` error and state it in the tool's description or "
             "the system prompt, or validate the arguments before calling; if the input was valid, fix the tool."
