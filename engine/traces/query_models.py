@@ -212,3 +212,72 @@ class SearchSpanArguments(_Model):
 
 class RenderTraceArguments(_Model):
     trace_id: str
+
+
+class ToolSpec(_Model):
+    """One store method exposed as an LLM tool: its name, what it is for, its argument and result schemas."""
+
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+
+    name: str
+    description: str
+    arguments: type[BaseModel]
+    result: type[BaseModel]
+
+
+TOOLS: dict[str, ToolSpec] = {
+    t.name: t
+    for t in (
+        ToolSpec(
+            name="get_dataset_overview",
+            description="Counts, time bounds, facets (models, agents, tools, services, categories, test outcomes), "
+            "token totals, sample trace ids and the top error signatures of the filtered traces. Call first.",
+            arguments=DatasetOverviewArguments,
+            result=DatasetOverview,
+        ),
+        ToolSpec(
+            name="query_traces",
+            description="A page of trace summaries from the index (no file reads); `note` gives the next offset.",
+            arguments=QueryTracesArguments,
+            result=TraceQueryResult,
+        ),
+        ToolSpec(
+            name="count_traces",
+            description="How many traces match the filters; cheap, use it to size a set before reading traces.",
+            arguments=CountTracesArguments,
+            result=TraceCountResult,
+        ),
+        ToolSpec(
+            name="view_trace",
+            description="Every span of a trace with attribute values capped; too large → `oversized` says what to "
+            "call instead (render_trace, search_trace, view_spans).",
+            arguments=ViewTraceArguments,
+            result=TraceView,
+        ),
+        ToolSpec(
+            name="view_spans",
+            description="Named spans of a trace (up to 200) with a higher per-value cap.",
+            arguments=ViewSpansArguments,
+            result=TraceView,
+        ),
+        ToolSpec(
+            name="search_trace",
+            description="Regex over the raw JSON of each span of a trace: matches with context, exact total count.",
+            arguments=SearchTraceArguments,
+            result=TraceSearchResult,
+        ),
+        ToolSpec(
+            name="search_span",
+            description="Regex inside one span's raw JSON, for spans too large to view whole.",
+            arguments=SearchSpanArguments,
+            result=SpanSearchResult,
+        ),
+        ToolSpec(
+            name="render_trace",
+            description="The trace as a compact indented tree: name, category, duration, status, model/tokens, "
+            "tool arguments/results, errors, test outcome.",
+            arguments=RenderTraceArguments,
+            result=RenderedTrace,
+        ),
+    )
+}

@@ -120,13 +120,19 @@ class TraceStore:
             try:
                 fmt = ingest.detect_format(path)
                 target, conv = str(path), None
+                cached = use_cache
                 if fmt != "canonical" or path.name.endswith(".gz"):
-                    if not use_cache and tmpdir is None:
-                        tmpdir = tempfile.TemporaryDirectory(prefix="halo-convert-")
-                    base = Path(tmpdir.name) if tmpdir is not None else cdir
-                    target, conv = _converted(path, fmt, base)
+                    try:
+                        if not use_cache:
+                            raise PermissionError("no cache")
+                        target, conv = _converted(path, fmt, cdir)
+                    except OSError:  # --no-cache or an unusable cache dir: convert into a temp dir
+                        if tmpdir is None:
+                            tmpdir = tempfile.TemporaryDirectory(prefix="halo-convert-")
+                        target, conv = _converted(path, fmt, Path(tmpdir.name))
+                        cached = False
                 idx, how = open_index(
-                    target, cdir, use_cache=use_cache, label=label if conv is None else f"{label}#converted"
+                    target, cdir, use_cache=cached, label=label if conv is None else f"{label}#converted"
                 )
             except OSError as exc:
                 fi = FileInfo(label, "unknown", "", "none")
@@ -500,13 +506,28 @@ class TraceStore:
 
     def view_spans(self, trace_id: str, span_ids: list[str]) -> Q.TraceView:
         """Named spans at a 16 KB per-value cap, lowered (then spans dropped) until the result fits."""
+        g = self._by_id[trace_id]
         wanted = set(span_ids[:200])
-        spans = [s for s in self.spans(trace_id) if s.get("span_id") in wanted]
+        keys = set()
+        for sid in wanted:
+            try:
+                keys.add(int(sid, 16))
+            except (TypeError, ValueError):
+                pass
+        spans: list[Span] = []
+        for fi, ti in self._parts[g]:  # parse only the named spans (a 50 MB neighbour is never read)
+            sids = self.indexes[fi].state.sid
+            nums = [n for n in self.indexes[fi].spans_of(ti) if sids[n] in keys]
+            spans.extend(s for s in self._read_spans(fi, nums) if s.get("span_id") in wanted)
+        found = {s.get("span_id") for s in spans}
+        missing = [x for x in span_ids[:200] if x not in found]
+        missing_note = f"not in this trace: {', '.join(map(str, missing[:20]))}" if missing else ""
         for cap in (SURGICAL_CAP, DISCOVERY_CAP, 1024, 256):
             capped = [cap_span(s, cap) for s in spans]
             sizes = [size_of(s) for s in capped]
-            if sum(sizes) + len(sizes) + 600 <= self.budget:
+            if sum(sizes) + len(sizes) + 1200 <= self.budget:
                 note = f"attribute values capped at {cap:,} chars" if cap != SURGICAL_CAP else ""
+                note = "; ".join(x for x in (note, missing_note) if x)
                 return Q.TraceView(trace_id=trace_id, spans=capped, note=note)
         kept = take_within(capped, self.budget - 1200)
         left = [s.get("span_id", "") for s in spans[len(kept) :]]
@@ -638,6 +659,13 @@ class TraceStore:
         spans = self.spans(trace_id)
         text, cut = render(trace_id, spans, min(budget or self.budget, self.budget) - 200)
         return Q.RenderedTrace(trace_id=trace_id, text=text, truncated=cut)
+
+    def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
+        """Run tool ``name`` (see ``query_models.TOOLS``) with JSON arguments validated by its model."""
+        spec = Q.TOOLS[name]
+        args = spec.arguments.model_validate(arguments)
+        fields = {k: getattr(args, k) for k in type(args).model_fields}
+        return getattr(self, name)(**fields)
 
     # ------------------------------------------------------------------ reports
     def report(self) -> dict[str, Any]:

@@ -170,7 +170,8 @@ def test_view_search_render(store: TraceStore) -> None:
     v = store.view_trace(tid)
     assert v.oversized is None and len(v.spans) == store.summary(tid).span_count
     sid = v.spans[0]["span_id"]
-    assert [s["span_id"] for s in store.view_spans(tid, [sid, "f" * 16]).spans] == [sid]
+    vs = store.view_spans(tid, [sid, "f" * 16])
+    assert [s["span_id"] for s in vs.spans] == [sid] and "f" * 16 in vs.note
     r = store.search_trace(tid, "generation")
     assert r.match_count >= 1 and r.matches[0].trace_id == tid
     r2 = store.search_span(tid, sid, '"span_id"')
@@ -345,3 +346,43 @@ def test_regex_unicode_semantics_on_non_ascii_lines(tmp_path: Path) -> None:
     s = TraceStore.open(p, cache_dir=tmp_path / "c")
     for pattern in [r"caf\w \d+", r"caf\w", r"\d\d\"", "(?i)CAFÉ", "café|tea"]:
         assert s.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(p, pattern), pattern
+
+
+def test_unusable_cache_dir_still_opens_every_format(tmp_path: Path, corpora: Path, gen: Path) -> None:
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")  # the cache dir would have to live under a file: every write fails
+    src = corpora / "tau-bench-airline" / "gpt-4o-airline.json"
+    s = TraceStore.open([src, gen], cache_dir=blocker / "cache")
+    assert [f.format for f in s.files] == ["tau_bench", "canonical"]
+    assert len(s) == 200 + len(brute_rollups(gen)) and not s.problems.skipped.get("unreadable_file")
+    assert s.count_traces(Q.TraceFilters(regex_pattern="quota exceeded")).total == _brute_regex(gen, "quota exceeded")
+
+
+def test_no_cache_converts_into_a_temp_dir(tmp_path: Path, corpora: Path) -> None:
+    src = corpora / "swe-agent-traj" / "pydicom-1458.traj"
+    s = TraceStore.open(src, cache_dir=tmp_path / "c", use_cache=False)
+    assert s.files[0].format == "swe_agent" and s.span_count > 0 and s.files[0].how == "uncached"
+    assert not (tmp_path / "c").exists()
+    assert s.render_trace(s.trace_ids[0]).text.startswith("trace ")
+
+
+def test_every_tool_is_callable_by_name_with_json_arguments(store: TraceStore) -> None:
+    tid = store.trace_ids[0]
+    sid = store.spans(tid)[0]["span_id"]
+    args = {
+        "get_dataset_overview": {"filters": {"has_errors": True}},
+        "query_traces": {"filters": {"tool_names": ["run_sql"]}, "limit": 3},
+        "count_traces": {"filters": {"regex_pattern": "quota exceeded"}},
+        "view_trace": {"trace_id": tid},
+        "view_spans": {"trace_id": tid, "span_ids": [sid]},
+        "search_trace": {"trace_id": tid, "regex_pattern": "generation"},
+        "search_span": {"trace_id": tid, "span_id": sid, "regex_pattern": "trace_id"},
+        "render_trace": {"trace_id": tid},
+    }
+    assert set(args) == set(Q.TOOLS)
+    for name, a in args.items():
+        out = store.call_tool(name, a)
+        assert isinstance(out, Q.TOOLS[name].result) and size_of(out) <= DEFAULT_BUDGET
+        Q.TOOLS[name].arguments.model_json_schema()  # usable as an LLM tool schema
+    with pytest.raises(ValueError):
+        store.call_tool("count_traces", {"filters": {"project_id": "x"}})  # unknown filter: refused, not ignored
