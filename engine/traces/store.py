@@ -110,8 +110,13 @@ class TraceStore:
         tmpdir: tempfile.TemporaryDirectory[str] | None = None
         indexes: list[TraceIndex] = []
         files: list[FileInfo] = []
+        seen: set[str] = set()
         for path in ingest.expand_paths(paths):
             label = str(path)
+            real = os.path.realpath(path)
+            if real in seen:  # the same file named twice (or via a symlink) is one input, not two
+                continue
+            seen.add(real)
             if not path.is_file():
                 fi = FileInfo(label, "unknown", "", "none")
                 fi.problems.skip("unreadable_file", label, "no such file")

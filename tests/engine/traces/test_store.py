@@ -386,3 +386,10 @@ def test_every_tool_is_callable_by_name_with_json_arguments(store: TraceStore) -
         Q.TOOLS[name].arguments.model_json_schema()  # usable as an LLM tool schema
     with pytest.raises(ValueError):
         store.call_tool("count_traces", {"filters": {"project_id": "x"}})  # unknown filter: refused, not ignored
+
+
+def test_the_same_file_twice_is_read_once(tmp_path: Path, gen: Path) -> None:
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(gen)
+    s = TraceStore.open([gen, link, gen.parent], cache_dir=tmp_path / "c")
+    assert len(s.files) == 1 and s.span_count == 2000
