@@ -29,9 +29,10 @@ from engine.traces.budget import (
     size_of,
     take_within,
 )
+from engine.traces.converted import converted as _converted
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.index import TraceIndex, read_json
-from engine.traces.index_cache import cache_key, default_cache_dir, fingerprint, open_index
+from engine.traces.index_cache import default_cache_dir, open_index
 from engine.traces.normalize import CATEGORIES
 from engine.traces.problems import Problems
 from engine.traces.regex_scan import RegexError, compile_guarded, matching_spans
@@ -733,31 +734,3 @@ def _time_arg(value: str | None, name: str) -> int | None:
     if ns is None:
         raise ValueError(f"{name}={value!r} is not a timestamp (use ISO-8601, e.g. 2025-06-01T00:00:00Z)")
     return ns
-
-
-def _converted(path: Path, fmt: str, base: Path) -> tuple[str, Problems | None]:
-    """Canonical JSONL for a foreign-format file: converted once, reused while the source is unchanged."""
-    import orjson
-
-    key = cache_key(path)
-    out = base / "converted" / (key + ".jsonl")
-    meta = base / "converted" / (key + ".meta.json")
-    fp = fingerprint(str(path))
-    try:
-        m = orjson.loads(meta.read_bytes())
-        if m.get("fp") == fp and m.get("format") == fmt and out.is_file():
-            p = Problems()
-            p.skipped.update(m["problems"]["skipped"])
-            p.repaired.update(m["problems"]["repaired"])
-            p.examples = list(m["problems"]["examples"])
-            return str(out), p
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    stats = ingest.convert([path], out, formats={str(path): fmt})
-    from engine.traces.index_cache import write_atomic
-
-    write_atomic(
-        meta,
-        orjson.dumps({"fp": fp, "format": fmt, "source": str(path), "problems": stats.problems.to_dict()}),
-    )
-    return str(out), stats.problems
