@@ -59,6 +59,7 @@ class HaloSpanProcessor(SpanProcessor):
         self._resources: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._scopes: dict[int, tuple[Any, dict[str, str]]] = {}
         self._resource_json_cache: dict[int, tuple[Any, str]] = {}
+        self._names: dict[str, str] = {}
         self._scope_json_cache: dict[int, tuple[Any, str]] = {}
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
@@ -101,6 +102,11 @@ class HaloSpanProcessor(SpanProcessor):
         if events:
             attrs = self._fold_events(dict(attrs), events)
         tid = format(ctx.trace_id, "032x")
+        name_json = self._names.get(name)
+        if name_json is None:
+            if len(self._names) > 10_000:
+                self._names.clear()
+            name_json = self._names[name] = orjson.dumps(name).decode()
         ts = ctx.trace_state
         code = status.status_code
         if code is StatusCode.UNSET and not status.description:
@@ -112,7 +118,7 @@ class HaloSpanProcessor(SpanProcessor):
         head = (
             f'{{"trace_id":"{tid}","span_id":"{ctx.span_id:016x}","parent_span_id":"{pid}",'
             f'"trace_state":{orjson.dumps(ts.to_header()).decode() if ts else _EMPTY},'
-            f'"name":{orjson.dumps(name).decode()},"kind":"{_KIND.get(kind) or "SPAN_KIND_" + kind.name}",'
+            f'"name":{name_json},"kind":"{_KIND.get(kind) or "SPAN_KIND_" + kind.name}",'
             f'"start_time":"{fast_iso(start)}","end_time":"{fast_iso(max(end, start))}","status":{status_json},'
             f'"resource":{self._resource_json(resource)},"scope":{self._scope_json(scope)},"attributes":'
         )

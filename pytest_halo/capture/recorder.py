@@ -24,7 +24,13 @@ import orjson
 
 from engine.traces import conventions as C
 from pytest_halo.capture.test_context import TestContext
-from pytest_halo.capture.writer import JsonlWriter, cap_attributes, dumps_line, value_limit_from_env
+from pytest_halo.capture.writer import (
+    JsonlWriter,
+    cap_attributes,
+    dumps_compact,
+    dumps_line,
+    value_limit_from_env,
+)
 
 _OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
 
@@ -120,16 +126,13 @@ class Recorder:
         ``attrs`` is not modified (copied only when a value must be capped).
         """
         linked = self.context.attribution(trace_key)
-        limit = self.value_limit
-        for v in attrs.values():  # cheap scan; copy only when something is over the cap
-            t = type(v)
-            if (t is str and len(v) > limit) or (
-                (t is tuple or t is list) and any(type(x) is str and len(x) > limit for x in v)
-            ):
-                attrs = dict(attrs)
-                attrs[C.TRUNCATED_KEYS] = cap_attributes(attrs, limit)
-                break
-        body = dumps_line(attrs)[:-1]  # b"{...}"
+        body = dumps_compact(attrs)  # b"{...}"
+        if len(body) > self.value_limit:  # only then can a single value be over the cap
+            capped = dict(attrs)
+            keys = cap_attributes(capped, self.value_limit)
+            if keys:
+                capped[C.TRUNCATED_KEYS] = keys
+                body = dumps_compact(capped)
         line = prefix + (body[:-1] + b"," if len(body) > 2 else b"{") + self._suffix(linked)
         if linked is None:
             with self._lock:

@@ -50,6 +50,14 @@ def _default(obj: Any) -> Any:
     return str(obj)
 
 
+def dumps_compact(obj: Any) -> bytes:
+    """JSON without the newline (same fallbacks as ``dumps_line``)."""
+    try:
+        return orjson.dumps(obj, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        return json.dumps(obj, default=str, ensure_ascii=False).encode("utf-8", "replace")
+
+
 def dumps_line(obj: Any) -> bytes:
     """One JSON line; never raises on odd values (falls back to ``json`` with ``str``)."""
     try:
