@@ -271,8 +271,10 @@ out = {"errors": store.count_traces(TraceFilters(has_errors=True)).total,
        "rows": {}}
 for line in idx.read_text().splitlines():
     r = json.loads(line)
+    st = store.search_trace(r["trace_id"], "Error|tool", max_matches=500)
     out["rows"][r["trace_id"]] = [r["span_count"], r["total_input_tokens"], r["total_output_tokens"],
-                                  [s.span_id for s in store.view_trace(r["trace_id"]).spans]]
+                                  [s.span_id for s in store.view_trace(r["trace_id"]).spans],
+                                  st.match_count, [(m.span_id, m.match_start_char, m.match_text) for m in st.matches]]
 print(json.dumps(out))
 """
 
@@ -297,13 +299,19 @@ def test_store_agrees_with_halo_engine(tmp_path: Path, halo_engine_python: Path)
     mine = {}
     for tid in ours.trace_ids:
         s = ours.summary(tid)
+        st = ours.search_trace(tid, "Error|tool", max_matches=500)
         mine[tid] = [
             s.span_count,
             s.total_input_tokens,
             s.total_output_tokens,
             [x["span_id"] for x in ours.view_trace(tid).spans],
+            st.match_count,
+            [[m.span_id, m.match_start_char, m.match_text] for m in st.matches],
         ]
-    assert mine == halo["rows"]
+    for tid, row in mine.items():
+        h = halo["rows"][tid]
+        assert row[:5] == h[:5]  # spans, tokens, view, total regex matches
+        assert row[5] == h[5][: len(row[5])] and row[5]  # same records; ours cut to the byte budget
 
 
 def test_overview_with_thousands_of_long_facets_fits(tmp_path: Path) -> None:
