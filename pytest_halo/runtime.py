@@ -102,7 +102,8 @@ class HaloPlugin:
         self.recorder.context.phase = "teardown"
         yield
 
-    # ---------------------------------------------------------------- records (controller)
+    # ---------------------------------------------------------------- records (every process: local outcomes;
+    # on the controller this is the run-wide record, xdist forwarding every worker's reports)
     def pytest_runtest_logreport(self, report: Any) -> None:
         self.local.add(report, report_worker(report, self.worker))
 
@@ -122,9 +123,6 @@ class HaloPlugin:
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
         self._close_capture()
         if self.is_worker:
-            workeroutput = getattr(self.config, "workeroutput", None)
-            if isinstance(workeroutput, dict):
-                workeroutput["halo_spans"] = self.recorder.writer.count
             return
         from pytest_halo.session import after_session, gate_exit_status
 

@@ -64,7 +64,6 @@ class Recorder:
         self.run_id = run_id
         self.worker = worker
         self.value_limit = value_limit or value_limit_from_env()
-        self._flushers: list[Any] = []
         self._lock = threading.Lock()
         self._pending: dict[str, list[bytes]] = {}
         self._outcomes: dict[str, str] = {}
@@ -80,10 +79,6 @@ class Recorder:
         global _CURRENT
         if _CURRENT is self:
             _CURRENT = None
-
-    def add_flusher(self, fn: Any) -> None:
-        """Register a callable run on every ``flush`` (SDK processors holding spans)."""
-        self._flushers.append(fn)
 
     def span_started(self, trace_key: Any) -> None:
         """A span of trace ``trace_key`` started (any hashable key, used consistently per source)."""
@@ -160,11 +155,6 @@ class Recorder:
         self.flush()
 
     def flush(self) -> None:
-        for fn in self._flushers:
-            try:
-                fn()
-            except Exception:  # a user's processor must not break the test run
-                pass
         self.writer.flush()
 
     def close(self) -> None:
