@@ -4,8 +4,10 @@ halo-engine seeks and decodes every candidate span for a regex filter. Here the 
 *bytes* pattern runs once over an mmap of the whole file (C speed, no per-span Python
 work); each match offset is mapped to its span by bisecting the index's offset array, and
 the scan jumps to the end of that span. Patterns are guarded: length-limited, compile
-errors become one clear message, and nested quantifiers (the classic catastrophic
-backtracking shape, e.g. ``(a+)+``) are refused before they can hang a scan.
+errors become one clear message, nested quantifiers (the classic catastrophic backtracking
+shape, e.g. ``(a+)+``) are refused up front, and every search runs under a deadline when the
+``regex`` module is installed (it takes a ``timeout``; Python's ``re`` cannot be interrupted,
+so without it repeats over alternations like ``(a|a)*`` are refused too).
 """
 
 from __future__ import annotations
@@ -14,13 +16,20 @@ import functools
 import mmap
 import os
 import re
+import sys
 import time
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 MAX_PATTERN_CHARS = 2000
-SCAN_SECONDS = 60.0
+SCAN_SECONDS = 60.0  # per query (a whole-file count included); patterns that run longer are refused
+TIMEOUT = "the regex ran past its time limit ({:.0f} s); use a more specific pattern or narrow the filters first"
+
+try:  # optional: same syntax as ``re`` (V0), but searches accept a timeout
+    import regex as _regex_mod
+except ImportError:  # pragma: no cover - depends on the environment
+    _regex_mod = None
 
 try:  # private but stable since 3.11 (and sre_parse before it); the guard degrades to "off" without it
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
@@ -104,7 +113,81 @@ def required_literals(pattern: str) -> tuple[list[bytes] | None, bool]:
     return ([lit], exact) if lit is not None else (None, False)
 
 
-def compile_guarded(pattern: str) -> tuple[re.Pattern[bytes] | None, re.Pattern[str]]:
+def _repeated_branch(tree: Any, inside: bool = False) -> bool:
+    """True when a repeat with max > 1 contains an alternation (``(a|a)*``: exponential in ``re``)."""
+    for op, av in tree:
+        name = str(op)
+        if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            lo, hi, sub = av
+            many = hi is None or hi > 1 or str(hi) == "MAXREPEAT"
+            if _repeated_branch(sub, inside or many):
+                return True
+        elif name == "BRANCH":
+            if inside or any(_repeated_branch(b, inside) for b in av[1]):
+                return True
+        elif name == "SUBPATTERN":
+            if _repeated_branch(av[-1], inside):
+                return True
+        elif name in ("ASSERT", "ASSERT_NOT"):
+            if _repeated_branch(av[1], inside):
+                return True
+    return False
+
+
+class Timed:
+    """A compiled pattern whose searches give up at a deadline (with the ``regex`` module)."""
+
+    __slots__ = ("rx", "deadline", "pattern", "seconds", "_ascii")
+
+    def __init__(self, rx: Any, deadline: float, seconds: float) -> None:
+        self.rx = rx
+        self.deadline = deadline
+        self.seconds = seconds
+        self.pattern = rx.pattern
+        self._ascii: Any = False
+
+    def _left(self) -> float:
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise RegexError(TIMEOUT.format(self.seconds))
+        return left
+
+    def search(self, buf: Any, pos: int = 0, endpos: int = sys.maxsize) -> Any:
+        if _regex_mod is None or not isinstance(self.rx, _regex_mod.Pattern):
+            return self.rx.search(buf, pos, endpos)
+        try:
+            return self.rx.search(buf, pos, endpos, timeout=self._left())
+        except TimeoutError:
+            raise RegexError(TIMEOUT.format(self.seconds)) from None
+
+    def finditer(self, text: Any) -> Iterator[Any]:
+        if _regex_mod is None or not isinstance(self.rx, _regex_mod.Pattern):
+            yield from self.rx.finditer(text)
+            return
+        try:
+            yield from self.rx.finditer(text, timeout=self._left())
+        except TimeoutError:
+            raise RegexError(TIMEOUT.format(self.seconds)) from None
+
+    def ascii_twin(self) -> Timed | None:
+        """The bytes twin for ASCII haystacks (see ``_ascii_twin``), sharing this deadline."""
+        if self._ascii is False:
+            twin = _ascii_twin(self.pattern) if isinstance(self.pattern, str) else None
+            self._ascii = Timed(twin, self.deadline, self.seconds) if twin is not None else None
+        return self._ascii
+
+
+def _exec_compile(pattern: str | bytes) -> Any:
+    """The object searches run on: ``regex`` (V0 = ``re`` semantics, interruptible) when available."""
+    if _regex_mod is not None:
+        try:
+            return _regex_mod.compile(pattern, _regex_mod.V0 | _regex_mod.MULTILINE)
+        except Exception:  # noqa: BLE001 - fall back to re, which already accepted the pattern
+            pass
+    return re.compile(pattern, re.MULTILINE)
+
+
+def compile_guarded(pattern: str, seconds: float | None = None) -> tuple[Timed | None, Timed]:
     """``(bytes_pattern or None, str_pattern)``; raises ``RegexError`` with a clear message.
 
     The bytes form is used when the pattern means the same on UTF-8 bytes (ASCII only and no
@@ -115,7 +198,7 @@ def compile_guarded(pattern: str) -> tuple[re.Pattern[bytes] | None, re.Pattern[
     if len(pattern) > MAX_PATTERN_CHARS:
         raise RegexError(f"regex_pattern is {len(pattern)} chars; the limit is {MAX_PATTERN_CHARS}")
     try:
-        text_rx = re.compile(pattern, re.MULTILINE)
+        re.compile(pattern, re.MULTILINE)  # validation and error messages: re is what halo-engine runs
     except re.error as exc:
         raise RegexError(f"invalid regex {pattern!r}: {exc}") from exc
     if _sre_parse is not None:
@@ -128,33 +211,42 @@ def compile_guarded(pattern: str) -> tuple[re.Pattern[bytes] | None, re.Pattern[
                 f"regex {pattern!r} nests a repeat inside a repeat (like (a+)+), which can take "
                 "exponential time; rewrite it without a quantified group that contains a quantifier"
             )
+        if tree is not None and _regex_mod is None and _repeated_branch(tree):
+            raise RegexError(
+                f"regex {pattern!r} repeats an alternation (like (a|b)*), which can take exponential "
+                "time here; search for the alternatives without the repeat"
+            )
+    seconds = SCAN_SECONDS if seconds is None else seconds
+    deadline = time.monotonic() + seconds
     bytes_rx = None
     if pattern.isascii() and not re.search(r"\\[wWbBdDsS]", pattern) and "(?i" not in pattern:
         try:
-            bytes_rx = re.compile(pattern.encode(), re.MULTILINE)
+            re.compile(pattern.encode(), re.MULTILINE)
+            bytes_rx = Timed(_exec_compile(pattern.encode()), deadline, seconds)
         except re.error:
             bytes_rx = None
-    return bytes_rx, text_rx
+    return bytes_rx, Timed(_exec_compile(pattern), deadline, seconds)
 
 
 @functools.lru_cache(maxsize=64)
-def _ascii_twin(pattern: str) -> re.Pattern[bytes] | None:
+def _ascii_twin(pattern: str) -> Any:
     """A bytes version of an ASCII pattern, valid on ASCII haystacks only: there ``\\d``, ``\\w``,
     ``\\s`` (on JSON, which escapes control characters), ``\\b`` and ``(?i)`` mean what they mean on str."""
     if not pattern.isascii():
         return None
     try:
-        return re.compile(pattern.encode(), re.MULTILINE)
+        re.compile(pattern.encode(), re.MULTILINE)
     except re.error:
         return None
+    return _exec_compile(pattern.encode())
 
 
-def span_matches(raw: bytes, bytes_rx: re.Pattern[bytes] | None, text_rx: re.Pattern[str]) -> bool:
+def span_matches(raw: bytes, bytes_rx: Timed | None, text_rx: Timed) -> bool:
     """Does one span's raw line (newline stripped) match?"""
     if bytes_rx is not None:
         return bytes_rx.search(raw) is not None
     if raw.isascii():
-        twin = _ascii_twin(text_rx.pattern)
+        twin = text_rx.ascii_twin()
         if twin is not None:
             return twin.search(raw) is not None
     return text_rx.search(raw.decode("utf-8", errors="replace")) is not None
@@ -164,8 +256,8 @@ def matching_spans(
     path: str,
     off: Any,
     ln: Any,
-    bytes_rx: re.Pattern[bytes] | None,
-    text_rx: re.Pattern[str],
+    bytes_rx: Timed | None,
+    text_rx: Timed,
     candidates: Iterable[int] | None = None,
     deadline: float | None = None,
 ) -> set[int]:
@@ -174,7 +266,7 @@ def matching_spans(
     With no ``candidates`` (or many), one pass over an mmap of the file; with a small
     candidate set, only those spans are read.
     """
-    deadline = deadline or (time.monotonic() + SCAN_SECONDS)
+    deadline = deadline or text_rx.deadline
     hits: set[int] = set()
     if candidates is not None:
         cand = sorted(candidates)
@@ -184,7 +276,7 @@ def matching_spans(
                 if span_matches(fh.read(ln[i]).rstrip(b"\r\n"), bytes_rx, text_rx):
                     hits.add(i)
                 if time.monotonic() > deadline:
-                    raise RegexError("regex scan exceeded its time limit; narrow the filters first")
+                    raise RegexError(TIMEOUT.format(text_rx.seconds))
         return hits
     if len(off) == 0:
         return hits
@@ -201,7 +293,7 @@ def matching_spans(
             finally:
                 buf.close()
             if time.monotonic() > deadline:
-                raise RegexError("regex scan exceeded its time limit; narrow the filters first")
+                raise RegexError(TIMEOUT.format(text_rx.seconds))
     return hits
 
 
@@ -253,7 +345,7 @@ def _scan_text(buf: Any, base: int, lo: int, hi: int, text_rx: Any, off: Any, ln
     byte offsets); windows with non-ASCII bytes are matched span by span."""
     data = buf[lo:hi]
     if data.isascii():
-        twin = _ascii_twin(text_rx.pattern)
+        twin = text_rx.ascii_twin()
         if twin is not None:
             _scan(data, base + lo, 0, len(data), twin.search, off, ln, hits)
         else:
@@ -297,8 +389,8 @@ def _scan_literals(
     hi: int,
     lits: list[bytes],
     exact: bool,
-    bytes_rx: re.Pattern[bytes] | None,
-    text_rx: re.Pattern[str],
+    bytes_rx: Timed | None,
+    text_rx: Timed,
     off: Any,
     ln: Any,
     hits: set[int],

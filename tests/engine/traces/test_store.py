@@ -401,3 +401,33 @@ def test_the_same_file_twice_is_read_once(tmp_path: Path, gen: Path) -> None:
     link.symlink_to(gen)
     s = TraceStore.open([gen, link, gen.parent], cache_dir=tmp_path / "c")
     assert len(s.files) == 1 and s.span_count == 2000
+
+
+def test_catastrophic_backtracking_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``(a|a)*b`` takes exponential time; it is refused up front (``re`` only) or stopped at the deadline."""
+    import time as _time
+
+    from engine.traces import regex_scan
+
+    monkeypatch.setattr(regex_scan, "SCAN_SECONDS", 1.0)
+    p = tmp_path / "aaa.jsonl"
+    p.write_bytes(span_line("1" * 32, "1" * 16, name="a" * 5000) + span_line("2" * 32, "1" * 16, name="ab"))
+    s = TraceStore.open(p, cache_dir=tmp_path / "c")
+    t0 = _time.monotonic()
+    with pytest.raises(RegexError) as err:
+        s.count_traces(Q.TraceFilters(regex_pattern="(a|a)*b"))
+    assert ("time limit" if regex_scan._regex_mod is not None else "alternation") in str(err.value)
+    assert _time.monotonic() - t0 < 10
+    with pytest.raises(RegexError):
+        s.search_trace("1" * 32, "(a|a)*b")
+
+
+def test_regex_deadline_is_enforced(gen: Path, store: TraceStore) -> None:
+    from engine.traces import regex_scan
+
+    if regex_scan._regex_mod is None:
+        pytest.skip("the regex module (interruptible searches) is not installed")
+    idx = store.indexes[0]
+    brx, trx = regex_scan.compile_guarded(r"rows\W+4\d", seconds=0.0)
+    with pytest.raises(RegexError, match="time limit"):
+        regex_scan.matching_spans(idx.path, idx.state.off, idx.state.ln, brx, trx)
