@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EXAMPLE
+from conftest import EXAMPLE, FAKE_CHAT_SERVER
 
 CONFTEST = '''
 import json, os
@@ -202,3 +202,67 @@ def test_agents_imported_lazily_or_processors_replaced_are_still_captured(pytest
     replaced = run_halo("--halo", "--halo-skip-analysis", "test_b_replaces.py")
     assert replaced.ret == 0, replaced.output()
     assert _agent_spans(replaced) == {"replaced": "test_b_replaces.py::test_after_processors_were_replaced"}
+
+
+CHAT_TESTS = '''
+import pytest
+from agents import (Agent, GuardrailFunctionOutput, InputGuardrailTripwireTriggered, OpenAIChatCompletionsModel,
+                    Runner, function_tool, input_guardrail, set_trace_processors)
+from openai import AsyncOpenAI
+
+set_trace_processors([])  # offline
+
+
+def tool_error(ctx, error):
+    return f"error: {error}"
+
+
+@function_tool(failure_error_function=tool_error)
+def get_price(item: str) -> str:
+    """Price of an item."""
+    return {"apple": "1.20", "pear": "0.90"}[item]
+
+
+@input_guardrail
+def no_forbidden(ctx, agent, message):
+    return GuardrailFunctionOutput(output_info=None, tripwire_triggered="forbidden" in str(message))
+
+
+def shop(base_url):
+    model = OpenAIChatCompletionsModel(model="fake-gpt",
+                                       openai_client=AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0))
+    return Agent(name="shop", instructions="Quote prices.", tools=[get_price], model=model,
+                 input_guardrails=[no_forbidden])
+
+
+@pytest.mark.parametrize("item", ["apple", "kiwi"])
+def test_price(base_url, item):
+    assert "error" not in Runner.run_sync(shop(base_url), f"price of {item}").final_output
+
+
+def test_guardrail_trips(base_url):
+    with pytest.raises(InputGuardrailTripwireTriggered):
+        Runner.run_sync(shop(base_url), "forbidden question about apple")
+'''
+
+
+def test_agents_sdk_chat_completions_model_generation_spans_and_guardrail(pytester, run_halo):
+    pytester.makeconftest(FAKE_CHAT_SERVER)
+    pytester.makepyfile(test_chat=CHAT_TESTS)
+    run = run_halo("--halo", "--halo-skip-analysis")
+    run.result.assert_outcomes(passed=2, failed=1)
+    kiwi = run.spans_of("test_price[kiwi]")
+    gens = sorted((s for s in kiwi if s["attributes"]["openai_agents.span_type"] == "generation"),
+                  key=lambda s: s["start_time"])
+    assert len(gens) == 2 and run.categories(gens) == {"llm": 2}
+    first, last = gens[0]["attributes"], gens[1]["attributes"]
+    assert first["llm.model_name"] == "fake-gpt" and first["llm.token_count.prompt"] == 20
+    assert first["llm.output_messages.0.message.tool_calls.0.tool_call.function.name"] == "get_price"
+    assert first["llm.output_messages.0.message.tool_calls.0.tool_call.function.arguments"] == '{"item": "kiwi"}'
+    assert first["llm.input_messages.0.message.content"] == "Quote prices."
+    assert last["llm.output_messages.0.message.content"].startswith("The price is error")
+    tool = next(s for s in kiwi if s["attributes"].get("tool.name") == "get_price")
+    assert tool["status"]["code"] == "STATUS_CODE_ERROR" and "kiwi" in tool["status"]["message"]
+    guard = [s for s in run.spans_of("test_guardrail_trips") if run.categories([s])["guardrail"]]
+    assert len(guard) == 1 and guard[0]["attributes"]["guardrail.triggered"] is True
+    assert guard[0]["attributes"]["guardrail.name"] == "no_forbidden"
