@@ -125,8 +125,15 @@ class Scanner:
                 tool = attrs.get(_TN0)
                 if type(tool) is not str or not tool:
                     tool = first_str(attrs, TOOL_NAME_KEYS) or tool_name_from_span_name(name)
-                args = first_present(attrs, TOOL_ARGS_KEYS)
-                result = first_present(attrs, TOOL_RESULT_KEYS)
+                args = result = None
+                for k in TOOL_ARGS_KEYS:  # normalize's rule, inlined: first present and not None
+                    args = attrs.get(k)
+                    if args is not None:
+                        break
+                for k in TOOL_RESULT_KEYS:
+                    result = attrs.get(k)
+                    if result is not None:
+                        break
                 c = result[:1] if type(result) is str else "?"
                 if (
                     is_err
@@ -160,7 +167,10 @@ class Scanner:
                     tokens = first(attrs, OUTPUT_TOKEN_KEYS)
                 if type(tokens) is int and tokens > 0:
                     g = tokens_out.get(key) or self.outliers.group(DETECTOR_TOKENS, key, "output")
-                    g.add(float(tokens), idx, span["span_id"])
+                    g.values.append(tokens)
+                    g.traces.append(idx)
+                    if tokens >= g.floor:
+                        g.offer(float(tokens), idx, span["span_id"])
             elif cat == "agent" and not is_err:
                 st.agents.append((start, span["span_id"], first_str(attrs, AGENT_NAME_KEYS) or name))  # type: ignore[union-attr]
             elif cat in _INTERESTING or is_err:
