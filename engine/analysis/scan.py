@@ -70,7 +70,11 @@ _INTERESTING = frozenset({"tool", "llm", "agent", "guardrail", "handoff"})
 
 
 class Scanner:
-    """Feed spans with ``add``; call ``finish`` once to run the per-trace detectors."""
+    """Feed spans with ``add_all`` (or ``add``); then call ``finish_trace`` on each of ``states``.
+
+    ``_OI_CATEGORY`` short-cuts ``category_of`` for the exact OpenInference kind spellings (the same
+    mapping normalize applies first); any other spelling or dialect goes through ``category_of``.
+    """
 
     def __init__(self, config: AnalysisConfig) -> None:
         self.cfg = config
