@@ -16,6 +16,7 @@ from pytest_halo.merge import MergeStats, find_parts, merge_parts
 from pytest_halo.options import HaloConfig
 from pytest_halo.records import TestRecords
 
+ANALYSIS_OUTPUTS = ("findings.json", "report.md", "junit.xml")
 EXIT_TESTS_FAILED = 1
 EXIT_INTERNAL_ERROR = 3
 
@@ -124,6 +125,8 @@ def after_session(
     result = SessionResult(halo_dir, traces_path, tests_path, stats, n_tests=n_tests,
                            crashed_workers=list(crashed_workers or []))
     result.n_failing = sum(1 for r in records.by_nodeid.values() if r["outcome"] in ("failed", "error"))
+    for name in ANALYSIS_OUTPUTS:  # never leave a previous run's findings next to this run's traces
+        (halo_dir / name).unlink(missing_ok=True)
     if cfg.skip_analysis:
         result.notes.append("halo: analysis skipped (--halo-skip-analysis)")
         return result

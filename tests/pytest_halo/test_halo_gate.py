@@ -114,3 +114,12 @@ def test_crashed_worker_loses_only_its_in_flight_spans(pytester, run_halo):
     assert crashed["outcome"] == "failed" and crashed["spans"] == 0
     assert "crashed" in crashed["reason"]
     run.result.stdout.fnmatch_lines(["halo: worker gw* crashed; spans it had not flushed are lost"])
+
+
+def test_skipping_analysis_removes_a_previous_runs_findings(gate_suite, run_halo):
+    first = run_halo("--halo")
+    assert (first.dir / "findings.json").exists()
+    second = run_halo("--halo", "--halo-skip-analysis")
+    assert second.ret == 0 and len(second.spans) == 8
+    assert not any((second.dir / n).exists() for n in ("findings.json", "report.md", "junit.xml"))
+    assert "halo: analysis skipped (--halo-skip-analysis)" in second.output()
