@@ -35,7 +35,7 @@ from engine.traces.index import TraceIndex, read_json
 from engine.traces.index_cache import default_cache_dir, open_index
 from engine.traces.normalize import CATEGORIES
 from engine.traces.problems import Problems
-from engine.traces.regex_scan import RegexError, compile_guarded, matching_spans
+from engine.traces.regex_scan import compile_guarded, matching_spans
 from engine.traces.render import render
 from engine.traces.span import STATUS_ERROR, Span, ns_to_iso, to_ns
 
@@ -243,6 +243,7 @@ class TraceStore:
     def _match(self, filters: Q.TraceFilters | None) -> list[int]:
         """Global trace numbers passing ``filters`` (index-only predicates, then the regex)."""
         f = filters or Q.TraceFilters()
+        compiled = compile_guarded(f.regex_pattern) if f.regex_pattern is not None else None  # fail fast
         lo = _time_arg(f.start_time_gte, "start_time_gte")
         hi = _time_arg(f.end_time_lte, "end_time_lte")
         wanted: list[dict[int, int]] = []
@@ -285,8 +286,8 @@ class TraceStore:
             out = narrow(out, lambda fi, c, t: c[R.START_NS][t] >= lo, all)
         if hi is not None:
             out = narrow(out, lambda fi, c, t: c[R.END_NS][t] <= hi, all)
-        if f.regex_pattern is not None and out:
-            out = self._regex_filter(out, f.regex_pattern)
+        if compiled is not None and out:
+            out = self._regex_filter(out, *compiled)
         return out
 
     def _narrow(self, traces: list[int], pred: Any, agg: Any) -> list[int]:
@@ -297,11 +298,9 @@ class TraceStore:
         cols = [i.state.cols for i in self.indexes]
         return [g for g in traces if agg(pred(fi, cols[fi], ti) for fi, ti in self._parts[g])]
 
-    def _regex_filter(self, traces: list[int], pattern: str) -> list[int]:
-        try:
-            brx, trx = compile_guarded(pattern)
-        except RegexError:
-            raise
+    def _regex_filter(self, traces: list[int], brx: Any, trx: Any) -> list[int]:
+        """Traces (of ``traces``) with a span whose raw line matches; one mmap pass per file, or
+        only the candidates' spans when the index filters left few."""
         keep: set[int] = set()
         all_traces = len(traces) == len(self._tids)
         for fi, idx in enumerate(self.indexes):

@@ -431,3 +431,8 @@ def test_regex_deadline_is_enforced(gen: Path, store: TraceStore) -> None:
     brx, trx = regex_scan.compile_guarded(r"rows\W+4\d", seconds=0.0)
     with pytest.raises(RegexError, match="time limit"):
         regex_scan.matching_spans(idx.path, idx.state.off, idx.state.ln, brx, trx)
+
+
+def test_invalid_regex_fails_even_when_no_trace_is_a_candidate(store: TraceStore) -> None:
+    with pytest.raises(RegexError, match="invalid regex"):
+        store.count_traces(Q.TraceFilters(model_names=["no such model"], regex_pattern="(oops"))
