@@ -436,3 +436,42 @@ def test_regex_deadline_is_enforced(gen: Path, store: TraceStore) -> None:
 def test_invalid_regex_fails_even_when_no_trace_is_a_candidate(store: TraceStore) -> None:
     with pytest.raises(RegexError, match="invalid regex"):
         store.count_traces(Q.TraceFilters(model_names=["no such model"], regex_pattern="(oops"))
+
+
+HALO_LOAD = r"""
+import asyncio, json, sys, tempfile
+from pathlib import Path
+from engine.traces.models.canonical_span import SpanRecord
+from engine.traces.trace_index_builder import TraceIndexBuilder
+from engine.traces.trace_store import TraceStore
+out = {}
+for arg in sys.argv[1:]:
+    path = Path(arg)
+    n = sum(1 for line in path.read_bytes().splitlines() if SpanRecord.model_validate_json(line))
+    tmp = Path(tempfile.mkdtemp())
+    idx, meta = tmp / "t.engine-index.jsonl", tmp / "t.engine-index.meta.json"
+    asyncio.run(TraceIndexBuilder.build_index(path, idx, meta, schema_version=2))
+    store = TraceStore.load(path, idx)
+    out[arg] = [n, store.trace_count]
+print(json.dumps(out))
+"""
+
+
+def test_files_the_store_converts_load_in_halo_engine(
+    tmp_path: Path, corpora: Path, halo_engine_python: Path
+) -> None:
+    """The canonical JSONL the store writes into its cache for foreign formats is valid halo-engine input."""
+    import subprocess
+
+    srcs = [corpora / "swe-agent-traj" / "pydicom-1458.traj", *sorted((corpora / "any-agent-otel").glob("openai-*.json"))[:3]]
+    s = TraceStore.open(srcs, cache_dir=tmp_path / "c")
+    converted = [f.indexed_path for f in s.files if f.spans]
+    assert converted and all(p.startswith(str(tmp_path / "c")) for p in converted)
+    r = subprocess.run(
+        [str(halo_engine_python), "-I", "-c", HALO_LOAD, *converted], capture_output=True, text=True, cwd="/"
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    halo = orjson.loads(r.stdout)
+    for f in s.files:
+        if f.spans:
+            assert halo[f.indexed_path] == [f.spans, f.traces]
