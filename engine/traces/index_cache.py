@@ -2,9 +2,12 @@
 
 Keyed by the file's absolute path; reused when size, mtime and the hashes of the head and
 tail bytes match; extended in place when the file only grew (the old prefix's last bytes
-must be unchanged); rebuilt otherwise. One binary file per index: a magic line, an orjson
-header (rollups, vocabulary, problems) and the raw span arrays. Writes are atomic
-(temp file + ``os.replace``); anything unreadable is silently rebuilt.
+must be unchanged); rebuilt otherwise. Layout per input file, under ``<cache>/index/``:
+``<key>.idx`` (a magic line, an orjson header with vocabulary, problems and scan state, then
+the per-trace rollups column by column) and one raw file per span array
+(``<key>.<generation>.<off|ln|tr|sid|pid>.bin``). An append writes only the new spans' bytes
+to the array files and then replaces the ``.idx`` atomically; a full rebuild writes a new
+generation first. Anything unreadable, short or inconsistent is silently rebuilt.
 """
 
 from __future__ import annotations
