@@ -12,19 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.traces.projection import LLM_COMPLEX_KEYS as _LLM_COMPLEX_KEYS  # shared with the typed fast path
+from engine.traces.projection import OI_TEXT
 from engine.traces.span import iso_to_ns
 
-OI_TEXT = "llm.output_messages.0.message.content"
-# When an LLM span carries its text the OpenInference way, any of these means it may also offer or
-# request tools (or hold more than one output message): use normalize() for it.
-_LLM_COMPLEX_KEYS = (
-    "llm.output_messages.0.message.tool_calls.0.tool_call.function.name",
-    "llm.tools.0.tool.json_schema",
-    "llm.tools.0.tool.name",
-    "llm.output_messages.1.message.content",
-    "gen_ai.output.messages",
-    "halo.tools",
-)
+__all__ = ["OI_TEXT", "duration_ms", "first", "first_present", "first_str", "plain_llm", "time_ns"]
 
 
 def plain_llm(attrs: dict[str, Any]) -> bool:

@@ -7,7 +7,7 @@ Read spans (streaming) → detectors → signatures → findings (systemic vs on
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ from engine.analysis.config import AnalysisConfig
 from engine.analysis.findings import FAIL_ON_CHOICES, Findings
 from engine.analysis.merge import merge_reasoner_modes
 from engine.analysis.scan import Scanner
-from engine.analysis.source import iter_input_spans
+from engine.analysis.source import scan_inputs
 from engine.analysis.summary import summary_lines
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -84,7 +84,23 @@ def analyze_spans(
     files: Sequence[str] = (),
     problems: Problems | None = None,
 ) -> Findings:
-    """Detect failure modes in a span stream (no gate, no files written) — the core, usable on its own.
+    """Detect failure modes in a span stream (no gate, no files written) — the core, usable on its own."""
+    return _analyze(lambda sc: sc.add_all(spans), config or AnalysisConfig(), tests or TestIndex(), files,
+                    problems or Problems())
+
+
+def analyze_paths(
+    paths: Sequence[Path], *, config: AnalysisConfig, tests: TestIndex, problems: Problems
+) -> Findings:
+    """``analyze_spans`` over input files, canonical JSONL through the typed fast path (``source.scan_inputs``)."""
+    files: list[str] = []
+    return _analyze(lambda sc: scan_inputs(sc, list(paths), problems, files), config, tests, files, problems)
+
+
+def _analyze(
+    feed: Callable[[Scanner], None], cfg: AnalysisConfig, tests: TestIndex, files: Sequence[str], problems: Problems
+) -> Findings:
+    """Scan with ``feed``, then the per-run detectors, outliers and assembly.
 
     The cyclic GC is paused throughout: the scan and the per-run detectors allocate millions of
     short-lived acyclic objects while per-trace state grows, and generational passes would
@@ -93,17 +109,17 @@ def analyze_spans(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _analyze(spans, config or AnalysisConfig(), tests or TestIndex(), files, problems or Problems())
+        scanner = Scanner(cfg)
+        feed(scanner)
+        return _detect(scanner, cfg, tests, files, problems)
     finally:
         if enabled:
             gc.enable()
 
 
-def _analyze(
-    spans: Iterable[Span], cfg: AnalysisConfig, tests: TestIndex, files: Sequence[str], problems: Problems
+def _detect(
+    scanner: Scanner, cfg: AnalysisConfig, tests: TestIndex, files: Sequence[str], problems: Problems
 ) -> Findings:
-    scanner = Scanner(cfg)
-    scanner.add_all(spans)
     agg = Aggregator(cfg.max_evidence)
     with_outcomes = bool(tests.outcomes) or any(st.outcome for st in scanner.states)
     for idx, st in enumerate(scanner.states):
@@ -156,10 +172,7 @@ def run_analysis(
     paths = [Path(p) for p in paths]
     problems = Problems()
     tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
-    files: list[str] = []
-    findings = analyze_spans(
-        iter_input_spans(paths, problems, files), config=cfg, tests=tests, files=files, problems=problems
-    )
+    findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems)
     if findings.dataset.spans == 0 and findings.dataset.tests == 0:
         detail = "; ".join(problems.examples[:3]) or "no spans"
         raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")

@@ -87,17 +87,21 @@ class Scanner:
         self.add_all((span,))
 
     def add_all(self, spans: Iterable[Span]) -> None:
+        self.add_dicts(spans, None)
+
+    def add_dicts(self, spans: Iterable[Span], last_tid: str | None) -> str | None:
         """The hot loop: plain dict gets per span; ``normalize`` only for unusual spans (errors, tools offered...).
 
         Written as one flat loop with local aliases: at a million spans every attribute lookup and
-        call shows, and the whole analysis must cost about one parse of the input.
+        call shows, and the whole analysis must cost about one parse of the input. ``last_tid`` is the
+        trace of the span fed just before (``fast_scan`` hands its slow spans over one at a time): test
+        linkage is read at the start of each contiguous stretch of a trace. Returns the last trace id.
         """
         index, states = self.index, self.states
         latency, tokens_out = self.outliers.latency, self.outliers.tokens
         oi_kinds = _OI_CATEGORY
-        st: TraceState | None = None
-        last_tid = None
-        idx = -1
+        idx = -1 if last_tid is None else index[last_tid]
+        st: TraceState | None = None if last_tid is None else states[idx]
         n = 0
         for span in spans:
             n += 1
@@ -196,6 +200,7 @@ class Scanner:
                 if ms >= g.floor:
                     g.offer(ms, idx, span["span_id"])
         self.spans += n
+        return last_tid
 
     def _link(self, st: TraceState, nodeid: object, outcome: object) -> None:
         if st.nodeid is None:

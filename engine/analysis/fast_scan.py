@@ -1,0 +1,186 @@
+"""The scanner's loop for canonical JSONL files: typed partial decode, no dict per span.
+
+Each line is decoded into ``engine.traces.projection.SpanView`` (only the fields the scan reads;
+the rest of the line is skipped unallocated). Plain spans — a successful tool call with a clean
+result, a plain-text LLM call, an agent or chain span, with the OpenInference kind spelled
+exactly — are handled here with the same decisions as ``Scanner.add_dicts``. Every other line
+(projection refused it, possible error, another dialect, tools offered...) is decoded again the
+general way (``canonical_line.line_span``) and handed to ``Scanner.add_dicts``, so its treatment
+is exactly the dict path's. Tests run both paths over the same files and compare findings.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.analysis.canonical_line import line_span
+from engine.analysis.detectors import refusals
+from engine.analysis.detectors.base import ToolExec, TraceState
+from engine.analysis.detectors.outliers import DETECTOR_LATENCY, DETECTOR_TOKENS
+from engine.analysis.detectors.refusals import is_refusal
+from engine.analysis.detectors.tool_errors import result_error
+from engine.analysis.lite import duration_ms
+from engine.analysis.scan import _OI_CATEGORY, _RESULT_SUSPECT, Scanner
+from engine.traces.problems import Problems
+from engine.traces.projection import ABSENT, DECODE_ERRORS, DECODER
+from engine.traces.span import STATUS_ERROR
+
+
+def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None = None) -> str | None:
+    """Feed one canonical JSONL file to ``sc``; returns the last trace id (see ``Scanner.add_dicts``).
+
+    Never raises for bad data or an unreadable file (tallied in ``problems``).
+
+    One flat loop with local aliases, like ``add_dicts``: it runs once per span.
+    """
+    decode = DECODER.decode
+    index, states = sc.index, sc.states
+    latency, tokens_out = sc.outliers.latency, sc.outliers.tokens
+    oi_kinds = _OI_CATEGORY
+    suspect = _RESULT_SUSPECT
+    absent = ABSENT
+    idx = -1 if last_tid is None else index[last_tid]
+    st: TraceState = states[idx] if last_tid is not None else TraceState("")
+    n = 0
+    try:
+        with open(path, "rb") as fh:
+            for lineno, line in enumerate(fh, 1):
+                # msgspec does not validate UTF-8 in skipped values; orjson refuses such a line: fall back
+                if line.isascii() or _utf8(line):
+                    try:
+                        s = decode(line)
+                    except DECODE_ERRORS:
+                        s = None
+                else:
+                    s = None
+                slow = s is None
+                if not slow:
+                    a = s.attributes  # type: ignore[union-attr]
+                    cat = oi_kinds.get(a.oi_kind)  # type: ignore[arg-type]
+                    slow = (
+                        cat is None
+                        or s.status.code == STATUS_ERROR  # type: ignore[union-attr]
+                        or a.error_type is not absent
+                        or a.lf_level is not absent
+                        or a.exit_status is not absent
+                    )
+                    if slow:
+                        pass
+                    elif cat == "tool":
+                        tool = a.tool_name
+                        args = a.args0  # normalize's rule: first present and not None
+                        if args is None:
+                            args = (
+                                a.args1 if a.args1 is not None else a.args2 if a.args2 is not None
+                                else a.args3 if a.args3 is not None else a.args4 if a.args4 is not None else a.args5
+                            )
+                        result = a.result0
+                        if result is None:
+                            result = (
+                                a.result1 if a.result1 is not None else a.result2 if a.result2 is not None
+                                else a.result3 if a.result3 is not None else a.result4 if a.result4 is not None
+                                else a.result5
+                            )
+                        c = result[:1] if result is not None else "?"
+                        # add_dicts sends these to Scanner._tool, which (no error status here) keeps a plain
+                        # call unless result_error finds an in-band error: ask it directly
+                        slow = not tool or (
+                            (c in suspect or (c == "{" and ('rror"' in result or "alse" in result or 'tatus"' in result)))  # type: ignore[operator]
+                            and result_error(result) is not None
+                        )
+                    elif cat == "llm":
+                        text = a.text
+                        slow = (
+                            text is None
+                            or a.llm_c0 is not absent
+                            or a.llm_c1 is not absent
+                            or a.llm_c2 is not absent
+                            or a.llm_c3 is not absent
+                            or a.llm_c4 is not absent
+                            or a.llm_c5 is not absent
+                        )
+                    elif cat == "guardrail":
+                        slow = True
+                if slow:
+                    span = line_span(line, path, lineno, problems)
+                    if span is not None:
+                        last_tid = sc.add_dicts((span,), last_tid)
+                        idx = index[last_tid]  # type: ignore[index]
+                        st = states[idx]
+                    continue
+                n += 1
+                tid = s.trace_id  # type: ignore[union-attr]
+                if tid != last_tid:
+                    last_tid = tid
+                    idx = index.get(tid, -1)
+                    if idx < 0:
+                        idx = index[tid] = len(states)
+                        states.append(TraceState(tid))
+                    st = states[idx]
+                    if st.outcome is None:
+                        nodeid = a.nodeid
+                        if nodeid:
+                            sc._link(st, nodeid, a.outcome)
+                name = s.name  # type: ignore[union-attr]
+                start = s.start_time  # type: ignore[union-attr]
+                span_id = s.span_id  # type: ignore[union-attr]
+                key = name
+                if cat == "tool":
+                    st.tools.append(ToolExec(start, span_id, tool, args, False, ""))
+                elif cat == "llm":
+                    key = a.model0 or a.model1 or a.model2 or a.model3 or a.model4 or a.model5 or name
+                    finish = a.finish0
+                    if finish is None:
+                        finish = (
+                            a.finish1 if a.finish1 is not None else a.finish2 if a.finish2 is not None else a.finish3
+                        )
+                    if finish:
+                        sc._finish(st, finish, key, span_id, text)
+                    if text and is_refusal(text):
+                        st.refusals += 1
+                        agent = a.agent0 or a.agent1 or a.agent2 or a.agent3 or ""
+                        st.hits.append(refusals.hit(agent, span_id, text))
+                    end = s.end_time  # type: ignore[union-attr]
+                    final = st.final_turn
+                    if final is None or end >= final[0]:
+                        st.llm_turn(end, span_id, text, 0, False)
+                    tokens = a.out_tokens0
+                    if tokens is None:  # add_dicts: the first key unless absent, else the first truthy one
+                        tokens = a.out_tokens1 or a.out_tokens2 or a.out_tokens3 or a.out_tokens4
+                    if tokens is not None and tokens > 0:
+                        g = tokens_out.get(key) or sc.outliers.group(DETECTOR_TOKENS, key, "output")
+                        g.values.append(tokens)
+                        g.traces.append(idx)
+                        if tokens >= g.floor:
+                            g.offer(float(tokens), idx, span_id)
+                elif cat == "agent":
+                    st.agents.append((start, span_id, a.agent0 or a.agent1 or a.agent2 or a.agent3 or name))
+                if a.synthetic_time is not absent:  # converters invent times for transcripts: no latency
+                    continue
+                end = s.end_time  # type: ignore[union-attr]
+                if len(start) == 30 and len(end) == 30 and start[:17] == end[:17]:
+                    try:
+                        ms = (float(end[17:29]) - float(start[17:29])) * 1000.0
+                    except ValueError:
+                        ms = 0.0
+                else:
+                    ms = duration_ms(start, end)
+                if ms > 0:
+                    g = latency.get(key) or sc.outliers.group(DETECTOR_LATENCY, key, cat)
+                    g.values.append(ms)
+                    g.traces.append(idx)
+                    if ms >= g.floor:
+                        g.offer(ms, idx, span_id)
+    except OSError as exc:  # as the span iterators do: tallied, the spans read so far count
+        problems.skip("unreadable_file", str(path), f"{type(exc).__name__}: {exc}")
+    finally:
+        sc.spans += n
+    return last_tid
+
+
+def _utf8(line: bytes) -> bool:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
