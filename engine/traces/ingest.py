@@ -137,9 +137,9 @@ def classify(obj: Any) -> str | None:
             return "tau_bench"
         if format_module("openai_messages").looks_like(obj):
             return "openai_messages"
-        first = obj[0] if obj and isinstance(obj[0], dict) else None
-        if first is not None:
-            inner = classify(first)
+        head = obj[0] if obj and isinstance(obj[0], dict) else None
+        if head is not None:
+            inner = classify(head)
             if inner in ("canonical", "otlp_json", "agents_sdk", "otel_sdk", "langfuse", "phoenix"):
                 return inner
     return None

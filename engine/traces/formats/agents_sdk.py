@@ -23,6 +23,7 @@ from typing import Any
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
     decode_text,
+    dict_at,
     flatten_into,
     iter_json_values,
     message_attrs,
@@ -203,7 +204,7 @@ def convert_item(obj: dict[str, Any], traces: dict[str, dict[str, Any]], problem
     if start is None:
         problems.skip("bad_timestamp", where, f"started_at={obj.get('started_at')!r}"[:100])
         return None
-    sd = obj.get("span_data") if isinstance(obj.get("span_data"), dict) else {}
+    sd = dict_at(obj, "span_data")
     name, attrs = map_span_data(sd)
     end = to_ns(obj.get("ended_at"))
     if end is None or end < start:

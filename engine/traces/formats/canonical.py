@@ -17,7 +17,16 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import cap_values, iter_lines, json_safe, read_bytes, read_head, stable_hex
+from engine.traces.formats.common import (
+    cap_values,
+    dict_at,
+    iter_lines,
+    json_safe,
+    read_bytes,
+    read_head,
+    stable_hex,
+    str_at,
+)
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -128,7 +137,7 @@ def canonicalize_record(obj: Any) -> tuple[Span | None, str, list[str]]:
     rattrs = resource.get("attributes") if isinstance(resource, dict) else None
     if not isinstance(rattrs, dict):
         rattrs = {}
-    scope = obj.get("scope") if isinstance(obj.get("scope"), dict) else {}
+    scope = dict_at(obj, "scope")
     name = obj.get("name")
     if not isinstance(name, str):
         name = "" if name is None else str(name)
@@ -150,8 +159,8 @@ def canonicalize_record(obj: Any) -> tuple[Span | None, str, list[str]]:
         "status": {"code": code, "message": msg},
         "resource": {"attributes": rattrs},
         "scope": {
-            "name": scope.get("name") if isinstance(scope.get("name"), str) else "",
-            "version": scope.get("version") if isinstance(scope.get("version"), str) else "",
+            "name": str_at(scope, "name"),
+            "version": str_at(scope, "version"),
         },
         "attributes": attrs,
     }

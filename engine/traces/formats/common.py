@@ -13,7 +13,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -66,7 +66,8 @@ def read_head(path: Path, n: int = 65536) -> bytes:
 def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """``(1-based line number, raw line without newline)`` for non-blank lines; streams huge files."""
     with open_binary(path) as fh:
-        reader = io.BufferedReader(fh) if not isinstance(fh, io.BufferedReader) else fh
+        # open_binary gives a BufferedReader (plain file) or a GzipFile, which gets one wrapped around it
+        reader = io.BufferedReader(fh) if isinstance(fh, gzip.GzipFile) else fh
         for lineno, raw in enumerate(reader, 1):
             line = raw.rstrip(b"\r\n")
             if line.strip():
@@ -119,6 +120,28 @@ def is_primitive(v: Any) -> bool:
     return v is None or isinstance(v, (str, int, float, bool))
 
 
+# Typed reads of one key of a loosely-shaped JSON object: the value when it has the expected
+# type, else an empty value. Same result as ``obj.get(k) if isinstance(obj.get(k), T) else <empty>``.
+
+
+def dict_at(obj: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """``obj[key]`` when it is a dict; a new empty dict when absent, ``None`` or of another type."""
+    value = obj.get(key)
+    return value if isinstance(value, dict) else {}
+
+
+def list_at(obj: Mapping[str, Any], key: str) -> list[Any]:
+    """``obj[key]`` when it is a list; a new empty list when absent, ``None`` or of another type."""
+    value = obj.get(key)
+    return value if isinstance(value, list) else []
+
+
+def str_at(obj: Mapping[str, Any], key: str, default: str = "") -> str:
+    """``obj[key]`` when it is a string (even empty); ``default`` when absent, ``None`` or of another type."""
+    value = obj.get(key)
+    return value if isinstance(value, str) else default
+
+
 def flatten_into(out: dict[str, Any], prefix: str, value: Any, depth: int = 0) -> None:
     """Flatten nested dicts/lists into dotted OpenInference-style keys (``a.b.0.c``).
 
@@ -167,7 +190,9 @@ def message_attrs(out: dict[str, Any], prefix: str, messages: list[Any]) -> None
         for j, tc in enumerate(calls if isinstance(calls, list) else []):
             if not isinstance(tc, dict):
                 continue
-            fn = tc.get("function") if isinstance(tc.get("function"), dict) else tc
+            fn = tc.get("function")
+            if not isinstance(fn, dict):  # flat shape: name/arguments on the call itself
+                fn = tc
             tb = f"{base}.tool_calls.{j}.tool_call"
             if isinstance(tc.get("id"), str):
                 out[f"{tb}.id"] = tc["id"]

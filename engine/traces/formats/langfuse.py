@@ -20,11 +20,13 @@ from typing import Any
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
     decode_text,
+    dict_at,
     flatten_into,
     iter_json_values,
     message_attrs,
     read_bytes,
     stable_hex,
+    str_at,
     to_text,
 )
 from engine.traces.problems import Problems
@@ -81,7 +83,7 @@ def convert_observation(obs: Any, problems: Problems, where: str) -> Span | None
     parent = obs.get("parentObservationId")
     pid = _id(parent, 16, attrs, C.ORIGINAL_PARENT_ID) if parent else ""
     otype = str(obs.get("type") or "SPAN").upper()
-    name = obs.get("name") if isinstance(obs.get("name"), str) and obs.get("name") else otype.lower()
+    name = str_at(obs, "name") or otype.lower()
     attrs["langfuse.observation.type"] = otype
     attrs["langfuse.observation.name"] = name
     end = to_ns(obs.get("endTime"))
@@ -100,8 +102,7 @@ def convert_observation(obs: Any, problems: Problems, where: str) -> Span | None
         attrs["langfuse.observation.model.name"] = model
     if obs.get("modelParameters"):
         attrs["llm.invocation_parameters"] = to_text(obs["modelParameters"])
-    usage = obs.get("usageDetails") if isinstance(obs.get("usageDetails"), dict) else None
-    usage = usage or (obs.get("usage") if isinstance(obs.get("usage"), dict) else {})
+    usage = dict_at(obs, "usageDetails") or dict_at(obs, "usage")
     tin = _int(usage.get("input", usage.get("promptTokens")))
     tout = _int(usage.get("output", usage.get("completionTokens")))
     total = _int(usage.get("total", usage.get("totalTokens")))

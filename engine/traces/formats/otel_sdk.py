@@ -17,7 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import decode_text, exception_attrs, iter_json_values, json_safe, read_bytes
+from engine.traces.formats.common import (
+    decode_text,
+    dict_at,
+    exception_attrs,
+    iter_json_values,
+    json_safe,
+    read_bytes,
+)
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -54,7 +61,7 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
     if not isinstance(obj, dict):
         problems.skip("not_an_object", where)
         return None
-    ctx = obj.get("context") if isinstance(obj.get("context"), dict) else {}
+    ctx = dict_at(obj, "context")
     tid = trace_id_hex(ctx.get("trace_id", obj.get("trace_id")))
     sid = span_id_hex(ctx.get("span_id", obj.get("span_id")))
     if not tid:

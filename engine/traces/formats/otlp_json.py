@@ -17,6 +17,7 @@ from typing import Any
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
     decode_text,
+    dict_at,
     exception_attrs,
     flatten_into,
     is_primitive,
@@ -131,7 +132,7 @@ def convert_span(
         end = start
     for k, v in exception_attrs(_events_as_dicts(obj.get("events"))).items():
         attrs.setdefault(k, v)
-    status = obj.get("status") if isinstance(obj.get("status"), dict) else {}
+    status = dict_at(obj, "status")
     code = normalize_status_code(status.get("code"))
     msg = status.get("message") or ""
     if code == "STATUS_CODE_ERROR" and not msg and isinstance(attrs.get("exception.message"), str):
@@ -174,7 +175,7 @@ def spans_of(doc: Any, problems: Problems, where: str) -> Iterator[Span]:
         if not isinstance(rs, dict):
             problems.skip("not_an_object", where)
             continue
-        res = rs.get("resource") if isinstance(rs.get("resource"), dict) else {}
+        res = dict_at(rs, "resource")
         rattrs = key_values(res.get("attributes"))
         sss = _g(rs, "scopeSpans", "scope_spans") or _g(rs, "instrumentationLibrarySpans", "instrumentation_library_spans") or []
         for ss in sss if isinstance(sss, list) else []:

@@ -19,6 +19,7 @@ from engine.traces import conventions as C
 from engine.traces.formats import otlp_json
 from engine.traces.formats.common import (
     decode_text,
+    dict_at,
     exception_attrs,
     flatten_into,
     iter_json_values,
@@ -47,7 +48,7 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
         if span is not None:
             span["attributes"][C.SOURCE_FORMAT] = FORMAT
         return span
-    ctx = obj.get("context") if isinstance(obj.get("context"), dict) else {}
+    ctx = dict_at(obj, "context")
     tid = trace_id_hex(ctx.get("trace_id"))
     sid = span_id_hex(ctx.get("span_id"))
     if not tid:

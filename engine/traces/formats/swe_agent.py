@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import read_bytes, source_name
+from engine.traces.formats.common import dict_at, read_bytes, source_name, str_at
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -52,7 +52,7 @@ def messages_from_steps(doc: dict[str, Any]) -> list[dict[str, Any]]:
     for k, step in enumerate(doc.get("trajectory") or []):
         if not isinstance(step, dict):
             continue
-        action = step.get("action") if isinstance(step.get("action"), str) else ""
+        action = str_at(step, "action")
         text = step.get("response") if isinstance(step.get("response"), str) else step.get("thought")
         call_id = f"step_{k}"
         msgs.append(
@@ -98,7 +98,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     else:
         problems.skip("missing_trajectory", f"{path}:1")
         return
-    info = doc.get("info") if isinstance(doc.get("info"), dict) else {}
+    info = dict_at(doc, "info")
     exit_status = info.get("exit_status")
     root: dict[str, Any] = {}
     outcome = None

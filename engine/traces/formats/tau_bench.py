@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import read_bytes, source_name, to_text
+from engine.traces.formats.common import dict_at, read_bytes, source_name, to_text
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -71,8 +71,8 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         task_id = rec.get("task_id", i)
         trial = rec.get("trial", 0)
         reward = _reward(rec)
-        info = rec.get("info") if isinstance(rec.get("info"), dict) else {}
-        task = info.get("task") if isinstance(info.get("task"), dict) else {}
+        info = dict_at(rec, "info")
+        task = dict_at(info, "task")
         root: dict[str, Any] = {"tau_bench.task_id": task_id, "tau_bench.trial": trial}
         if reward is not None:
             root[C.RUN_REWARD] = reward

@@ -22,8 +22,10 @@ from engine.traces import conventions as C
 from engine.traces.formats.common import (
     SYNTHETIC_EPOCH_NS,
     SYNTHETIC_TIME,
+    list_at,
     message_attrs,
     stable_hex,
+    str_at,
     to_text,
 )
 from engine.traces.problems import Problems
@@ -59,7 +61,9 @@ def _call_fields(tc: Any) -> tuple[str, str | None, str | None]:
     """(name, arguments text, call id) of one OpenAI ``tool_calls`` entry, tolerating odd shapes."""
     if not isinstance(tc, dict):
         return "unknown", None, None
-    fn = tc.get("function") if isinstance(tc.get("function"), dict) else tc
+    fn = tc.get("function")
+    if not isinstance(fn, dict):  # flat shape: name/arguments on the call itself
+        fn = tc
     name = fn.get("name")
     args = fn.get("arguments")
     cid = tc.get("id")
@@ -157,7 +161,7 @@ def spans_for_run(run: Run, problems: Problems, where: str) -> Iterator[Span]:
                 attributes=attrs,
             )
         )
-        calls = m.get("tool_calls") if isinstance(m.get("tool_calls"), list) else []
+        calls = list_at(m, "tool_calls")
         for j, tc in enumerate(calls):
             name, args, cid = _call_fields(tc)
             hit = _match_result(msgs, pos, cid, used_results)
@@ -207,7 +211,7 @@ def spans_for_run(run: Run, problems: Problems, where: str) -> Iterator[Span]:
             continue
         problems.repair("orphan_tool_result", where, f"message {pos}")
         content = to_text(m.get("content")) if m.get("content") is not None else ""
-        name = m.get("name") if isinstance(m.get("name"), str) else "unknown"
+        name = str_at(m, "name", "unknown")
         tattrs = {
             "openinference.span.kind": "TOOL",
             "gen_ai.operation.name": "execute_tool",
