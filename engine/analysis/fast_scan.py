@@ -141,9 +141,9 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                         agent = a.agent0 or a.agent1 or a.agent2 or a.agent3 or ""
                         st.hits.append(refusals.hit(agent, span_id, text))
                     end = s.end_time  # type: ignore[union-attr]
-                    final = st.final_turn
-                    if final is None or end >= final[0]:
-                        st.llm_turn(end, span_id, text, 0, False)
+                    final = st.final_turn  # TraceState.llm_turn, inlined
+                    if final is None or end > final[0] or (end == final[0] and span_id > final[1]):
+                        st.final_turn = (end, span_id, text, 0, False)
                     tokens = a.out_tokens0
                     if tokens is None:  # add_dicts: the first key unless absent, else the first truthy one
                         tokens = a.out_tokens1 or a.out_tokens2 or a.out_tokens3 or a.out_tokens4

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
+
+if TYPE_CHECKING:  # jsonschema is imported on first use: most analyses never validate a schema
+    from jsonschema import Draft202012Validator
 
 from engine.analysis.detectors.base import Hit
 
@@ -18,6 +19,9 @@ _INDEX = re.compile(r"/\d+(?=/|$)")
 
 
 def _validator(schema: dict[str, Any]) -> Draft202012Validator | None:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import SchemaError
+
     key = orjson.dumps(schema, option=orjson.OPT_SORT_KEYS)
     if key not in _VALIDATORS:
         try:

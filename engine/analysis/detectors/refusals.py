@@ -29,9 +29,18 @@ def is_refusal(text: str | None) -> bool:
     if not text:
         return False
     head = text[:3000]
-    for cue in _CUES:
-        if cue in head:
-            return bool(REFUSAL.search(head))
+    # any(cue in head for cue in _CUES), with one-character and shared-substring pre-checks (runs per LLM call)
+    if (
+        ("'" in head and ("n't" in head or "N'T" in head))
+        or ("\u2019" in head and "n\u2019t" in head)
+        or "annot" in head
+        or "ANNOT" in head
+        or ("able" in head and ("nable" in head or "ot able" in head))
+        or "ill not" in head
+        or "eclin" in head
+        or "efus" in head
+    ):
+        return bool(REFUSAL.search(head))
     return False
 
 
