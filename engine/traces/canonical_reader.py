@@ -1,15 +1,17 @@
-"""The index's hot loop: one streaming pass over canonical JSONL, orjson per line, compact arrays out.
+"""The index's hot loop: one streaming pass over canonical JSONL, a typed partial decode per line, compact arrays out.
 
 Why it looks the way it does: building the index must cost little more than parsing
-each line once. So per span we do only plain dict gets, ``normalize.rollup``, two
-``int(hex, 16)`` and a handful of list/array updates; no pydantic, no full
-normalization, no per-span objects. Timestamps already in the canonical fixed-width
-form (``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ``, 30 chars) order exactly like the epoch
-nanoseconds they denote, so they are compared as-is and turned into ints once per trace;
-any other spelling goes through the slow path, which parses it to ns (``span.iso_to_ns``)
-and re-renders it canonically. Lines the fast path cannot take (wrong types, odd ids,
-clock skew, bad UTF-8...) go through ``formats.canonical.canonicalize_record``, the same
-coercion every reader uses, and are remembered so readers re-apply it.
+each line once. So each line is decoded into ``index_projection.SpanView`` (msgspec: only the
+dozen fields the index reads, every other value skipped unallocated) and per span we do only
+``index_projection.rollup_of`` (``normalize.rollup`` unrolled over the Struct), two
+``int(hex, 16)`` and a handful of list/array updates; no per-span dicts, no pydantic.
+Timestamps already in the canonical fixed-width form (``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ``,
+30 chars) order exactly like the epoch nanoseconds they denote, so they are compared as-is and
+turned into ints once per trace. A line that does not fit the types or the checks takes the
+previous orjson path (``_dict_line``: ``orjson.loads`` + ``normalize.rollup``, same checks), and
+what that cannot take (wrong types, odd ids, clock skew, bad UTF-8...) goes through
+``formats.canonical.canonicalize_record``, the same coercion every reader uses, and is
+remembered so readers re-apply it. Both fast paths accept exactly the same lines.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
+from engine.traces import index_projection as P
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.normalize import CATEGORIES, rollup
 from engine.traces.problems import Problems
@@ -267,8 +270,8 @@ def scan(
     Never raises for bad data: every unusable line is counted in ``problems`` by reason.
     """
     label = label or path
-    loads = orjson.loads
-    jde = orjson.JSONDecodeError
+    decode, ascii_, fast_errors = P.decode, bytes.isascii, (*P.DECODE_ERRORS, OverflowError)
+    rollup_of, valid_utf8 = P.rollup_of, P.valid_utf8
     off_add, ln_add, tr_add = state.off.append, state.ln.append, state.tr.append
     sid_add, pid_add = state.sid.append, state.pid.append
     tmap, tspans, vbit, bit = state.tmap, state.tspans, state.vbit, state.bit
@@ -286,7 +289,6 @@ def scan(
     c_cat = {c: cols[slot] for c, slot in CAT_SLOT.items()}
     hexset = _HEX
     kinds, codes = KINDS, CODES
-    nodeid_key = C.TEST_NODEID
     pos = start
     nspans = len(state.off)
     with open(path, "rb", buffering=BUFFER) as fh:
@@ -297,65 +299,53 @@ def scan(
             pos += n
             lineno += 1
             try:
-                d = loads(line)
-            except jde:
-                if not line.strip():
-                    state.gaps.append(off)
-                    continue
-                d, why = _bad_line(line, True)
-                if d is None:
-                    state.gaps.append(off)
-                    problems.skip(why, f"{label}:{lineno}")
-                    continue
-                problems.repair(why, f"{label}:{lineno}")
-                facts = _slow(d, problems, f"{label}:{lineno}")
-                if facts is None:
-                    state.gaps.append(off)
-                    continue
-                _add_slow(state, facts, off, n)
-                nspans += 1
-                continue
-            try:
-                tid = d["trace_id"]
-                sid = d["span_id"]
+                if not (ascii_(line) or valid_utf8(line)):
+                    raise ValueError
+                v = decode(line)
+                tid = v.trace_id
+                sid = v.span_id
                 ti = tmap.get(tid)
                 if ti is None and (len(tid) != 32 or not hexset.issuperset(tid)):
                     raise ValueError
                 if len(sid) != 16:
                     raise ValueError
                 k = int(sid, 16)
-                p = d["parent_span_id"]
+                p = v.parent_span_id
                 if p:
                     if len(p) != 16:
                         raise ValueError
                     pk = int(p, 16)
                 else:
                     pk = 0
-                st = d["start_time"]
-                et = d["end_time"]
+                st = v.start_time
+                et = v.end_time
                 if len(st) != 30 or len(et) != 30 or et < st or pk == k or st[29] != "Z":
                     raise ValueError
-                if (
-                    d["name"].__class__ is not str
-                    or d["kind"] not in kinds
-                    or d["status"]["code"] not in codes
-                ):
+                code = v.status.code
+                if v.kind not in kinds or code not in codes:
                     raise ValueError
-                cat, model, tin, tout, tool, agent, err = rollup(d)
-                svc = d["resource"]["attributes"].get("service.name")
-                nid = d["attributes"].get(nodeid_key)
+                a = v.attributes
+                cat, model, tin, tout, tool, agent = rollup_of(a, v.name)
+                err = code == STATUS_ERROR
+                svc = v.resource.attributes.service_name
+                nid = a.halo_test_nodeid
+                out = a.halo_test_outcome
                 sid_add(k)  # last: a negative id ("-1f...") fails here, before anything else changed
                 pid_add(pk)
-            except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+            except fast_errors:
                 if len(state.sid) > nspans:
                     del state.sid[nspans:]
-                facts = _slow(d, problems, f"{label}:{lineno}")
+                slow, facts = _dict_line(line, state, problems, f"{label}:{lineno}")
                 if facts is None:
                     state.gaps.append(off)
                     continue
-                _add_slow(state, facts, off, n)
-                nspans += 1
-                continue
+                if slow:  # coerced by ``canonicalize_record``: readers re-apply it
+                    _add_slow(state, facts, off, n)
+                    nspans += 1
+                    continue
+                ti, tid, k, pk, st, et, cat, model, tin, tout, tool, agent, err, svc, nid, out = facts
+                sid_add(k)
+                pid_add(pk)
             if ti is None:
                 ti = state.new_trace(tid)
             off_add(off)
@@ -386,9 +376,61 @@ def scan(
                 c_tool[ti] |= vbit.get(tool) or bit(tool)
             if nid:
                 row = state.row(ti)
-                fold_test(row, nid, d["attributes"].get(C.TEST_OUTCOME))
+                fold_test(row, nid, out)
                 state.set_row(ti, row)
     return pos, lineno
+
+
+def _dict_line(line: bytes, state: ScanState, problems: Problems, where: str) -> tuple[bool, Any]:
+    """The orjson path for a line the typed decode refused: ``(slow, facts)``; facts None = not a span.
+
+    ``slow`` False: the line passed the same checks as the typed path and ``facts`` is
+    ``(ti, tid, sid_int, pid_int, start, end, cat, model, tin, tout, tool, agent, err, svc, nid, out)``
+    (``ti`` None for a new trace). ``slow`` True: ``facts`` come from ``span_facts`` (coerced).
+    """
+    try:
+        d = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        if not line.strip():
+            return False, None
+        d, why = _bad_line(line, True)
+        if d is None:
+            problems.skip(why, where)
+            return False, None
+        problems.repair(why, where)
+        return True, _slow(d, problems, where)
+    try:
+        tid = d["trace_id"]
+        sid = d["span_id"]
+        ti = state.tmap.get(tid)
+        if ti is None and (len(tid) != 32 or not _HEX.issuperset(tid)):
+            raise ValueError
+        if len(sid) != 16:
+            raise ValueError
+        k = int(sid, 16)
+        p = d["parent_span_id"]
+        if p:
+            if len(p) != 16:
+                raise ValueError
+            pk = int(p, 16)
+        else:
+            pk = 0
+        st = d["start_time"]
+        et = d["end_time"]
+        if len(st) != 30 or len(et) != 30 or et < st or pk == k or st[29] != "Z":
+            raise ValueError
+        if d["name"].__class__ is not str or d["kind"] not in KINDS or d["status"]["code"] not in CODES:
+            raise ValueError
+        cat, model, tin, tout, tool, agent, err = rollup(d)
+        svc = d["resource"]["attributes"].get("service.name")
+        attrs = d["attributes"]
+        nid = attrs.get(C.TEST_NODEID)
+        out = attrs.get(C.TEST_OUTCOME) if nid else None
+        if k < 0 or pk < 0 or k >= 1 << 64 or pk >= 1 << 64:
+            raise OverflowError  # what the span-id array append would raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):
+        return True, _slow(d, problems, where)
+    return False, (ti, tid, k, pk, st, et, cat, model, tin, tout, tool, agent, err, svc, nid, out)
 
 
 def _slow(d: Any, problems: Problems, where: str) -> tuple[Any, ...] | None:
