@@ -21,6 +21,7 @@ from engine.analysis.detectors.refusals import is_refusal
 from engine.analysis.detectors.tool_errors import result_error
 from engine.analysis.lite import duration_ms
 from engine.analysis.scan import _OI_CATEGORY, _RESULT_SUSPECT, Scanner
+from engine.traces.lines import iter_views
 from engine.traces.problems import Problems
 from engine.traces.projection import ABSENT, DECODE_ERRORS, DECODER
 from engine.traces.span import STATUS_ERROR
@@ -44,15 +45,15 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
     n = 0
     try:
         with open(path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                # msgspec does not validate UTF-8 in skipped values; orjson refuses such a line: fall back
-                if line.isascii() or _utf8(line):
+            # views into one buffer; bytes for invalid UTF-8, which msgspec would accept in skipped values
+            for lineno, line in enumerate(iter_views(fh), 1):
+                if type(line) is bytes:
+                    s = None
+                else:
                     try:
                         s = decode(line)
                     except DECODE_ERRORS:
                         s = None
-                else:
-                    s = None
                 slow = s is None
                 if not slow:
                     a = s.attributes  # type: ignore[union-attr]
@@ -102,7 +103,7 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                     elif cat == "guardrail":
                         slow = True
                 if slow:
-                    span = line_span(line, path, lineno, problems)
+                    span = line_span(bytes(line), path, lineno, problems)
                     if span is not None:
                         last_tid = sc.add_dicts((span,), last_tid)
                         idx = index[last_tid]  # type: ignore[index]
@@ -176,11 +177,3 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
     finally:
         sc.spans += n
     return last_tid
-
-
-def _utf8(line: bytes) -> bool:
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True

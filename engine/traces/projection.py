@@ -11,11 +11,13 @@ The attribute keys are not spelled here: they come from ``normalize``'s dialect 
 where the slow path needs a ``str``): any value of another type raises ``msgspec.ValidationError``
 and the caller falls back to ``orjson`` + ``canonicalize_record`` for that line, so odd records
 keep their exact slow-path treatment. Presence-only keys (those that merely send a span to the
-slow path) are ``msgspec.Raw`` — never decoded — with an empty ``Raw`` meaning "absent".
+slow path) are ``msgspec.Raw`` — never decoded — with the shared empty ``ABSENT`` meaning "absent"
+(a present ``Raw`` points into the input buffer, which ``lines.iter_views`` reuses: copy before keeping).
 
 Two things msgspec accepts that orjson refuses, which callers must guard against themselves:
-invalid UTF-8 inside skipped values (see ``valid_utf8``) and numbers beyond the float range
-inside skipped values (orjson rejects the line; documented, not guarded — see benchmarks/README).
+invalid UTF-8 inside skipped values (``engine.traces.lines.iter_views`` flags such lines) and
+numbers beyond the float range inside skipped values (orjson rejects the line; documented, not
+guarded — see benchmarks/README).
 Integers in declared fields are bounded to int64 (orjson turns bigger ones into floats).
 """
 
@@ -137,17 +139,6 @@ DECODER = msgspec.json.Decoder(SpanView)
 # what a line that does not fit the projection raises (DecodeError/ValidationError are ValueErrors;
 # so is UnicodeDecodeError from a declared string; deep nesting raises RecursionError)
 DECODE_ERRORS = (ValueError, RecursionError)
-
-
-def valid_utf8(line: bytes) -> bool:
-    """orjson refuses a line with invalid UTF-8 anywhere; msgspec only checks the values it decodes."""
-    if line.isascii():
-        return True
-    try:
-        line.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def declared_keys() -> set[str]:

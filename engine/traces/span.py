@@ -128,6 +128,25 @@ def ns_to_iso(ns: int) -> str:
     return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{frac:09d}Z"
 
 
+# datetime.strptime accepts exactly 00..59 in two ASCII digits here (60/61 parse but datetime refuses them),
+# and timegm is linear in seconds: a valid minute prefix plus these gives strptime's own answer.
+_SECONDS = {f"{i:02d}": i for i in range(60)}
+
+
+def _epoch_seconds(head: str) -> int | None:
+    """``YYYY-MM-DD[T ]HH:MM:SS`` → epoch seconds via strptime (cached per minute by ``iso_to_ns``); None if invalid."""
+    key = "m" + head
+    base = _EPOCH_SECONDS_CACHE.get(key)
+    if base is None:
+        try:
+            dt = datetime.strptime(head.replace(" ", "T"), "%Y-%m-%dT%H:%M:%S")
+        except ValueError:
+            return None
+        base = calendar.timegm(dt.timetuple())
+        _EPOCH_SECONDS_CACHE[key] = base
+    return base
+
+
 def iso_to_ns(value: str) -> int | None:
     """ISO-8601 → epoch nanoseconds, so times compare as numbers (never as strings).
 
@@ -140,14 +159,21 @@ def iso_to_ns(value: str) -> int | None:
     head = value[:19]
     base = _EPOCH_SECONDS_CACHE.get(head)
     if base is None:
-        try:
-            dt = datetime.strptime(head.replace(" ", "T"), "%Y-%m-%dT%H:%M:%S")
-        except ValueError:
-            return None
-        base = calendar.timegm(dt.timetuple())
+        secs = head[17:19]
+        if head[16] == ":" and secs in _SECONDS:  # cache by minute: strptime per distinct second is slow
+            minute = _epoch_seconds(head[:17] + "00")
+            if minute is None:
+                return None
+            base = minute + _SECONDS[secs]
+        else:
+            base = _epoch_seconds(head)
+            if base is None:
+                return None
         if len(_EPOCH_SECONDS_CACHE) > 200_000:
             _EPOCH_SECONDS_CACHE.clear()
         _EPOCH_SECONDS_CACHE[head] = base
+    if len(value) == 30 and value[29] == "Z" and value[19] == "." and value[20:29].isdigit():
+        return base * 1_000_000_000 + int(value[20:29])  # the canonical shape: what the general path gives
     rest = value[19:]
     frac_ns = 0
     if rest.startswith("."):
