@@ -7,8 +7,9 @@ Defaults, and why:
   production dump of 100k runs a mode must touch at least 1 run in 500 to be worth a person's time.
 * ``alpha=0.05`` — significance for enrichment (after Benjamini-Hochberg), regression and "new".
 * Outliers: above median + ``outlier_k`` x MAD (scaled to sigma) *and* at least ``outlier_min_ratio`` x the
-  median, only for groups with at least ``outlier_min_samples`` observations — tight distributions
-  (scripted models, cached tools) otherwise flag spans a few milliseconds slower than usual.
+  median *and* at least ``outlier_min_excess_ms`` / ``outlier_min_excess_tokens`` over it, only for groups
+  with at least ``outlier_min_samples`` observations — tight distributions (scripted models, cached tools)
+  otherwise flag spans a few milliseconds slower than usual. Outlier modes are reported, never gated.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ class AnalysisConfig(BaseModel):
     outlier_k: float = Field(5.0, gt=0.0, description="outlier threshold in robust sigmas (1.4826 x MAD)")
     outlier_min_samples: int = Field(30, ge=5, description="minimum group size before outliers are judged")
     outlier_min_ratio: float = Field(2.0, ge=1.0, description="an outlier must also be this many times the median")
+    outlier_min_excess_ms: float = Field(500.0, ge=0.0, description="a latency outlier must also exceed the median by this much")
+    outlier_min_excess_tokens: float = Field(
+        500.0, ge=0.0, description="a token outlier must also exceed the median by this many tokens"
+    )
     max_evidence: int = Field(10, ge=1, description="evidence entries kept per mode")
     max_one_off_evidence: int = Field(3, ge=1)
     max_excerpt_chars: int = Field(600, ge=40)

@@ -81,7 +81,13 @@ class Scanner:
         self.spans = 0
         self.index: dict[str, int] = {}
         self.states: list[TraceState] = []
-        self.outliers = OutlierStats(config.outlier_k, config.outlier_min_samples, config.outlier_min_ratio)
+        self.outliers = OutlierStats(
+            config.outlier_k,
+            config.outlier_min_samples,
+            config.outlier_min_ratio,
+            config.outlier_min_excess_ms,
+            config.outlier_min_excess_tokens,
+        )
 
     def add(self, span: Span) -> None:
         self.add_all((span,))

@@ -85,10 +85,19 @@ class OutlierResult:
 class OutlierStats:
     """Accumulates per-group measurements during the scan; judges outliers at the end."""
 
-    def __init__(self, k: float, min_samples: int, min_ratio: float = 2.0) -> None:
+    def __init__(
+        self,
+        k: float,
+        min_samples: int,
+        min_ratio: float = 2.0,
+        min_excess_ms: float = 500.0,
+        min_excess_tokens: float = 500.0,
+    ) -> None:
         self.k = k
         self.min_samples = min_samples
         self.min_ratio = min_ratio
+        # An absolute floor: a span 3 ms slower than a 1 ms median is noise, not a failure mode.
+        self.min_excess = {DETECTOR_LATENCY: min_excess_ms, DETECTOR_TOKENS: min_excess_tokens}
         self.latency: dict[str, Group] = {}
         self.tokens: dict[str, Group] = {}
         self._overflow = _Overflow("")
@@ -124,7 +133,7 @@ class OutlierStats:
         med, mad = median_and_mad(sorted(g.values))
         if mad <= 0:
             return None
-        thr = max(med + self.k * 1.4826 * mad, med * self.min_ratio)
+        thr = max(med + self.k * 1.4826 * mad, med * self.min_ratio, med + self.min_excess[detector])
         over = set(compress(g.traces, map(thr.__lt__, g.values)))
         if not over:
             return None

@@ -314,6 +314,16 @@ def test_no_outliers_in_small_or_uniform_groups() -> None:
     assert by_detector(f, "latency_outlier") == []
 
 
+def test_no_latency_outliers_below_the_absolute_floor() -> None:
+    """A tight, fast distribution (a scripted model) with 3x-median stragglers that are only ms slower."""
+
+    def build(r: Run, i: int) -> None:
+        r.tool("search", "{}", "[]", dur_ms=30 if i in (5, 17, 33) else 5 + (i % 3))
+
+    f = analyze(runs_with(40, build))
+    assert by_detector(f, "latency_outlier") == []
+
+
 # ---------------------------------------------------------------- contrastive
 
 

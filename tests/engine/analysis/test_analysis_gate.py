@@ -87,3 +87,17 @@ def test_load_baseline(tmp_path: Path) -> None:
     (tmp_path / "bad.json").write_text("{not json")
     with pytest.raises(ValueError, match="not a readable findings.json"):
         load_baseline(tmp_path / "bad.json")
+
+
+def test_outlier_modes_are_reported_but_never_fail_the_gate() -> None:
+    slow = FailureMode(
+        id=mode_id("latency_outlier", "tool:search"), title="Slow `search`", category="latency_outlier",
+        detector="latency_outlier", key="tool:search", run_count=40, prevalence=0.4,
+    )
+    base = findings(100, [])
+    g = gate(findings(100, [slow]), base)
+    assert [e.id for e in g.new] == [slow.id]  # still classified and reported
+    assert g.failing_ids == [] and g.verdict == "pass"
+    assert any("never fail" in n for n in g.notes)
+    g_any = gate(findings(100, [slow, mode("boom", 40, 100)]), None, fail_on="any")
+    assert g_any.failing_ids == [mode_id("tool_error", "boom")] and g_any.verdict == "fail"
