@@ -23,7 +23,7 @@ from engine.analysis.lite import duration_ms
 from engine.analysis.scan import _OI_CATEGORY, _RESULT_SUSPECT, Scanner
 from engine.traces.lines import iter_views
 from engine.traces.problems import Problems
-from engine.traces.projection import ABSENT, DECODE_ERRORS, DECODER
+from engine.traces.projection import ABSENT, DECODE_ERRORS, DECODER, PLAIN_STATUSES, status_code
 from engine.traces.span import STATUS_ERROR
 
 
@@ -40,6 +40,7 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
     oi_kinds = _OI_CATEGORY
     suspect = _RESULT_SUSPECT
     absent = ABSENT
+    plain0, plain1 = PLAIN_STATUSES
     idx = -1 if last_tid is None else index[last_tid]
     st: TraceState = states[idx] if last_tid is not None else TraceState("")
     n = 0
@@ -58,9 +59,15 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                 if not slow:
                     a = s.attributes  # type: ignore[union-attr]
                     cat = oi_kinds.get(a.oi_kind)  # type: ignore[arg-type]
+                    status = s.status  # type: ignore[union-attr]
+                    if status != plain0 and status != plain1:
+                        try:
+                            if status_code(status) == STATUS_ERROR:
+                                cat = None
+                        except DECODE_ERRORS:  # not an object with a string code: the dict path decides
+                            cat = None
                     slow = (
                         cat is None
-                        or s.status.code == STATUS_ERROR  # type: ignore[union-attr]
                         or a.error_type is not absent
                         or a.lf_level is not absent
                         or a.exit_status is not absent

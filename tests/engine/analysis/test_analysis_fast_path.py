@@ -94,6 +94,13 @@ def test_odd_lines_fall_back_and_count_the_same(tmp_path: Path, monkeypatch: pyt
     repaired["trace_id"] = 15  # coerced by canonicalize_record (a repair)
     lines.append(orjson.dumps(repaired))
     lines += [b"{broken", b'{"trace_id": 5}', b"", b"[1, 2]"]
+    for i, status in enumerate([  # statuses other than the plain byte-for-byte ones: decoded, or the dict path
+        {"message": "", "code": "STATUS_CODE_OK"}, {"code": "STATUS_CODE_ERROR", "message": "boom"},
+        {"code": 2}, "STATUS_CODE_ERROR", None,
+    ]):
+        odd = _span(20 + i, **{"output.value": "fine"})
+        odd["status"] = status
+        lines.append(orjson.dumps(odd))
     path = tmp_path / "odd.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
     fell_back: list[int] = []
@@ -105,6 +112,6 @@ def test_odd_lines_fall_back_and_count_the_same(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(fast_scan, "line_span", spy)
     data = _same_both_ways([path], tmp_path, monkeypatch)
     assert {5, 6, 7, 8, 9} <= set(fell_back)  # wrong types, bad UTF-8, a repairable id: the orjson path
-    assert data["dataset"]["spans"] == 8
+    assert data["dataset"]["spans"] == 13
     assert data["dataset"]["skipped_by_reason"] == {"malformed_json": 2, "missing_span_id": 1, "not_an_object": 1}
     assert data["dataset"]["repaired_by_reason"] == {"id_coerced": 1}
