@@ -134,7 +134,7 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                 span_id = s.span_id  # type: ignore[union-attr]
                 key = name
                 if cat == "tool":
-                    st.tools.append(ToolExec(start, span_id, tool, args, False, ""))
+                    st.tools.append(ToolExec(start, span_id, tool, args, False, ""))  # type: ignore[arg-type]
                 elif cat == "llm":
                     key = a.model0 or a.model1 or a.model2 or a.model3 or a.model4 or a.model5 or name
                     finish = a.finish0
@@ -174,7 +174,7 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                 else:
                     ms = duration_ms(start, end)
                 if ms > 0:
-                    g = latency.get(key) or sc.outliers.group(DETECTOR_LATENCY, key, cat)
+                    g = latency.get(key) or sc.outliers.group(DETECTOR_LATENCY, key, cat)  # type: ignore[arg-type]
                     g.values.append(ms)
                     g.traces.append(idx)
                     if ms >= g.floor:

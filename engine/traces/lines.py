@@ -15,7 +15,7 @@ pay a per-line decode.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import BinaryIO
+from io import BufferedIOBase
 
 BUFFER = 1 << 22
 
@@ -28,7 +28,7 @@ def _valid_utf8(data: bytes) -> bool:
     return True
 
 
-def iter_views(fh: BinaryIO, size: int = BUFFER) -> Iterator[memoryview | bytes]:
+def iter_views(fh: BufferedIOBase, size: int = BUFFER) -> Iterator[memoryview | bytes]:
     """Every line of ``fh``: a ``memoryview`` when it is valid UTF-8, else ``bytes``."""
     buf = bytearray(size)
     mv = memoryview(buf)
