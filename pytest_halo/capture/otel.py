@@ -16,35 +16,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import StatusCode
 
-from engine.traces.span import ns_to_iso
+from pytest_halo.capture.otel_render import (
+    KIND_NAMES,
+    STATUS_NAMES,
+    PublicFields,
+    SpanRenderer,
+    fast_iso,
+    fold_events,
+    plain_dict,
+)
 from pytest_halo.capture.recorder import Recorder
 
-_ISO_PREFIX: dict[int, str] = {}
+__all__ = ["HaloSpanProcessor", "OtelCapture", "fast_iso"]
 
-
-def fast_iso(ns: int) -> str:
-    """``ns_to_iso`` with the per-second prefix cached (spans of a run share few seconds)."""
-    secs, frac = divmod(ns, 1_000_000_000)
-    prefix = _ISO_PREFIX.get(secs)
-    if prefix is None:
-        if len(_ISO_PREFIX) > 100_000:
-            _ISO_PREFIX.clear()
-        prefix = ns_to_iso(secs * 1_000_000_000)[:-10]  # "YYYY-MM-DDTHH:MM:SS."
-        _ISO_PREFIX[secs] = prefix
-    return f"{prefix}{frac:09d}Z"
-
-
-_KIND = {k: "SPAN_KIND_" + k.name for k in SpanKind}
-_STATUS = {c: "STATUS_CODE_" + c.name for c in StatusCode}
 _STATUS_UNSET = {"code": "STATUS_CODE_UNSET", "message": ""}  # shared, never mutated
-_STATUS_UNSET_JSON = '{"code":"STATUS_CODE_UNSET","message":""}'
-_EMPTY = '""'
-_EXC_KEYS = ("exception.type", "exception.message", "exception.stacktrace", "exception.escaped")
 
 
 def _value(v: Any) -> Any:
@@ -52,15 +41,21 @@ def _value(v: Any) -> Any:
 
 
 class HaloSpanProcessor(SpanProcessor):
-    """Converts each ended SDK span to a canonical dict and hands it to the recorder."""
+    """Holds each ended SDK span for its test; the recorder renders a test's spans at its end.
+
+    ``on_end`` does the minimum synchronously (the SDK calls it inline in the app's code):
+    a span of the running test is appended, unserialised, to that test's held items. Any
+    other span (background thread after its test, outside tests, non-SDK span classes) is
+    rendered and emitted at once.
+    """
 
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
+        self.renderer = SpanRenderer(recorder.value_limit)
+        recorder.renderer = self.renderer.render
+        self._hold = recorder.hold
         self._resources: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._scopes: dict[int, tuple[Any, dict[str, str]]] = {}
-        self._resource_json_cache: dict[int, tuple[Any, str]] = {}
-        self._names: dict[str, str] = {}
-        self._scope_json_cache: dict[int, tuple[Any, str]] = {}
 
     def on_start(self, span: Any, parent_context: Any = None) -> None:
         """Claim the trace for the running test when a root (or remote-parented) span starts.
@@ -77,82 +72,52 @@ class HaloSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         try:
-            trace_key, trace_id, prefix, attrs = self.serialize(span)
-            self.recorder.emit_serialized(trace_key, trace_id, prefix, attrs)
+            if span.__class__ is ReadableSpan:
+                if self._hold(span._context[0], span):
+                    return
+            else:
+                span = PublicFields(span)  # type: ignore[assignment]
+            self.emit_now(span)
         except Exception:  # never break the instrumented code
             pass
 
-    def serialize(self, span: Any) -> tuple[int, str, bytes, dict[str, Any]]:
-        """(trace key, trace id hex, JSON up to ``"attributes":``, attributes) — same content as ``convert``.
+    def emit_now(self, span: Any) -> None:
+        """Render one span and hand it to the recorder (attribution, caps, outcome as usual)."""
+        trace_key = span._context[0]
+        linked = self.recorder.context.attribution(trace_key)
+        out = bytearray()
+        trace_ids: dict[str, None] = {}
+        if self.renderer.render([(span, linked)], self.recorder.suffix, out.extend, trace_ids):
+            self.recorder.emit_line(linked, next(iter(trace_ids)), bytes(out))
 
-        The hot path: no intermediate dicts; resource/scope/status JSON is cached per object.
+    def convert(self, span: Any) -> dict[str, Any]:
+        """ReadableSpan → canonical span dict (exception events folded into ``exception.*``).
+
+        The readable reference of what ``SpanRenderer`` writes (the tests compare the two).
         """
-        try:
-            ctx, parent, raw, events = span._context, span._parent, span._attributes, span._events
-            status, kind, name = span._status, span._kind, span._name
-            start, end = span._start_time or 0, span._end_time
-            resource, scope = span._resource, span._instrumentation_scope
-        except AttributeError:
-            ctx, parent, raw, events = span.context, span.parent, span.attributes, span.events
-            status, kind, name = span.status, span.kind, span.name
-            start, end = span.start_time or 0, span.end_time
-            resource, scope = span.resource, span.instrumentation_scope
+        ctx, parent, status, kind = span.context, span.parent, span.status, span.kind
+        start, end = span.start_time or 0, span.end_time
         end = end or start
-        attrs = getattr(raw, "_dict", None) or raw or {}
-        if events:
-            attrs = self._fold_events(dict(attrs), events)
-        tid = format(ctx.trace_id, "032x")
-        name_json = self._names.get(name)
-        if name_json is None:
-            if len(self._names) > 10_000:
-                self._names.clear()
-            name_json = self._names[name] = orjson.dumps(name).decode()
+        attrs = dict(plain_dict(span.attributes))
+        if span.events:
+            attrs = fold_events(attrs, span.events)
         ts = ctx.trace_state
         code = status.status_code
-        if code is StatusCode.UNSET and not status.description:
-            status_json = _STATUS_UNSET_JSON
-        else:
-            status_json = orjson.dumps({"code": _STATUS.get(code) or "STATUS_CODE_" + code.name,
-                                        "message": status.description or ""}).decode()
-        pid = format(parent.span_id, "016x") if parent is not None and parent.span_id else ""
-        head = (
-            f'{{"trace_id":"{tid}","span_id":"{ctx.span_id:016x}","parent_span_id":"{pid}",'
-            f'"trace_state":{orjson.dumps(ts.to_header()).decode() if ts else _EMPTY},'
-            f'"name":{name_json},"kind":"{_KIND.get(kind) or "SPAN_KIND_" + kind.name}",'
-            f'"start_time":"{fast_iso(start)}","end_time":"{fast_iso(max(end, start))}","status":{status_json},'
-            f'"resource":{self._resource_json(resource)},"scope":{self._scope_json(scope)},"attributes":'
-        )
-        return ctx.trace_id, tid, head.encode(), attrs
-
-    def _fold_events(self, attrs: dict[str, Any], events: Any) -> dict[str, Any]:
-        others = []
-        for ev in events:
-            if ev.name == "exception":
-                for k in _EXC_KEYS:
-                    if k in (ev.attributes or {}) and k not in attrs:
-                        attrs[k] = _value(ev.attributes[k])
-            else:
-                others.append({"name": ev.name, "time": fast_iso(ev.timestamp or 0),
-                               "attributes": {k: _value(v) for k, v in (ev.attributes or {}).items()}})
-        if others:
-            attrs["halo.events"] = orjson.dumps(others, default=str).decode()
-        return attrs
-
-    def _resource_json(self, resource: Any) -> str:
-        cached = self._resource_json_cache.get(id(resource))
-        if cached is not None and cached[0] is resource:
-            return cached[1]
-        text = orjson.dumps(self._resource(resource), default=str).decode()
-        self._resource_json_cache[id(resource)] = (resource, text)
-        return text
-
-    def _scope_json(self, scope: Any) -> str:
-        cached = self._scope_json_cache.get(id(scope))
-        if cached is not None and cached[0] is scope:
-            return cached[1]
-        text = orjson.dumps(self._scope(scope)).decode()
-        self._scope_json_cache[id(scope)] = (scope, text)
-        return text
+        return {
+            "trace_id": format(ctx.trace_id, "032x"),
+            "span_id": format(ctx.span_id, "016x"),
+            "parent_span_id": format(parent.span_id, "016x") if parent is not None and parent.span_id else "",
+            "trace_state": ts.to_header() if ts else "",
+            "name": span.name,
+            "kind": KIND_NAMES.get(kind) or "SPAN_KIND_" + kind.name,
+            "start_time": fast_iso(start),
+            "end_time": fast_iso(max(end, start)),
+            "status": _STATUS_UNSET if code is StatusCode.UNSET and not status.description
+            else {"code": STATUS_NAMES.get(code) or "STATUS_CODE_" + code.name, "message": status.description or ""},
+            "resource": self._resource(span.resource),
+            "scope": self._scope(span.instrumentation_scope),
+            "attributes": attrs,
+        }
 
     def _resource(self, resource: Any) -> dict[str, Any]:
         """``{"attributes": {...}}`` per resource object, built once and shared (never mutated)."""
@@ -164,46 +129,6 @@ class HaloSpanProcessor(SpanProcessor):
         block = {"attributes": {k: _value(v) for k, v in dict(resource.attributes).items()}}
         self._resources[id(resource)] = (resource, block)
         return block
-
-    def convert(self, span: Any) -> dict[str, Any]:
-        """ReadableSpan → canonical span dict (exception events folded into ``exception.*``).
-
-        Reads the SDK's private fields when present (each public property is a Python call,
-        and this runs once per span); falls back to the public API for other ReadableSpans.
-        """
-        try:
-            ctx, parent, raw, events = span._context, span._parent, span._attributes, span._events
-            status, kind, name = span._status, span._kind, span._name
-            start, end = span._start_time or 0, span._end_time
-            resource, scope = span._resource, span._instrumentation_scope
-        except AttributeError:
-            ctx, parent, raw, events = span.context, span.parent, span.attributes, span.events
-            status, kind, name = span.status, span.kind, span.name
-            start, end = span.start_time or 0, span.end_time
-            resource, scope = span.resource, span.instrumentation_scope
-        end = end or start
-        # BoundedAttributes wraps a plain dict; copying it directly avoids the slow Mapping protocol.
-        # Tuples stay tuples: orjson writes them as arrays.
-        attrs = dict(getattr(raw, "_dict", None) or raw or {})
-        if events:
-            attrs = self._fold_events(attrs, events)
-        ts = ctx.trace_state
-        code = status.status_code
-        return {
-            "trace_id": format(ctx.trace_id, "032x"),
-            "span_id": format(ctx.span_id, "016x"),
-            "parent_span_id": format(parent.span_id, "016x") if parent is not None and parent.span_id else "",
-            "trace_state": ts.to_header() if ts else "",
-            "name": name,
-            "kind": _KIND.get(kind) or "SPAN_KIND_" + kind.name,
-            "start_time": fast_iso(start),
-            "end_time": fast_iso(max(end, start)),
-            "status": _STATUS_UNSET if code is StatusCode.UNSET and not status.description
-            else {"code": _STATUS.get(code) or "STATUS_CODE_" + code.name, "message": status.description or ""},
-            "resource": self._resource(resource),
-            "scope": self._scope(scope),
-            "attributes": attrs,
-        }
 
     def _scope(self, scope: Any) -> dict[str, str]:
         cached = self._scopes.get(id(scope))

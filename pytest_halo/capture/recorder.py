@@ -7,6 +7,10 @@ a concatenation, not a JSON round trip per span. Spans of a test that already fi
 (background threads) are stamped and written at once; spans outside any test are written
 at once without an outcome. A crashed process loses only its in-flight test's spans.
 
+OTel SDK spans of the running test are held unserialised (the ended ``ReadableSpan``) and
+rendered in one batch at the test's end (``otel_render``); past ``HOLD_LIMIT`` held spans
+a test's spans are rendered early, so memory stays bounded.
+
 Next to each part file the recorder writes ``<part>.index.json``: per test, its trace ids
 and span count (tests.jsonl needs them; the merge need not scan the spans).
 
@@ -17,6 +21,7 @@ processors find it without plumbing.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +31,15 @@ from engine.traces import conventions as C
 from pytest_halo.capture.test_context import TestContext
 from pytest_halo.capture.writer import (
     JsonlWriter,
-    cap_attributes,
+    capped_body,
     dumps_compact,
     dumps_line,
     value_limit_from_env,
 )
 
+HOLD_LIMIT = 4096  # held unserialised spans of one test before they are rendered early
+# (held spans, suffix of a linkage, out lines, out trace ids) — ``SpanRenderer.render``.
+Renderer = Callable[[list[tuple[Any, Any]], Callable[[Any], bytes], list[bytes], dict[str, None]], None]
 _OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
 
 
@@ -65,7 +73,11 @@ class Recorder:
         self.worker = worker
         self.value_limit = value_limit or value_limit_from_env()
         self._lock = threading.Lock()
-        self._pending: dict[str, list[bytes]] = {}
+        # nodeid -> held items, in end order: (trace id, serialised line) or (ended span, its linkage)
+        self._pending: dict[str, list[tuple[Any, Any]]] = {}
+        # nodeid -> (lines rendered early: indexed, no outcome yet; their count)
+        self._early: dict[str, tuple[bytearray, list[int]]] = {}
+        self.renderer: Renderer | None = None  # set by the OTel processor
         self._outcomes: dict[str, str] = {}
         self._index: dict[str, dict[str, Any]] = {}  # nodeid -> {"trace_ids": {tid: None}, "spans": n}
         self._traces: set[str] = set()
@@ -94,7 +106,7 @@ class Recorder:
         entry["trace_ids"][trace_id] = None
         entry["spans"] += 1
 
-    def _suffix(self, linked: tuple[str, str] | None) -> bytes:
+    def suffix(self, linked: tuple[str, str] | None) -> bytes:
         """Our attributes and the closing braces, serialised once per (nodeid, phase)."""
         got = self._suffixes.get(linked)
         if got is None:
@@ -116,19 +128,18 @@ class Recorder:
                              span.get("attributes") or {})
 
     def emit_serialized(self, trace_key: Any, trace_id: str, prefix: bytes, attrs: dict[str, Any]) -> None:
-        """The hot path: ``prefix`` is the span's JSON up to ``"attributes":``; we add attributes + ours.
+        """``prefix`` is the span's JSON up to ``"attributes":``; we add attributes + ours.
 
         ``attrs`` is not modified (copied only when a value must be capped).
         """
         linked = self.context.attribution(trace_key)
         body = dumps_compact(attrs)  # b"{...}"
         if len(body) > self.value_limit:  # only then can a single value be over the cap
-            capped = dict(attrs)
-            keys = cap_attributes(capped, self.value_limit)
-            if keys:
-                capped[C.TRUNCATED_KEYS] = keys
-                body = dumps_compact(capped)
-        line = prefix + (body[:-1] + b"," if len(body) > 2 else b"{") + self._suffix(linked)
+            body = capped_body(attrs, body, self.value_limit)
+        self.emit_line(linked, trace_id, prefix + (body[:-1] + b"," if len(body) > 2 else b"{") + self.suffix(linked))
+
+    def emit_line(self, linked: tuple[str, str] | None, trace_id: str, line: bytes) -> None:
+        """Write (or hold until its test ends) a serialised span ending with ``suffix(linked)``."""
         if linked is None:
             with self._lock:
                 self._indexed(None, trace_id)
@@ -136,22 +147,112 @@ class Recorder:
             return
         nodeid = linked[0]
         with self._lock:
-            self._indexed(nodeid, trace_id)
             outcome = self._outcomes.get(nodeid)
             if outcome is None:
-                self._pending.setdefault(nodeid, []).append(line)
+                self._pending.setdefault(nodeid, []).append((trace_id, line))
                 return
+            self._indexed(nodeid, trace_id)
         self.writer.write_raw(stamp_outcome(line, outcome), 1)
 
+    def hold(self, trace_key: Any, span: Any) -> bool:
+        """Hold an ended span of the running test for ``renderer`` (the OTel hot path).
+
+        Only when its trace is claimed by the running test and that test's outcome is not
+        known yet; otherwise returns False and the caller emits the span now.
+        """
+        cur = self.context.current
+        if cur is None or self.renderer is None:
+            return False
+        got = self.context.claims.get(trace_key)
+        if got is None or got[0] is not cur[0]:
+            return False
+        nodeid = cur[0]
+        with self._lock:
+            if nodeid in self._outcomes:
+                return False
+            held = self._pending.get(nodeid)
+            if held is None:
+                held = self._pending[nodeid] = []
+            held.append((span, cur))
+            if len(held) >= HOLD_LIMIT:
+                self._render_early(nodeid, held)
+        return True
+
+    def _render_early(self, nodeid: str, items: list[tuple[Any, Any]]) -> None:
+        """A long test's held items → lines without outcome, indexed now (lock held)."""
+        early = self._early.get(nodeid)
+        if early is None:
+            self._early[nodeid] = early = (bytearray(), [0])
+        trace_ids, count = self._render(items, None, early[0].extend)
+        self._index_many(nodeid, trace_ids, count)
+        early[1][0] += count
+        self._pending[nodeid] = []
+
+    def _closing(self, linked: tuple[str, str] | None, outcome: str | None) -> bytes:
+        """The serialised test linkage (and outcome) that ends a span's line."""
+        suffix = self.suffix(linked)
+        return stamp_outcome(suffix, outcome) if outcome else suffix
+
+    def _render(self, items: list[tuple[Any, Any]], outcome: str | None,
+                write: Callable[[bytes], Any]) -> tuple[dict[str, None], int]:
+        """``write`` held items' lines stamped with ``outcome``; (trace ids in first-seen order, line count)."""
+        trace_ids: dict[str, None] = {}
+        spans: list[tuple[Any, Any]] = []
+        count = 0
+
+        def closing(linked: Any) -> bytes:
+            return self._closing(linked, outcome)
+
+        render = self.renderer
+        for item in items:
+            line = item[1]
+            if line.__class__ is not bytes:
+                spans.append(item)
+                continue
+            if spans and render is not None:
+                count += render(spans, closing, write, trace_ids)
+                spans = []
+            write(stamp_outcome(line, outcome) if outcome else line)
+            trace_ids[item[0]] = None
+            count += 1
+        if spans and render is not None:
+            count += render(spans, closing, write, trace_ids)
+        return trace_ids, count
+
+    def _index_many(self, nodeid: str, trace_ids: dict[str, None], spans: int) -> None:
+        """Index ``spans`` lines of ``nodeid`` with these trace ids (lock held)."""
+        self._traces.update(trace_ids)
+        if not spans and not trace_ids:
+            return
+        entry = self._index.get(nodeid)
+        if entry is None:
+            entry = self._index[nodeid] = {"trace_ids": {}, "spans": 0}
+        entry["trace_ids"].update(trace_ids)
+        entry["spans"] += spans
+
     def test_finished(self, nodeid: str, outcome: str | None) -> None:
-        """The test's protocol is over: stamp its held spans with ``outcome`` and write them."""
+        """The test's protocol is over: render/stamp its held spans with ``outcome`` and write them."""
         with self._lock:
             if outcome:
                 self._outcomes[nodeid] = outcome
-            lines = self._pending.pop(nodeid, [])
-        if outcome:
-            lines = [stamp_outcome(line, outcome) for line in lines]
-        self.writer.write_raw(b"".join(lines), len(lines))
+            items = self._pending.pop(nodeid, None)
+            early = self._early.pop(nodeid, None)
+        if early is not None:
+            blob = early[0]
+            if outcome:
+                blob = bytearray(b"".join(stamp_outcome(line + b"\n", outcome) for line in blob.split(b"\n")[:-1]))
+            self.writer.write_raw(blob, early[1][0])
+        if items:
+            done: list[tuple[dict[str, None], int]] = []
+
+            def fill(write: Callable[[bytes], Any]) -> int:
+                done.append(self._render(items, outcome, write))
+                return done[0][1]
+
+            self.writer.write_many(fill)
+            if done:
+                with self._lock:
+                    self._index_many(nodeid, *done[0])
         self.flush()
 
     def flush(self) -> None:

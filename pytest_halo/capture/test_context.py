@@ -13,14 +13,28 @@ MAX_TRACES = 500_000
 
 
 class TestContext:
-    """Current nodeid/phase plus the trace → (nodeid, phase) claims."""
+    """Current nodeid/phase plus the trace → (nodeid, phase) claims.
+
+    ``current`` is ``(nodeid, phase)`` while a test runs (one tuple per phase, so the
+    recorder's hot path compares it by identity), else None.
+    """
 
     __test__ = False  # not a pytest test class
 
     def __init__(self) -> None:
         self.nodeid: str | None = None
-        self.phase: str | None = None
-        self._claims: dict[Any, tuple[str, str]] = {}
+        self._phase: str | None = None
+        self.current: tuple[str, str] | None = None
+        self.claims: dict[Any, tuple[str, str]] = {}
+
+    @property
+    def phase(self) -> str | None:
+        return self._phase
+
+    @phase.setter
+    def phase(self, phase: str | None) -> None:
+        self._phase = phase
+        self.current = (self.nodeid, phase) if self.nodeid is not None and phase is not None else None
 
     def enter(self, nodeid: str, phase: str) -> None:
         self.nodeid = nodeid
@@ -33,15 +47,15 @@ class TestContext:
     def claim(self, trace_id: Any) -> None:
         """Called when a span starts: the running test (if any) claims an unclaimed trace."""
         nodeid = self.nodeid
-        if nodeid is not None and trace_id not in self._claims:
-            if len(self._claims) >= MAX_TRACES:
-                self._claims.clear()
-            self._claims[trace_id] = (nodeid, self.phase or "call")
+        if nodeid is not None and trace_id not in self.claims:
+            if len(self.claims) >= MAX_TRACES:
+                self.claims.clear()
+            self.claims[trace_id] = (nodeid, self._phase or "call")
 
     def attribution(self, trace_id: Any) -> tuple[str, str] | None:
         """(nodeid, phase) for a finished span of ``trace_id``, or None outside any test."""
-        got = self._claims.get(trace_id)
-        nodeid, phase = self.nodeid, self.phase
+        got = self.claims.get(trace_id)
+        nodeid, phase = self.nodeid, self._phase
         if got is not None:
             if got[0] == nodeid and phase is not None:
                 return nodeid, phase

@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from engine.traces import conventions as C
 
 DEFAULT_VALUE_LIMIT = 64 * 1024
 _OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
@@ -40,6 +43,19 @@ def cap_attributes(attrs: dict[str, Any], limit: int) -> list[str]:
                 attrs[key] = [v[:limit] if isinstance(v, str) else v for v in value]
                 capped.append(key)
     return capped
+
+
+def capped_body(attrs: Any, body: bytes, limit: int) -> bytes:
+    """``body`` (the serialised ``attrs``) re-serialised from a capped copy when a value is over ``limit``.
+
+    Capped keys are listed under ``halo.truncated_attributes``; ``attrs`` is never modified.
+    """
+    capped = dict(attrs)
+    keys = cap_attributes(capped, limit)
+    if not keys:
+        return body
+    capped[C.TRUNCATED_KEYS] = keys
+    return dumps_compact(capped)
 
 
 def _default(obj: Any) -> Any:
@@ -87,11 +103,24 @@ class JsonlWriter:
         with self._lock:
             if self._closed:
                 return  # late span after the session's merge: never resurrect a merged part file
-            if self._fh is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "ab", buffering=self._buffering)  # noqa: SIM115
-            self._fh.write(blob)
+            self._open().write(blob)
             self.count += lines
+
+    def write_many(self, fill: Callable[[Callable[[bytes], Any]], int]) -> None:
+        """``fill(write)`` appends pieces through the file's buffered ``write`` and returns its line count.
+
+        One lock for a whole batch and no joined copy: the pieces go straight into the file
+        buffer (reused memory, unlike a fresh ``bytes`` per batch). Nothing happens once closed.
+        """
+        with self._lock:
+            if not self._closed:
+                self.count += fill(self._open().write)
+
+    def _open(self) -> Any:
+        if self._fh is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.path, "ab", buffering=self._buffering)  # noqa: SIM115
+        return self._fh
 
     def flush(self) -> None:
         with self._lock:

@@ -180,3 +180,56 @@ def test_otel_fast_serialisation_matches_the_canonical_dict(tmp_path):
     assert child_row["attributes"]["exception.type"] == "KeyError"
     assert "gen_ai.choice" in child_row["attributes"]["halo.events"]
     assert written[1]["kind"] == "SPAN_KIND_CLIENT" and written[1]["attributes"]["a"] == [1, 2]
+
+
+def test_otel_render_pins_the_exact_canonical_line(tmp_path):
+    """Held SDK spans rendered at test end: byte-for-byte the canonical JSON of ``engine.traces.span``."""
+    from opentelemetry import trace as api
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from engine.traces.span import make_span, ns_to_iso, span_id_hex, trace_id_hex
+    from pytest_halo.capture.otel import HaloSpanProcessor
+    from pytest_halo.capture.recorder import Recorder
+
+    rec = Recorder(tmp_path / "r-gw1.jsonl", "run1", "gw1", value_limit=16)
+    proc = HaloSpanProcessor(rec)
+    provider = TracerProvider(resource=Resource({"service.name": "svc", "tags": ("a", "b")}))
+    provider.add_span_processor(proc)
+    tracer = provider.get_tracer("lib", "0.9")
+    rec.context.enter("t.py::test_x", "call")
+    t0 = 1_763_700_000_123_456_789
+    root = tracer.start_span("root", start_time=t0)
+    with api.use_span(root, end_on_exit=False):
+        child = tracer.start_span('tool "q" ✓', kind=api.SpanKind.CLIENT, start_time=t0 + 5,
+                                 attributes={"short": "ok", "long": "x" * 40, "n": 3, "seq": ("y" * 20, "z")})
+    child.add_event("gen_ai.choice", {"index": 0}, timestamp=t0 + 7)
+    child.add_event("exception", {"exception.type": "KeyError", "exception.message": "'k'"}, timestamp=t0 + 8)
+    child.set_status(api.Status(api.StatusCode.ERROR, "boom"))
+    child.end(end_time=t0 + 2_000_000_000)  # the next second: a second cached ISO prefix
+    root.end(end_time=t0 + 3_000_000_000)
+    assert not (tmp_path / "r-gw1.jsonl").exists()  # held until the test ends
+    rec.context.leave()
+    rec.test_finished("t.py::test_x", "failed")
+    rec.close()
+
+    ctx, parent = child.get_span_context(), root.get_span_context()
+    linkage = {"halo.test.worker": "gw1", "halo.run.id": "run1", "halo.test.phase": "call",
+               "halo.test.nodeid": "t.py::test_x", "halo.test.outcome": "failed"}
+    events = [{"name": "gen_ai.choice", "time": ns_to_iso(t0 + 7), "attributes": {"index": 0}}]
+    child_attrs = {"short": "ok", "long": "x" * 16, "n": 3, "seq": ["y" * 16, "z"],
+                   "exception.type": "KeyError", "exception.message": "'k'",
+                   "halo.events": orjson.dumps(events).decode()[:16],  # capped like any attribute
+                   "halo.truncated_attributes": ["long", "seq", "halo.events"]}
+    common = {"resource_attributes": {"service.name": "svc", "tags": ["a", "b"]}, "scope_name": "lib",
+              "scope_version": "0.9", "trace_id": trace_id_hex(ctx.trace_id)}
+    expected = [
+        make_span(span_id=span_id_hex(ctx.span_id), parent_span_id=span_id_hex(parent.span_id), name='tool "q" ✓',
+                  kind="SPAN_KIND_CLIENT", start_ns=t0 + 5, end_ns=t0 + 2_000_000_000, status_code="STATUS_CODE_ERROR",
+                  status_message="boom", attributes={**child_attrs, **linkage}, **common),
+        make_span(span_id=span_id_hex(parent.span_id), name="root", start_ns=t0, end_ns=t0 + 3_000_000_000,
+                  status_code="STATUS_CODE_UNSET", kind="SPAN_KIND_INTERNAL", attributes=linkage, **common),
+    ]
+    assert expected[0]["end_time"] == "2025-11-21T04:40:02.123456789Z"
+    written = (tmp_path / "r-gw1.jsonl").read_bytes()
+    assert written == b"".join(orjson.dumps(s) + b"\n" for s in expected)
