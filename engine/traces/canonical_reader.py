@@ -268,27 +268,25 @@ def scan(
     """Scan ``path`` from byte ``start`` (line ``lineno`` already read) to EOF; returns ``(end, lineno)``.
 
     Never raises for bad data: every unusable line is counted in ``problems`` by reason.
+    Consecutive spans of one trace (a *run*) are summed in local variables and added to the
+    trace's columns when the run ends (``_flush``): per span only locals change.
     """
     label = label or path
     decode, ascii_, fast_errors = P.decode, bytes.isascii, (*P.DECODE_ERRORS, OverflowError)
     rollup_of, valid_utf8 = P.rollup_of, P.valid_utf8
-    off_add, ln_add, tr_add = state.off.append, state.ln.append, state.tr.append
+    decode_primary, quick_rollup = P.decode_primary, P.quick_rollup
+    off_add, ln_add = state.off.append, state.ln.append
     sid_add, pid_add = state.sid.append, state.pid.append
-    tmap, tspans, vbit, bit = state.tmap, state.tspans, state.vbit, state.bit
-    cols = state.cols
-    c_n, c_err, c_tin, c_tout, c_start, c_end, c_bytes = (
-        cols[N],
-        cols[ERR],
-        cols[TIN],
-        cols[TOUT],
-        cols[START],
-        cols[END],
-        cols[BYTES],
-    )
-    c_model, c_agent, c_svc, c_tool = cols[M_MODEL], cols[M_AGENT], cols[M_SERVICE], cols[M_TOOL]
-    c_cat = {c: cols[slot] for c, slot in CAT_SLOT.items()}
+    tmap, vbit, bit = state.tmap, state.vbit, state.bit
+    c_cat = {c: state.cols[slot] for c, slot in CAT_SLOT.items()}
     hexset = _HEX
-    kinds, codes = KINDS, CODES
+    status_error = STATUS_ERROR
+    l_model = l_agent = l_svc = l_tool = None  # the previous span's facet values and their bits
+    b_model = b_agent = b_svc = b_tool = 0
+    # the current run: its trace (-1: none), first span number and sums
+    rt, r0, rn, rb, rerr, rtin, rtout, rst, ret = -1, 0, 0, 0, 0, 0, 0, "~", ""
+    last_tid = None  # the run's trace id
+    rm_model = rm_agent = rm_svc = rm_tool = 0
     pos = start
     nspans = len(state.off)
     with open(path, "rb", buffering=BUFFER) as fh:
@@ -301,15 +299,19 @@ def scan(
             try:
                 if not (ascii_(line) or valid_utf8(line)):
                     raise ValueError
-                v = decode(line)
+                v = decode_primary(line)  # lengths of ids and times, kind and status code checked by the Struct
+                r = quick_rollup(v.attributes, v.name)
+                if r is None:  # the primary keys do not settle the rollup: decode all the keys it may read
+                    v = decode(line)
+                    r = rollup_of(v.attributes, v.name)
                 tid = v.trace_id
-                sid = v.span_id
-                ti = tmap.get(tid)
-                if ti is None and (len(tid) != 32 or not hexset.issuperset(tid)):
-                    raise ValueError
-                if len(sid) != 16:
-                    raise ValueError
-                k = int(sid, 16)
+                if tid == last_tid:
+                    ti = rt
+                else:
+                    ti = tmap.get(tid)
+                    if ti is None and not hexset.issuperset(tid):
+                        raise ValueError
+                k = int(v.span_id, 16)
                 p = v.parent_span_id
                 if p:
                     if len(p) != 16:
@@ -319,14 +321,11 @@ def scan(
                     pk = 0
                 st = v.start_time
                 et = v.end_time
-                if len(st) != 30 or len(et) != 30 or et < st or pk == k or st[29] != "Z":
-                    raise ValueError
-                code = v.status.code
-                if v.kind not in kinds or code not in codes:
+                if et < st or pk == k or st[29] != "Z":
                     raise ValueError
                 a = v.attributes
-                cat, model, tin, tout, tool, agent = rollup_of(a, v.name)
-                err = code == STATUS_ERROR
+                cat, model, tin, tout, tool, agent = r
+                err = v.status.code == status_error
                 svc = v.resource.attributes.service_name
                 nid = a.halo_test_nodeid
                 out = a.halo_test_outcome
@@ -340,45 +339,91 @@ def scan(
                     state.gaps.append(off)
                     continue
                 if slow:  # coerced by ``canonicalize_record``: readers re-apply it
+                    if rt >= 0:
+                        _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
+                        rt, last_tid = -1, None
                     _add_slow(state, facts, off, n)
                     nspans += 1
                     continue
                 ti, tid, k, pk, st, et, cat, model, tin, tout, tool, agent, err, svc, nid, out = facts
                 sid_add(k)
                 pid_add(pk)
-            if ti is None:
-                ti = state.new_trace(tid)
+            if ti != rt:
+                if rt >= 0:
+                    _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
+                if ti is None:
+                    ti = state.new_trace(tid)
+                rt, r0, rn, rb, rerr, rtin, rtout, rst, ret = ti, nspans, 0, 0, 0, 0, 0, "~", ""
+                rm_model = rm_agent = rm_svc = rm_tool = 0
+                last_tid = tid
             off_add(off)
             ln_add(n)
-            tr_add(ti)
-            tspans[ti].append(nspans)
             nspans += 1
-            c_n[ti] += 1
-            c_bytes[ti] += n
-            if st < c_start[ti]:
-                c_start[ti] = st
-            if et > c_end[ti]:
-                c_end[ti] = et
+            rn += 1
+            rb += n
+            if st < rst:
+                rst = st
+            if et > ret:
+                ret = et
             c_cat[cat][ti] += 1
             if err:
-                c_err[ti] += 1
+                rerr += 1
             if tin:
-                c_tin[ti] += tin
+                rtin += tin
             if tout:
-                c_tout[ti] += tout
+                rtout += tout
             if model:
-                c_model[ti] |= vbit.get(model) or bit(model)
+                if model != l_model:
+                    l_model, b_model = model, vbit.get(model) or bit(model)
+                rm_model |= b_model
             if agent:
-                c_agent[ti] |= vbit.get(agent) or bit(agent)
+                if agent != l_agent:
+                    l_agent, b_agent = agent, vbit.get(agent) or bit(agent)
+                rm_agent |= b_agent
             if svc and svc.__class__ is str:
-                c_svc[ti] |= vbit.get(svc) or bit(svc)
+                if svc != l_svc:
+                    l_svc, b_svc = svc, vbit.get(svc) or bit(svc)
+                rm_svc |= b_svc
             if tool:
-                c_tool[ti] |= vbit.get(tool) or bit(tool)
+                if tool != l_tool:
+                    l_tool, b_tool = tool, vbit.get(tool) or bit(tool)
+                rm_tool |= b_tool
             if nid:
-                row = state.row(ti)
-                fold_test(row, nid, out)
-                state.set_row(ti, row)
+                _fold_test_col(state, ti, nid, out)
+    if rt >= 0:
+        _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
     return pos, lineno
+
+
+def _flush(
+    state: ScanState, t: int, first: int, n: int, nbytes: int, err: int, tin: int, tout: int,
+    st: str, et: str, m_model: int, m_agent: int, m_svc: int, m_tool: int,
+) -> None:
+    """Add a run's sums (spans ``first`` .. ``first + n - 1``, all of trace ``t``) to its columns and span lists."""
+    cols = state.cols
+    cols[N][t] += n
+    cols[BYTES][t] += nbytes
+    if st < cols[START][t]:
+        cols[START][t] = st
+    if et > cols[END][t]:
+        cols[END][t] = et
+    cols[ERR][t] += err
+    cols[TIN][t] += tin
+    cols[TOUT][t] += tout
+    cols[M_MODEL][t] |= m_model
+    cols[M_AGENT][t] |= m_agent
+    cols[M_SERVICE][t] |= m_svc
+    cols[M_TOOL][t] |= m_tool
+    state.tspans[t].extend(range(first, first + n))
+    state.tr.extend(array("i", (t,)) * n)
+
+
+def _fold_test_col(state: ScanState, t: int, nid: Any, out: Any) -> None:
+    """``fold_test`` on trace ``t``'s two test columns."""
+    row = [None] * ROW_LEN
+    row[NODEID], row[OUTCOME] = state.cols[NODEID][t], state.cols[OUTCOME][t]
+    fold_test(row, nid, out)
+    state.cols[NODEID][t], state.cols[OUTCOME][t] = row[NODEID], row[OUTCOME]
 
 
 def _dict_line(line: bytes, state: ScanState, problems: Problems, where: str) -> tuple[bool, Any]:

@@ -22,7 +22,7 @@ are bounded to int64 (orjson reads bigger ones as floats): those lines fall back
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -98,15 +98,28 @@ def _default(key: str) -> Any:
 
 assert len({field_name(k) for k in ATTR_KEYS}) == len(ATTR_KEYS), "attribute field names collide"
 
-Attrs: Any = msgspec.defstruct(
-    "Attrs",
-    [
-        (field_name(k), _Num if k in _NUMERIC else _Str, msgspec.field(default=_default(k), name=k))
-        for k in ATTR_KEYS
-    ],
-    gc=False,
-    module=__name__,
+# The few keys that settle the rollup of most spans: the OpenInference kind, the first key of each
+# table, every token key (a span without tokens must be known to have none) and the presence keys
+# ``rollup`` tests once the category is known. Each declared key costs the decoder a comparison per
+# attribute of every line, so the scan decodes these first and the full set only when they do not
+# settle it (``quick_rollup`` returns None).
+PRIMARY_KEYS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        (CATEGORY_VALUE_KEYS[0], "llm.model_name", MODEL_KEYS[0])
+        + INPUT_TOKEN_KEYS
+        + OUTPUT_TOKEN_KEYS
+        + (LANGFUSE_USAGE, TOOL_NAME_KEYS[0], AGENT_NAME_KEYS[0], C.TEST_NODEID, C.TEST_OUTCOME)
+    )
 )
+
+
+def _attrs_struct(name: str, keys: tuple[str, ...]) -> Any:
+    fields = [(field_name(k), _Num if k in _NUMERIC else _Str, msgspec.field(default=_default(k), name=k)) for k in keys]
+    return msgspec.defstruct(name, fields, gc=False, module=__name__)
+
+
+Attrs: Any = _attrs_struct("Attrs", ATTR_KEYS)
+PrimaryAttrs: Any = _attrs_struct("PrimaryAttrs", PRIMARY_KEYS)
 
 
 class ResourceAttrs(msgspec.Struct, gc=False):
@@ -118,25 +131,45 @@ class Resource(msgspec.Struct, gc=False):
 
 
 class Status(msgspec.Struct, gc=False):
-    code: str
+    code: Literal["STATUS_CODE_UNSET", "STATUS_CODE_OK", "STATUS_CODE_ERROR"]
 
 
-class SpanView(msgspec.Struct, gc=False):
-    """The fields the index reads; all required, so a record missing one takes the orjson path."""
+class _SpanTop(msgspec.Struct, gc=False):
+    """The top-level fields the index reads; all required, so a record missing one takes the orjson path.
 
-    trace_id: str
-    span_id: str
+    Lengths and enums are checked here (in C); ``canonical_reader.scan`` checks the rest. The
+    constraints are never looser than the orjson path's checks (``_dict_line``), so a line either
+    passes both or gets the orjson path's verdict.
+    """
+
+    trace_id: Annotated[str, msgspec.Meta(min_length=32, max_length=32)]
+    span_id: Annotated[str, msgspec.Meta(min_length=16, max_length=16)]
     parent_span_id: _Str
     name: str
-    kind: str
-    start_time: str
-    end_time: str
+    kind: Literal[
+        "SPAN_KIND_UNSPECIFIED",
+        "SPAN_KIND_INTERNAL",
+        "SPAN_KIND_SERVER",
+        "SPAN_KIND_CLIENT",
+        "SPAN_KIND_PRODUCER",
+        "SPAN_KIND_CONSUMER",
+    ]
+    start_time: Annotated[str, msgspec.Meta(min_length=30, max_length=30)]
+    end_time: Annotated[str, msgspec.Meta(min_length=30, max_length=30)]
     status: Status
     resource: Resource
+
+
+class SpanView(_SpanTop, gc=False):
     attributes: Attrs
 
 
+class PrimaryView(_SpanTop, gc=False):
+    attributes: PrimaryAttrs
+
+
 decode = msgspec.json.Decoder(SpanView).decode
+decode_primary = msgspec.json.Decoder(PrimaryView).decode
 # what a line that does not fit raises: DecodeError/ValidationError/UnicodeDecodeError are ValueErrors,
 # deep nesting is a RecursionError
 DECODE_ERRORS = (ValueError, RecursionError)
@@ -180,11 +213,15 @@ def _first_str_src(var: str, keys: tuple[str, ...]) -> list[str]:
 
 
 def _first_int_src(var: str, keys: tuple[str, ...]) -> list[str]:
-    """``var = normalize._first_int(attrs, keys) or 0`` unrolled (values are int, float, str, bool or None)."""
-    out = []
-    for i, k in enumerate(keys):
+    """``var = normalize._first_int(attrs, keys) or 0`` unrolled (values are int, float, str, bool or None).
+
+    "None of the keys" (most spans that are not LLM calls) is tested first, in one plain chain.
+    """
+    none = " and ".join(f"a.{field_name(k)} is None" for k in keys)
+    out = [f"if {none}: {var} = 0"]
+    for k in keys:
         usable = f"(v := a.{field_name(k)}) is not None and v.__class__ is not bool and (v.__class__ is not str or v.isdigit())"
-        out.append(f"{'if' if i == 0 else 'elif'} {usable}: {var} = int(v) or 0")
+        out.append(f"elif {usable}: {var} = int(v) or 0")
     return [*out, f"else: {var} = 0"]
 
 
@@ -227,7 +264,33 @@ def _rollup_source() -> str:
     return "def rollup_of(a, name):\n" + "".join(f"    {x}\n" for x in body)
 
 
-ROLLUP_SOURCE = _rollup_source()
+def _quick_source() -> str:
+    """The source of ``quick_rollup``: ``rollup_of`` over ``PrimaryAttrs``, or None when those keys do not settle it."""
+    oi = f"a.{field_name(CATEGORY_VALUE_KEYS[0])}"
+    model, tool, agent = MODEL_KEYS[0], TOOL_NAME_KEYS[0], AGENT_NAME_KEYS[0]
+    body = [
+        f"if {oi} is None: return None",
+        f"cat = _OI.get({oi}) or _OI.get({oi}.upper())  # most producers already spell it upper-case",
+        "if not cat: return None",
+        f"if cat == 'llm' or a.{field_name('llm.model_name')} is not ABSENT:",
+        f"    if not {_is_str(model)}: return None",
+        f"    model = a.{field_name(model)}",
+        "else: model = None",
+        *_first_int_src("tin", INPUT_TOKEN_KEYS),
+        *_first_int_src("tout", OUTPUT_TOKEN_KEYS),
+        f"if not (tin or tout) and a.{field_name(LANGFUSE_USAGE)} is not ABSENT:",
+        f"    tin, tout = (x or 0 for x in _langfuse_usage({{LANGFUSE_USAGE: a.{field_name(LANGFUSE_USAGE)}}}))",
+        "if cat == 'tool':",
+        f"    if not {_is_str(tool)}: return None",
+        f"    tool = a.{field_name(tool)}",
+        "else: tool = None",
+        f"if not {_is_str(agent)}: return None",
+        f"return cat, model, tin, tout, tool, a.{field_name(agent)}",
+    ]
+    return "def quick_rollup(a, name):\n" + "".join(f"    {x}\n" for x in body)
+
+
+ROLLUP_SOURCE = _rollup_source() + _quick_source()
 _ns: dict[str, Any] = {
     "ABSENT": ABSENT,
     "_OI": _OI,
@@ -243,3 +306,7 @@ _ns: dict[str, Any] = {
 exec(compile(ROLLUP_SOURCE, f"<{__name__}.rollup_of>", "exec"), _ns)
 rollup_of: Callable[[Any, str], tuple[str, str | None, int, int, str | None, str | None]] = _ns["rollup_of"]
 rollup_of.__doc__ = "``normalize.rollup`` without ``is_error`` over an ``Attrs``: (cat, model, tin, tout, tool, agent)."
+quick_rollup: Callable[[Any, str], tuple[str, str | None, int, int, str | None, str | None] | None] = _ns[
+    "quick_rollup"
+]
+quick_rollup.__doc__ = "``rollup_of`` over a ``PrimaryAttrs``; None when the full ``Attrs`` are needed."

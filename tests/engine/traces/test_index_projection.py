@@ -29,12 +29,23 @@ T1 = "1" * 32
 
 
 def _typed_rollup(line: bytes) -> tuple[Any, ...] | None:
-    """``normalize.rollup``'s tuple computed from the Struct, or None when the line does not fit."""
+    """``normalize.rollup``'s tuple computed from the Struct, or None when the line does not fit.
+
+    When the primary keys settle it (``quick_rollup``), that answer must agree with the full one.
+    """
     try:
         v = P.decode(line)
     except P.DECODE_ERRORS:
         return None
-    return (*P.rollup_of(v.attributes, v.name), v.status.code == STATUS_ERROR)
+    full = (*P.rollup_of(v.attributes, v.name), v.status.code == STATUS_ERROR)
+    try:
+        q = P.decode_primary(line)
+    except P.DECODE_ERRORS:
+        return full
+    quick = P.quick_rollup(q.attributes, q.name)
+    if quick is not None:
+        assert (*quick, q.status.code == STATUS_ERROR) == full, line[:300]
+    return full
 
 
 def _state(idx: TraceIndex) -> tuple[Any, ...]:
@@ -102,11 +113,17 @@ def test_corpus_index_identical_with_and_without_typed_path(
     [NZ.MODEL_KEYS, NZ.INPUT_TOKEN_KEYS, NZ.OUTPUT_TOKEN_KEYS, NZ.TOOL_NAME_KEYS, NZ.AGENT_NAME_KEYS,
      P.CATEGORY_VALUE_KEYS, P.CATEGORY_PRESENCE_KEYS],
 )
-@pytest.mark.parametrize("kind", ["LLM", "TOOL", "AGENT", None])
-def test_rollup_twin_matches_per_key(table: tuple[str, ...], kind: str | None) -> None:
-    """Each key alone, with several values, and pairs (priority order) give normalize's answer."""
+@pytest.mark.parametrize("kind", ["LLM", "TOOL", "AGENT", "llm", None])
+@pytest.mark.parametrize("settled", [False, True])
+def test_rollup_twin_matches_per_key(table: tuple[str, ...], kind: str | None, settled: bool) -> None:
+    """Each key alone, with several values, and pairs (priority order) give normalize's answer.
+
+    ``settled`` adds the primary keys that let ``quick_rollup`` answer, so both twins are exercised.
+    """
     values: list[Any] = ["v", "", None, 7, "12", "x1", 0, 2.5, True, "llm", "agent", "TOOL", "execute_tool", "chat"]
-    base = {"openinference.span.kind": kind} if kind else {}
+    base: dict[str, Any] = {"openinference.span.kind": kind} if kind else {}
+    if settled:
+        base.update({NZ.MODEL_KEYS[0]: "m", NZ.TOOL_NAME_KEYS[0]: "t", NZ.AGENT_NAME_KEYS[0]: "ag"})
     cases = [{**base, k: v} for k in table for v in values]
     cases += [{**base, a: "first", b: "second"} for a in table for b in table if a != b]
     cases += [{**base, a: 3, b: 5} for a in table for b in table if a != b]
