@@ -73,7 +73,7 @@ class HaloSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         try:
             if span.__class__ is ReadableSpan:
-                if self._hold(span._context[0], span):
+                if self._hold(span._context[0], span):  # type: ignore[index]
                     return
             else:
                 span = PublicFields(span)  # type: ignore[assignment]

@@ -220,7 +220,7 @@ class SpanRenderer:
                 raw = span._attributes
                 attrs = raw._dict if raw.__class__ is _BOUNDED else plain_dict(raw)
                 events = span._events
-                if events is not None and (events._dq if events.__class__ is _BLIST else events):
+                if events is not None and (events._dq if events.__class__ is _BLIST else events):  # type: ignore[attr-defined]
                     attrs = fold_events(dict(attrs), events)
                 try:
                     body = dumps(attrs)

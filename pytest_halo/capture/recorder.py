@@ -38,8 +38,8 @@ from pytest_halo.capture.writer import (
 )
 
 HOLD_LIMIT = 4096  # held unserialised spans of one test before they are rendered early
-# (held spans, suffix of a linkage, out lines, out trace ids) — ``SpanRenderer.render``.
-Renderer = Callable[[list[tuple[Any, Any]], Callable[[Any], bytes], list[bytes], dict[str, None]], None]
+# (held spans, suffix of a linkage, write, out trace ids) → lines written: ``SpanRenderer.render``.
+Renderer = Callable[[list[tuple[Any, Any]], Callable[[Any], bytes], Callable[[bytes], Any], dict[str, None]], int]
 _OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
 
 
@@ -238,9 +238,9 @@ class Recorder:
             items = self._pending.pop(nodeid, None)
             early = self._early.pop(nodeid, None)
         if early is not None:
-            blob = early[0]
+            blob = bytes(early[0])
             if outcome:
-                blob = bytearray(b"".join(stamp_outcome(line + b"\n", outcome) for line in blob.split(b"\n")[:-1]))
+                blob = b"".join(stamp_outcome(line + b"\n", outcome) for line in blob.split(b"\n")[:-1])
             self.writer.write_raw(blob, early[1][0])
         if items:
             done: list[tuple[dict[str, None], int]] = []

@@ -233,3 +233,32 @@ def test_otel_render_pins_the_exact_canonical_line(tmp_path):
     assert expected[0]["end_time"] == "2025-11-21T04:40:02.123456789Z"
     written = (tmp_path / "r-gw1.jsonl").read_bytes()
     assert written == b"".join(orjson.dumps(s) + b"\n" for s in expected)
+
+
+def test_long_test_spans_rendered_early_keep_order_outcome_and_index(tmp_path, monkeypatch):
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from pytest_halo.capture import recorder as recorder_mod
+    from pytest_halo.capture.otel import HaloSpanProcessor
+    from pytest_halo.capture.recorder import Recorder, index_path
+
+    monkeypatch.setattr(recorder_mod, "HOLD_LIMIT", 3)
+    rec = Recorder(tmp_path / "r-master.jsonl", "r", "master")
+    provider = TracerProvider()
+    provider.add_span_processor(HaloSpanProcessor(rec))
+    tracer = provider.get_tracer("t")
+    rec.context.enter("t.py::long", "call")
+    for i in range(7):
+        with tracer.start_as_current_span(f"s{i}"):
+            pass
+        if i == 3:
+            _emit(rec, 99, trace=5)  # a manual-API span in between
+    rec.context.leave()
+    rec.test_finished("t.py::long", "passed")
+    rec.close()
+    rows = [orjson.loads(x) for x in (tmp_path / "r-master.jsonl").read_bytes().splitlines()]
+    assert [r["name"] for r in rows] == ["s0", "s1", "s2", "s3", "s99", "s4", "s5", "s6"]
+    assert {r["attributes"]["halo.test.outcome"] for r in rows} == {"passed"}
+    index = orjson.loads(index_path(tmp_path / "r-master.jsonl").read_bytes())
+    assert index["spans"] == 8 and index["tests"]["t.py::long"]["spans"] == 8
+    assert index["tests"]["t.py::long"]["trace_ids"] == list(dict.fromkeys(r["trace_id"] for r in rows))
