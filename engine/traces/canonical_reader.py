@@ -20,6 +20,7 @@ import calendar
 import time
 from array import array
 from collections import deque
+from datetime import date
 from typing import Any
 
 import orjson
@@ -71,13 +72,41 @@ _DEFAULTS = new_row()
 _MINUTE_CACHE: dict[str, int] = {}
 
 
+_EPOCH_DAY = date(1970, 1, 1).toordinal()
+
+
+def minute_epoch(m: str) -> int:
+    """``YYYY-MM-DDTHH:MM`` (UTC) → epoch seconds, as ``timegm(strptime(m, "%Y-%m-%dT%H:%M"))`` gives.
+
+    The plain ASCII-digit spelling is computed directly (strptime costs ~50 µs, once per new
+    minute); anything else, or a value out of range, goes to strptime for its exact verdict.
+    """
+    if (
+        len(m) == 16
+        and m.isascii()
+        and m[4] == m[7] == "-"
+        and m[10] == "T"
+        and m[13] == ":"
+        and (m[:4] + m[5:7] + m[8:10] + m[11:13] + m[14:]).isdigit()
+    ):
+        h, mi = int(m[11:13]), int(m[14:])
+        if h < 24 and mi < 60:
+            try:
+                day = date(int(m[:4]), int(m[5:7]), int(m[8:10])).toordinal()
+            except ValueError:
+                pass
+            else:
+                return (day - _EPOCH_DAY) * 86400 + h * 3600 + mi * 60
+    return calendar.timegm(time.strptime(m, "%Y-%m-%dT%H:%M"))
+
+
 def canon_ns(s: str) -> int | None:
     """Canonical 30-char ``...Z`` time → epoch ns (cached per minute); anything else → ``iso_to_ns``."""
     if len(s) == 30 and s[29] == "Z" and s[19] == ".":
         base = _MINUTE_CACHE.get(s[:16])
         if base is None:
             try:
-                base = calendar.timegm(time.strptime(s[:16], "%Y-%m-%dT%H:%M"))
+                base = minute_epoch(s[:16])
             except ValueError:
                 return iso_to_ns(s)
             if len(_MINUTE_CACHE) > 100_000:

@@ -195,3 +195,29 @@ def test_invalid_utf8_in_a_skipped_value_is_repaired_as_before(tmp_path: Path, m
     fast, slow = _both(p, monkeypatch)
     assert fast == slow
     assert fast[12] == {"invalid_utf8": 1}  # problems.repaired
+
+
+def test_minute_epoch_matches_strptime() -> None:
+    """The per-trace time conversion's fast minute parser agrees with ``timegm(strptime(...))``, errors included."""
+    import calendar
+    import random
+    import time
+
+    def verdict(f: Any, m: str) -> Any:
+        try:
+            return f(m)
+        except ValueError:
+            return "error"
+
+    def ref(m: str) -> int:
+        return calendar.timegm(time.strptime(m, "%Y-%m-%dT%H:%M"))
+
+    rng = random.Random(5)
+    cases = ["2025-06-01T00:00", "0000-01-01T00:00", "2024-02-29T23:59", "2025-02-29T00:00", "2025-06-01t00:00",
+             "2025-6-01T00:00x", "2025-06-01T0 :00", "1969-12-31T23:59", "\uff12025-06-01T00:0"]  # fmt: skip
+    cases += [
+        f"{rng.randint(0, 9999):04d}-{rng.randint(0, 13):02d}-{rng.randint(0, 32):02d}T{rng.randint(0, 24):02d}:{rng.randint(0, 60):02d}"
+        for _ in range(3000)
+    ]
+    for m in cases:
+        assert verdict(R.minute_epoch, m) == verdict(ref, m), m
