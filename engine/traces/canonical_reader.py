@@ -17,6 +17,7 @@ remembered so readers re-apply it. Both fast paths accept exactly the same lines
 from __future__ import annotations
 
 import calendar
+import sys
 import time
 from array import array
 from collections import deque
@@ -305,7 +306,8 @@ def scan(
     rollup_of, valid_utf8 = P.rollup_of, P.valid_utf8
     decode_primary, quick_rollup = P.decode_primary, P.quick_rollup
     off_add, ln_add = state.off.append, state.ln.append
-    sid_add, pid_add = state.sid.append, state.pid.append
+    fromhex, zero8 = bytes.fromhex, bytes(8)
+    sbuf, pbuf = bytearray(), bytearray()  # span / parent ids as 8 big-endian bytes, moved to the arrays by _move_ids
     tmap, vbit, bit = state.tmap, state.vbit, state.bit
     c_cat = {c: state.cols[slot] for c, slot in CAT_SLOT.items()}
     hexset = _HEX
@@ -340,17 +342,17 @@ def scan(
                     ti = tmap.get(tid)
                     if ti is None and not hexset.issuperset(tid):
                         raise ValueError
-                k = int(v.span_id, 16)
+                kb = fromhex(v.span_id)  # = int(span_id, 16) for 16 hex digits; any other spelling falls back
                 p = v.parent_span_id
                 if p:
                     if len(p) != 16:
                         raise ValueError
-                    pk = int(p, 16)
+                    pb = fromhex(p)
                 else:
-                    pk = 0
+                    pb = zero8
                 st = v.start_time
                 et = v.end_time
-                if et < st or pk == k or st[29] != "Z":
+                if len(kb) != 8 or len(pb) != 8 or et < st or pb == kb or st[29] != "Z":
                     raise ValueError
                 a = v.attributes
                 cat, model, tin, tout, tool, agent = r
@@ -358,11 +360,7 @@ def scan(
                 svc = v.resource.attributes.service_name
                 nid = a.halo_test_nodeid
                 out = a.halo_test_outcome
-                sid_add(k)  # last: a negative id ("-1f...") fails here, before anything else changed
-                pid_add(pk)
             except fast_errors:
-                if len(state.sid) > nspans:
-                    del state.sid[nspans:]
                 slow, facts = _dict_line(line, state, problems, f"{label}:{lineno}")
                 if facts is None:
                     state.gaps.append(off)
@@ -371,22 +369,27 @@ def scan(
                     if rt >= 0:
                         _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
                         rt, last_tid = -1, None
+                    sbuf += facts[1].to_bytes(8, "big")
+                    pbuf += facts[2].to_bytes(8, "big")
                     _add_slow(state, facts, off, n)
                     nspans += 1
                     continue
                 ti, tid, k, pk, st, et, cat, model, tin, tout, tool, agent, err, svc, nid, out = facts
-                sid_add(k)
-                pid_add(pk)
+                kb, pb = k.to_bytes(8, "big"), pk.to_bytes(8, "big")
             if ti != rt:
                 if rt >= 0:
                     _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
                 if ti is None:
                     ti = state.new_trace(tid)
+                if len(sbuf) > 1 << 20:
+                    _move_ids(state, sbuf, pbuf)
                 rt, r0, rn, rb, rerr, rtin, rtout, rst, ret = ti, nspans, 0, 0, 0, 0, 0, "~", ""
                 rm_model = rm_agent = rm_svc = rm_tool = 0
                 last_tid = tid
             off_add(off)
             ln_add(n)
+            sbuf += kb
+            pbuf += pb
             nspans += 1
             rn += 1
             rb += n
@@ -421,7 +424,19 @@ def scan(
                 _fold_test_col(state, ti, nid, out)
     if rt >= 0:
         _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
+    _move_ids(state, sbuf, pbuf)
     return pos, lineno
+
+
+def _move_ids(state: ScanState, sbuf: bytearray, pbuf: bytearray) -> None:
+    """Append the buffered big-endian ids to ``state.sid`` / ``state.pid`` (C-level) and empty the buffers."""
+    for arr, buf in ((state.sid, sbuf), (state.pid, pbuf)):
+        ids = array("Q")
+        ids.frombytes(buf)
+        if sys.byteorder == "little":
+            ids.byteswap()
+        arr.extend(ids)
+        del buf[:]
 
 
 def _flush(
@@ -526,8 +541,6 @@ def _add_slow(state: ScanState, facts: tuple[Any, ...], off: int, n: int) -> Non
     state.off.append(off)
     state.ln.append(n)
     state.tr.append(ti)
-    state.sid.append(facts[1])
-    state.pid.append(facts[2])
     state.tspans[ti].append(i)
     state.slow.add(i)
     row = state.row(ti)

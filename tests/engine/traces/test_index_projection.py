@@ -221,3 +221,21 @@ def test_minute_epoch_matches_strptime() -> None:
     ]
     for m in cases:
         assert verdict(R.minute_epoch, m) == verdict(ref, m), m
+
+
+def test_odd_id_spellings_indexed_identically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ids parsed as bytes on the typed path: case, prefixes, spaces and self-parents agree with ``int(x, 16)``."""
+    lines = [
+        span_line(T1, "aaaaaaaaaaaaaaaa", name="root"),
+        span_line(T1, "ABCDEF0123456789", "aaaaaaaaaaaaaaaa"),  # upper case: same id as lower
+        span_line(T1, "0x00000000000abc", "ABCDEF0123456789"),  # int() takes a 0x prefix, fromhex does not
+        span_line(T1, "0011223344 55667", "aaaaaaaaaaaaaaaa"),  # fromhex skips spaces, int() refuses
+        span_line(T1, "bbbbbbbbbbbbbbbb", "BBBBBBBBBBBBBBBB"),  # self-parent in another case
+        span_line(T1, "0000000000000000"),  # id 0 with no parent: equal to "no parent"
+        span_line(T1, "cccccccccccccccc", "aaaaaaaaaaaaaaa"),  # 15-char parent
+        span_line(T1, "dddddddddddddddd", "+aaaaaaaaaaaaaaa"),
+    ]
+    p = tmp_path / "ids.jsonl"
+    p.write_bytes(b"".join(lines))
+    fast, slow = _both(p, monkeypatch)
+    assert fast == slow
