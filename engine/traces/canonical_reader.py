@@ -20,8 +20,8 @@ import calendar
 import sys
 import time
 from array import array
-from collections import deque
 from datetime import date
+from itertools import repeat
 from typing import Any
 
 import orjson
@@ -156,12 +156,22 @@ class ScanState:
         return b
 
     def new_trace(self, tid: str) -> int:
+        """A new trace number. Columns grow by blocks of default rows (``trim`` drops the unused ones)."""
         ti = len(self.tids)
         self.tids.append(tid)
         self.tmap[tid] = ti
-        deque(map(list.append, self.cols, _DEFAULTS), maxlen=0)  # one default per field, C-level loop
+        if len(self.cols[0]) <= ti:
+            grow = max(1024, ti // 4)
+            for col, default in zip(self.cols, _DEFAULTS, strict=True):
+                col.extend(repeat(default, ti + grow - len(col)))
         self.tspans.append(array("i"))
         return ti
+
+    def trim(self) -> None:
+        """Drop the default rows ``new_trace`` added ahead: every column has one value per trace again."""
+        n = len(self.tids)
+        for col in self.cols:
+            del col[n:]
 
     def row(self, t: int) -> list[Any]:
         """Trace ``t``'s rollup as one list (``row[N]``, ``row[ERR]``...); for reports, not hot loops."""
@@ -425,6 +435,7 @@ def scan(
     if rt >= 0:
         _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
     _move_ids(state, sbuf, pbuf)
+    state.trim()
     return pos, lineno
 
 
