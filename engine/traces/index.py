@@ -154,6 +154,8 @@ class TraceIndex:
     ) -> None:
         """Store a trace's orphan/cycle counts; adjust the totals by the change (appends re-check traces)."""
         self.state.cols[R.ORPHANS][t], self.state.cols[R.CYCLES][t] = orph, cyc
+        if orph == old_orph and cyc == old_cyc:  # the common case: nothing changed (0 and 0)
+            return
         p = self.problems
         for reason, new, old in ((ORPHAN, orph, old_orph), (CYCLE, cyc, old_cyc)):
             if new != old:
