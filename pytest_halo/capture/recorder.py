@@ -37,10 +37,13 @@ from pytest_halo.capture.writer import (
     value_limit_from_env,
 )
 
-HOLD_LIMIT = 4096  # held unserialised spans of one test before they are rendered early
+HOLD_LIMIT = 256  # held unserialised spans of one test before they are rendered early (bounded GC work)
 # (held spans, suffix of a linkage, write, out trace ids) → lines written: ``SpanRenderer.render``.
 Renderer = Callable[[list[tuple[Any, Any]], Callable[[Any], bytes], Callable[[bytes], Any], dict[str, None]], int]
 _OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
+# Stands for the outcome in lines rendered before it is known: a raw NUL never occurs in
+# JSON text, so one ``bytes.replace`` at the test's end stamps (or drops) them all.
+_LATER = _OUTCOME_KEY + b"\x00"
 
 
 def stamp_outcome(line: bytes, outcome: str) -> bytes:
@@ -50,6 +53,12 @@ def stamp_outcome(line: bytes, outcome: str) -> bytes:
     holding a test's spans costs no collection time.
     """
     return line[:-3] + _OUTCOME_KEY + orjson.dumps(outcome) + b"}}\n"
+
+
+def _stamp(line: bytes, outcome: str | bytes) -> bytes:
+    """``stamp_outcome``, or the outcome placeholder when ``outcome`` is ``_LATER``."""
+    return line[:-3] + outcome + b"}}\n" if isinstance(outcome, bytes) else stamp_outcome(line, outcome)
+
 
 _CURRENT: Recorder | None = None
 
@@ -179,21 +188,21 @@ class Recorder:
         return True
 
     def _render_early(self, nodeid: str, items: list[tuple[Any, Any]]) -> None:
-        """A long test's held items → lines without outcome, indexed now (lock held)."""
+        """A long test's held items → lines with an outcome placeholder, indexed now (lock held)."""
         early = self._early.get(nodeid)
         if early is None:
             self._early[nodeid] = early = (bytearray(), [0])
-        trace_ids, count = self._render(items, None, early[0].extend)
+        trace_ids, count = self._render(items, _LATER, early[0].extend)
         self._index_many(nodeid, trace_ids, count)
         early[1][0] += count
         self._pending[nodeid] = []
 
-    def _closing(self, linked: tuple[str, str] | None, outcome: str | None) -> bytes:
-        """The serialised test linkage (and outcome) that ends a span's line."""
+    def _closing(self, linked: tuple[str, str] | None, outcome: str | bytes | None) -> bytes:
+        """The serialised test linkage (and outcome, or its placeholder) that ends a span's line."""
         suffix = self.suffix(linked)
-        return stamp_outcome(suffix, outcome) if outcome else suffix
+        return _stamp(suffix, outcome) if outcome else suffix
 
-    def _render(self, items: list[tuple[Any, Any]], outcome: str | None,
+    def _render(self, items: list[tuple[Any, Any]], outcome: str | bytes | None,
                 write: Callable[[bytes], Any]) -> tuple[dict[str, None], int]:
         """``write`` held items' lines stamped with ``outcome``; (trace ids in first-seen order, line count)."""
         trace_ids: dict[str, None] = {}
@@ -212,7 +221,7 @@ class Recorder:
             if spans and render is not None:
                 count += render(spans, closing, write, trace_ids)
                 spans = []
-            write(stamp_outcome(line, outcome) if outcome else line)
+            write(_stamp(line, outcome) if outcome else line)
             trace_ids[item[0]] = None
             count += 1
         if spans and render is not None:
@@ -238,10 +247,8 @@ class Recorder:
             items = self._pending.pop(nodeid, None)
             early = self._early.pop(nodeid, None)
         if early is not None:
-            blob = bytes(early[0])
-            if outcome:
-                blob = b"".join(stamp_outcome(line + b"\n", outcome) for line in blob.split(b"\n")[:-1])
-            self.writer.write_raw(blob, early[1][0])
+            stamp = _OUTCOME_KEY + orjson.dumps(outcome) if outcome else b""
+            self.writer.write_raw(bytes(early[0]).replace(_LATER, stamp), early[1][0])
         if items:
             done: list[tuple[dict[str, None], int]] = []
 

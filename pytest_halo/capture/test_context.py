@@ -50,7 +50,7 @@ class TestContext:
         if nodeid is not None and trace_id not in self.claims:
             if len(self.claims) >= MAX_TRACES:
                 self.claims.clear()
-            self.claims[trace_id] = (nodeid, self._phase or "call")
+            self.claims[trace_id] = self.current or (nodeid, self._phase or "call")  # shared tuple: no GC object per trace
 
     def attribution(self, trace_id: Any) -> tuple[str, str] | None:
         """(nodeid, phase) for a finished span of ``trace_id``, or None outside any test."""

@@ -255,10 +255,16 @@ def test_long_test_spans_rendered_early_keep_order_outcome_and_index(tmp_path, m
             _emit(rec, 99, trace=5)  # a manual-API span in between
     rec.context.leave()
     rec.test_finished("t.py::long", "passed")
-    rec.close()
-    rows = [orjson.loads(x) for x in (tmp_path / "r-master.jsonl").read_bytes().splitlines()]
-    assert [r["name"] for r in rows] == ["s0", "s1", "s2", "s3", "s99", "s4", "s5", "s6"]
-    assert {r["attributes"]["halo.test.outcome"] for r in rows} == {"passed"}
+    rec.context.enter("t.py::never_finished", "call")
+    for i in range(5):
+        with tracer.start_as_current_span(f"u{i}"):
+            pass
+    rec.close()  # written without an outcome: the placeholder is dropped
+    blob = (tmp_path / "r-master.jsonl").read_bytes()
+    assert b"\x00" not in blob
+    rows = [orjson.loads(x) for x in blob.splitlines()]
+    assert [r["name"] for r in rows] == ["s0", "s1", "s2", "s3", "s99", "s4", "s5", "s6", "u0", "u1", "u2", "u3", "u4"]
+    assert [r["attributes"].get("halo.test.outcome") for r in rows] == ["passed"] * 8 + [None] * 5
     index = orjson.loads(index_path(tmp_path / "r-master.jsonl").read_bytes())
-    assert index["spans"] == 8 and index["tests"]["t.py::long"]["spans"] == 8
-    assert index["tests"]["t.py::long"]["trace_ids"] == list(dict.fromkeys(r["trace_id"] for r in rows))
+    assert index["spans"] == 13 and index["tests"]["t.py::long"]["spans"] == 8
+    assert index["tests"]["t.py::long"]["trace_ids"] == list(dict.fromkeys(r["trace_id"] for r in rows[:8]))
