@@ -7,7 +7,11 @@ below skips every undeclared value without creating Python objects (~0.6x an ``o
 The attribute keys are not spelled out here but taken from ``normalize``'s tables (``MODEL_KEYS``,
 ``INPUT_TOKEN_KEYS``...) plus the keys ``normalize.category_of`` tests; each becomes a field named
 after its key (``llm.model_name`` -> ``llm_model_name``). ``rollup_of`` is the Struct twin of
-``normalize.rollup`` (a parity test runs both over real corpora). Absent keys keep the ``ABSENT``
+``normalize.rollup`` (a parity test runs both over real corpora); both it and ``quick_rollup``
+(the same over ``PrimaryAttrs``, the 18 keys that settle most spans: the scan decodes those first)
+are generated from the tables. The keys ``category_of`` tests are listed here by hand
+(``CATEGORY_*_KEYS``, in its order): a change there needs the same change here, which the
+per-key parity test catches for the keys it knows. Absent keys keep the ``ABSENT``
 default where ``rollup`` tests a key's presence, so "present with null" and "missing" stay distinct
 there as in the dict version; other absent keys are None, what ``dict.get`` gives.
 
