@@ -13,7 +13,7 @@ import io
 import json
 import re
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
@@ -270,3 +270,38 @@ def iter_json_values(text: str) -> Iterator[tuple[int, Any | None, str]]:
         yield line, value, ""
         line += text.count("\n", pos, end)
         pos = end
+
+
+def iter_documents(path: Path, problems: Problems, text: str | None = None) -> Iterator[tuple[str, Any]]:
+    """``(file:line, value)`` per JSON value of a document-style file; unparseable values counted, not raised."""
+    if text is None:
+        text = decode_text(read_bytes(path), problems, f"{path}:1")
+    for line, value, err in iter_json_values(text):
+        where = f"{path}:{line}"
+        if value is None:
+            problems.skip("malformed_json", where, err)
+            continue
+        yield where, value
+
+
+def convert_records(
+    value: Any,
+    keys: tuple[str, ...],
+    where: str,
+    convert: Callable[[Any, Problems, str], Span | None],
+    problems: Problems,
+) -> Iterator[Span]:
+    """Convert the records one JSON value holds: the first list under ``keys`` (an API response page),
+    the list itself, or the value alone; each record's location is ``where#key[i]`` when there are several."""
+    items: list[Any] = [value]
+    if isinstance(value, list):
+        items = value
+    elif isinstance(value, dict):
+        for key in keys:
+            if isinstance(value.get(key), list):
+                items = value[key]
+                break
+    for i, item in enumerate(items):
+        span = convert(item, problems, where if len(items) == 1 else f"{where}#{keys[0]}[{i}]")
+        if span is not None:
+            yield span

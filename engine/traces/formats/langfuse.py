@@ -19,12 +19,11 @@ from typing import Any
 
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
-    decode_text,
+    convert_records,
     dict_at,
     flatten_into,
-    iter_json_values,
+    iter_documents,
     message_attrs,
-    read_bytes,
     stable_hex,
     str_at,
     to_text,
@@ -151,26 +150,7 @@ def convert_observation(obs: Any, problems: Problems, where: str) -> Span | None
     )
 
 
-def _observations(value: Any) -> list[Any]:
-    if isinstance(value, dict):
-        if isinstance(value.get("data"), list):
-            return value["data"]
-        if isinstance(value.get("observations"), list):  # GET /api/public/traces/{id}
-            return value["observations"]
-        return [value]
-    return value if isinstance(value, list) else [value]
-
-
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
-    """Yield the spans of a Langfuse observations export."""
-    text = decode_text(read_bytes(path), problems, f"{path}:1")
-    for line, value, err in iter_json_values(text):
-        where = f"{path}:{line}"
-        if value is None:
-            problems.skip("malformed_json", where, err)
-            continue
-        items = _observations(value)
-        for i, obs in enumerate(items):
-            span = convert_observation(obs, problems, where if len(items) == 1 else f"{where}#data[{i}]")
-            if span is not None:
-                yield span
+    """Yield the spans of a Langfuse observations export (``data`` page, or a trace's ``observations``)."""
+    for where, value in iter_documents(path, problems):
+        yield from convert_records(value, ("data", "observations"), where, convert_observation, problems)

@@ -18,10 +18,11 @@ from typing import Any
 
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
+    convert_records,
     decode_text,
     dict_at,
     exception_attrs,
-    iter_json_values,
+    iter_documents,
     json_safe,
     read_bytes,
 )
@@ -132,19 +133,5 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         n = len(CONFLICT_RX.findall(text))
         problems.skip("merge_conflict_markers", f"{path}:{line}", f"{n} conflict marker lines; file not parsed")
         return
-    for line, value, err in iter_json_values(text):
-        where = f"{path}:{line}"
-        if value is None:
-            problems.skip("malformed_json", where, err)
-            continue
-        items: list[Any]
-        if isinstance(value, dict) and isinstance(value.get("spans"), list):
-            items = value["spans"]
-        elif isinstance(value, list):
-            items = value
-        else:
-            items = [value]
-        for i, item in enumerate(items):
-            span = convert_span(item, problems, where if len(items) == 1 else f"{where}#spans[{i}]")
-            if span is not None:
-                yield span
+    for where, value in iter_documents(path, problems, text):
+        yield from convert_records(value, ("spans",), where, convert_span, problems)

@@ -16,13 +16,11 @@ from typing import Any
 
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
-    decode_text,
     dict_at,
     exception_attrs,
     flatten_into,
     is_primitive,
-    iter_json_values,
-    read_bytes,
+    iter_documents,
     to_text,
 )
 from engine.traces.problems import Problems
@@ -191,10 +189,5 @@ def spans_of(doc: Any, problems: Problems, where: str) -> Iterator[Span]:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield every span of an OTLP/JSON file."""
-    text = decode_text(read_bytes(path), problems, f"{path}:1")
-    for line, value, err in iter_json_values(text):
-        where = f"{path}:{line}"
-        if value is None:
-            problems.skip("malformed_json", where, err)
-            continue
+    for where, value in iter_documents(path, problems):
         yield from spans_of(value, problems, where)

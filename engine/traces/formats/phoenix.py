@@ -18,12 +18,11 @@ from typing import Any
 from engine.traces import conventions as C
 from engine.traces.formats import otlp_json
 from engine.traces.formats.common import (
-    decode_text,
+    convert_records,
     dict_at,
     exception_attrs,
     flatten_into,
-    iter_json_values,
-    read_bytes,
+    iter_documents,
 )
 from engine.traces.problems import Problems
 from engine.traces.span import (
@@ -100,19 +99,5 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of a Phoenix spans export (one response, a list, or JSONL of spans/responses)."""
-    text = decode_text(read_bytes(path), problems, f"{path}:1")
-    for line, value, err in iter_json_values(text):
-        where = f"{path}:{line}"
-        if value is None:
-            problems.skip("malformed_json", where, err)
-            continue
-        if isinstance(value, dict) and isinstance(value.get("data"), list):
-            items: list[Any] = value["data"]
-        elif isinstance(value, list):
-            items = value
-        else:
-            items = [value]
-        for i, obj in enumerate(items):
-            span = convert_span(obj, problems, where if len(items) == 1 else f"{where}#data[{i}]")
-            if span is not None:
-                yield span
+    for where, value in iter_documents(path, problems):
+        yield from convert_records(value, ("data",), where, convert_span, problems)
