@@ -30,7 +30,7 @@ class TestIndex:
 @dataclass
 class _Runs:
     unit: str
-    of_trace: list[str | None]
+    of_trace: list[str]  # run id per trace number
     tests: dict[str, str]  # nodeid -> outcome ("" unknown)
     failing: set[str]
     passing: set[str]

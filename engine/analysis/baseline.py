@@ -34,10 +34,10 @@ def load_baseline(path: Path) -> Findings | None:
 
 def _known_counts(baseline: Findings) -> dict[str, int]:
     counts = dict(baseline.observed)
-    for m in baseline.one_offs:
-        counts[m.id] = max(counts.get(m.id, 0), m.run_count)
-    for m in baseline.failure_modes:
-        counts[m.id] = max(counts.get(m.id, 0), m.run_count)
+    for one in baseline.one_offs:
+        counts[one.id] = max(counts.get(one.id, 0), one.run_count)
+    for mode in baseline.failure_modes:
+        counts[mode.id] = max(counts.get(mode.id, 0), mode.run_count)
     return counts
 
 

@@ -138,8 +138,8 @@ def _detect(
     states = scanner.states
     for res in scanner.outliers.results():
         rows = []
-        for t, span_id, example in res.extremes:
-            st = states[t]
+        for ti, span_id, example in res.extremes:
+            st = states[ti]
             rows.append((st.nodeid or tests.trace_to_test.get(st.trace_id) or "", st.trace_id, span_id, example))
         agg.add_traces(
             res.hit,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from operator import attrgetter
+from typing import cast
 
 import orjson
 
@@ -107,7 +108,9 @@ class Scanner:
         latency, tokens_out = self.outliers.latency, self.outliers.tokens
         oi_kinds = _OI_CATEGORY
         idx = -1 if last_tid is None else index[last_tid]
-        st: TraceState | None = None if last_tid is None else states[idx]
+        # No state before the first span when last_tid is None: that span's trace id differs from it, so the
+        # loop sets st before any use. Typed as TraceState so the hot loop needs no per-span narrowing.
+        st = cast(TraceState, None) if last_tid is None else states[idx]
         n = 0
         for span in spans:
             n += 1
@@ -157,7 +160,7 @@ class Scanner:
                 ):
                     self._tool(st, span, start)
                 else:  # the common case: a plain successful call
-                    st.tools.append(ToolExec(start, span["span_id"], tool, args, False, ""))  # type: ignore[union-attr]
+                    st.tools.append(ToolExec(start, span["span_id"], tool, args, False, ""))
             elif cat == "llm":
                 text = attrs.get(OI_TEXT)
                 key = attrs.get(_M0)
@@ -170,12 +173,12 @@ class Scanner:
                     if finish:
                         self._finish(st, finish, key, span["span_id"], text)
                     if text and is_refusal(text):
-                        st.refusals += 1  # type: ignore[union-attr]
-                        st.hits.append(refusals.hit(first_str(attrs, AGENT_NAME_KEYS) or "", span["span_id"], text))  # type: ignore[union-attr]
+                        st.refusals += 1
+                        st.hits.append(refusals.hit(first_str(attrs, AGENT_NAME_KEYS) or "", span["span_id"], text))
                     end = span["end_time"]
-                    final = st.final_turn  # type: ignore[union-attr]
+                    final = st.final_turn
                     if final is None or end >= final[0]:
-                        st.llm_turn(end, span["span_id"], text, 0, False)  # type: ignore[union-attr]
+                        st.llm_turn(end, span["span_id"], text, 0, False)
                 tokens = attrs.get(_OT0)
                 if tokens is None:
                     tokens = first(attrs, OUTPUT_TOKEN_KEYS)
@@ -186,7 +189,7 @@ class Scanner:
                     if tokens >= g.floor:
                         g.offer(float(tokens), idx, span["span_id"])
             elif cat == "agent" and not is_err:
-                st.agents.append((start, span["span_id"], first_str(attrs, AGENT_NAME_KEYS) or name))  # type: ignore[union-attr]
+                st.agents.append((start, span["span_id"], first_str(attrs, AGENT_NAME_KEYS) or name))
             elif cat in _INTERESTING or is_err:
                 self._other(st, normalize(span), span, cat, attrs)
             if SYNTHETIC_TIME in attrs:  # converters invent times for transcripts: no latency to judge

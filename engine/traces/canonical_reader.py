@@ -330,6 +330,8 @@ def scan(
     rm_model = rm_agent = rm_svc = rm_tool = 0
     pos = start
     nspans = len(state.off)
+    v: P.PrimaryView | P.SpanView  # the primary decode, or the full one when it does not settle the rollup
+    ti: int | None  # the span's trace number; None: a trace not seen yet (numbered when its run starts)
     with open(path, "rb", buffering=BUFFER) as fh:
         fh.seek(start)
         for line in fh:
@@ -396,6 +398,7 @@ def scan(
                 rt, r0, rn, rb, rerr, rtin, rtout, rst, ret = ti, nspans, 0, 0, 0, 0, 0, "~", ""
                 rm_model = rm_agent = rm_svc = rm_tool = 0
                 last_tid = tid
+            # from here on rt is the span's trace number (== ti, and never None)
             off_add(off)
             ln_add(n)
             sbuf += kb
@@ -407,7 +410,7 @@ def scan(
                 rst = st
             if et > ret:
                 ret = et
-            c_cat[cat][ti] += 1
+            c_cat[cat][rt] += 1
             if err:
                 rerr += 1
             if tin:
@@ -431,7 +434,7 @@ def scan(
                     l_tool, b_tool = tool, vbit.get(tool) or bit(tool)
                 rm_tool |= b_tool
             if nid:
-                _fold_test_col(state, ti, nid, out)
+                _fold_test_col(state, rt, nid, out)
     if rt >= 0:
         _flush(state, rt, r0, rn, rb, rerr, rtin, rtout, rst, ret, rm_model, rm_agent, rm_svc, rm_tool)
     _move_ids(state, sbuf, pbuf)

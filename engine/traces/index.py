@@ -110,6 +110,8 @@ class TraceIndex:
         c_orph, c_cyc = cols[R.ORPHANS], cols[R.CYCLES]
         removed: list[int] = []
         self._pending: list[tuple[int, str]] = []
+        ids: tuple[int, ...] | array[int]  # a trace's span ids: an array slice or itemgetter's tuple
+        pids: tuple[int, ...] | array[int]
         for t in traces:
             idxs = st.tspans[t]
             n = len(idxs)
@@ -130,9 +132,9 @@ class TraceIndex:
                 dup = self._drop_duplicates(t, ids)
                 removed.extend(dup)
                 idxs = st.tspans[t]
-                get = itemgetter(*idxs) if len(idxs) > 1 else None
-                ids = get(sid) if get else (sid[idxs[0]],)
-                pids = get(pid) if get else (pid[idxs[0]],)
+                kept = itemgetter(*idxs) if len(idxs) > 1 else None
+                ids = kept(sid) if kept else (sid[idxs[0]],)
+                pids = kept(pid) if kept else (pid[idxs[0]],)
                 n = len(idxs)
             parents = set(pids)
             parents.discard(0)
@@ -223,7 +225,7 @@ class TraceIndex:
             for i in st.tspans[t]:
                 fh.seek(st.off[i])
                 d = read_json(fh.read(st.ln[i]))
-                facts = R.fast_facts(d) if i not in st.slow else None
+                facts: tuple[Any, ...] | str | None = R.fast_facts(d) if i not in st.slow else None
                 if facts is None:
                     facts = R.span_facts(d)
                 if not isinstance(facts, str):

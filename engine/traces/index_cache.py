@@ -159,7 +159,7 @@ def load(data: bytes, arrays: Any = None) -> tuple[TraceIndex, dict[str, Any]]:
     pos = len(MAGIC)
     view = memoryview(data)  # slices without copies
 
-    def chunk() -> bytes:
+    def chunk() -> memoryview:
         nonlocal pos
         if pos + 8 > len(data):
             raise ValueError("truncated index")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,6 +78,8 @@ class TraceStore:
         self.files = files
         self.budget = budget
         self.problems = Problems()
+        # set by ``open`` when files were converted into a temp dir: keeps them alive as long as the store
+        self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
         for f in files:
             self.problems.merge(f.problems)
         # global trace number -> [(file number, trace number in that file)]; ids merge across files
@@ -98,7 +100,7 @@ class TraceStore:
     @classmethod
     def open(
         cls,
-        paths: str | os.PathLike[str] | list[str | os.PathLike[str]],
+        paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
         cache_dir: str | os.PathLike[str] | None = None,
         use_cache: bool = True,
         budget: int = DEFAULT_BUDGET,
