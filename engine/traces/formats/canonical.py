@@ -18,11 +18,12 @@ import orjson
 
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
+    NO_DOCUMENT,
     cap_values,
     dict_at,
     iter_lines,
     json_safe,
-    read_bytes,
+    load_document,
     read_head,
     stable_hex,
     str_at,
@@ -185,10 +186,8 @@ def _keep(obj: Any, problems: Problems, where: str) -> Span | None:
 
 def _iter_array(path: Path, problems: Problems) -> Iterator[Span]:
     """A JSON array of canonical records (someone saved a list instead of JSONL)."""
-    try:
-        doc = orjson.loads(read_bytes(path))
-    except orjson.JSONDecodeError as exc:
-        problems.skip("malformed_json", f"{path}:1", str(exc))
+    doc = load_document(path, problems)
+    if doc is NO_DOCUMENT:
         return
     for i, obj in enumerate(doc if isinstance(doc, list) else [doc]):
         span = _keep(obj, problems, f"{path}:[{i}]")

@@ -305,3 +305,16 @@ def convert_records(
         span = convert(item, problems, where if len(items) == 1 else f"{where}#{keys[0]}[{i}]")
         if span is not None:
             yield span
+
+
+NO_DOCUMENT: Any = object()
+
+
+def load_document(path: Path, problems: Problems) -> Any:
+    """The single JSON document a file holds (transcripts, result lists), or ``NO_DOCUMENT`` when it does
+    not parse — counted as ``malformed_json``, never raised."""
+    try:
+        return orjson.loads(read_bytes(path))
+    except orjson.JSONDecodeError as exc:
+        problems.skip("malformed_json", f"{path}:1", str(exc))
+        return NO_DOCUMENT

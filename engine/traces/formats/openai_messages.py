@@ -10,10 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine.traces import conventions as C
-from engine.traces.formats.common import read_bytes, source_name
+from engine.traces.formats.common import NO_DOCUMENT, load_document, source_name
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -51,10 +49,8 @@ def _outcome(run: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of every transcript in the file."""
-    try:
-        doc = orjson.loads(read_bytes(path))
-    except orjson.JSONDecodeError as exc:
-        problems.skip("malformed_json", f"{path}:1", str(exc))
+    doc = load_document(path, problems)
+    if doc is NO_DOCUMENT:
         return
     if isinstance(doc, dict):
         runs: list[Any] = [doc]

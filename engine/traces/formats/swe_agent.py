@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import dict_at, read_bytes, source_name, str_at
+from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_document, source_name, str_at
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -83,10 +83,8 @@ def _model_name(doc: dict[str, Any]) -> str | None:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of one SWE-agent trajectory."""
-    try:
-        doc = orjson.loads(read_bytes(path))
-    except orjson.JSONDecodeError as exc:
-        problems.skip("malformed_json", f"{path}:1", str(exc))
+    doc = load_document(path, problems)
+    if doc is NO_DOCUMENT:
         return
     if not isinstance(doc, dict):
         problems.skip("not_an_object", f"{path}:1", type(doc).__name__)

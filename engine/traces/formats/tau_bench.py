@@ -11,10 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from engine.traces import conventions as C
-from engine.traces.formats.common import dict_at, read_bytes, source_name, to_text
+from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_document, source_name, to_text
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -47,10 +45,8 @@ def _reward(rec: dict[str, Any]) -> float | None:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of every run in a tau-bench results file."""
-    try:
-        doc = orjson.loads(read_bytes(path))
-    except orjson.JSONDecodeError as exc:
-        problems.skip("malformed_json", f"{path}:1", str(exc))
+    doc = load_document(path, problems)
+    if doc is NO_DOCUMENT:
         return
     if isinstance(doc, dict) and isinstance(doc.get("results"), list):
         doc = doc["results"]
