@@ -31,7 +31,7 @@ from engine.traces import index_projection as P
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.normalize import CATEGORIES, rollup
 from engine.traces.problems import Problems
-from engine.traces.span import STATUS_ERROR, STATUS_OK, STATUS_UNSET, iso_to_ns, ns_to_iso
+from engine.traces.span import STATUS_ERROR, STATUS_OK, STATUS_UNSET, iso_to_ns
 
 # Per-trace rollup fields: one Python list per field ("columns"), indexed by trace number, so the
 # cache stores and loads each field with one C-level call instead of transposing rows.
@@ -560,8 +560,3 @@ def _add_slow(state: ScanState, facts: tuple[Any, ...], off: int, n: int) -> Non
     row = state.row(ti)
     fold(state, row, facts, n)
     state.set_row(ti, row)
-
-
-def ns_iso(ns: int) -> str:
-    """Epoch ns → canonical ISO (``span.ns_to_iso``), re-exported for the store."""
-    return ns_to_iso(ns)

@@ -14,7 +14,6 @@ on first use so a session that never imports the SDK never pays for it.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from typing import Any
@@ -22,25 +21,12 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
+from engine.traces.formats.agents_sdk import span_id_of as otel_span_id
+from engine.traces.formats.agents_sdk import trace_id_of as otel_trace_id
 from engine.traces.span import STATUS_ERROR, STATUS_OK, iso_to_ns, ns_to_iso
 from pytest_halo.capture.recorder import Recorder
 
 SCOPE = "openai-agents"
-_HEX = frozenset("0123456789abcdef")
-
-
-def otel_trace_id(sdk_id: str) -> str:
-    """``trace_<32 hex>`` keeps its hex; anything else is hashed to 16 bytes (stable across processes)."""
-    tail = sdk_id[6:] if sdk_id.startswith("trace_") else sdk_id
-    tail = tail.lower()
-    if len(tail) == 32 and _HEX.issuperset(tail) and tail.strip("0"):
-        return tail
-    return hashlib.blake2b(sdk_id.encode(), digest_size=16).hexdigest()
-
-
-def otel_span_id(sdk_id: str) -> str:
-    """Any SDK span id → 16 hex chars by stable hash."""
-    return hashlib.blake2b(sdk_id.encode(), digest_size=8).hexdigest()
 
 
 def _jsonable(obj: Any) -> Any:

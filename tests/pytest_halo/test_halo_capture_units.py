@@ -117,6 +117,7 @@ def test_sdk_ids_become_stable_valid_otel_ids():
     assert otel_trace_id("trace_" + hexpart) == hexpart
     custom = otel_trace_id("my-custom-trace")
     assert len(custom) == 32 and custom == otel_trace_id("my-custom-trace")
+    assert otel_trace_id("trace_" + "0" * 32) != "0" * 32  # all-zero is not a valid OTel id
     sid = otel_span_id("span_abc123")
     assert len(sid) == 16 and int(sid, 16) >= 0 and sid == otel_span_id("span_abc123")
     assert error_type("Error running tool (non-fatal)") == "ToolError"

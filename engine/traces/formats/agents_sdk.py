@@ -48,10 +48,13 @@ _OI_KIND = {
 
 
 def trace_id_of(raw: Any) -> str:
-    """``trace_<32hex>`` → the 32 hex; anything else → a stable hash of it."""
+    """``trace_<32hex>`` → the 32 hex; anything else (or the invalid all-zero id) → a stable hash of it.
+
+    Shared with pytest capture, so a span captured live and the same span read from an
+    ``export()`` file get the same OTel ids."""
     s = str(raw)
     m = _TRACE_RX.match(s.lower())
-    return m.group(1) if m else stable_hex(32, "agents_sdk.trace", s)
+    return m.group(1) if m and m.group(1).strip("0") else stable_hex(32, "agents_sdk.trace", s)
 
 
 def span_id_of(raw: Any) -> str:
