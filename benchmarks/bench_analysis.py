@@ -8,7 +8,7 @@ imports shared), alternating, ``--repeat`` times each; we report the minimum CPU
 Usage:
     python benchmarks/bench_analysis.py [--file benchmarks/data/traces_1m.jsonl] [--spans 1000000] [--repeat 2]
 
-The file is generated with ``/work/shared/bench/gen_traces.py`` when missing (reused if present).
+The file is generated with ``tests/data/gen_traces.py`` when missing (reused if present).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-GEN = Path("/work/shared/bench/gen_traces.py")
+GEN = Path(__file__).resolve().parents[1] / "tests" / "data" / "gen_traces.py"
 
 BASELINE = """
 import sys, orjson

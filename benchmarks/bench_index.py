@@ -25,7 +25,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 DATA = HERE / "data"
-GEN = ROOT.parent / "shared" / "bench" / "gen_traces.py"
+GEN = ROOT / "tests" / "data" / "gen_traces.py"
 OURS = os.environ.get("HALO_BENCH_PYTHON", sys.executable)
 HALO = os.environ.get("HALO_ENGINE_PYTHON", "/tmp/haloenv/bin/python")
 SIZES = {"10k": 10_000, "100k": 100_000, "1m": 1_000_000}

@@ -1,4 +1,4 @@
-"""Shared test fixtures: where the real corpora live (read in place, never copied)."""
+"""Shared test fixtures: the vendored real corpora (``tests/data/corpora``, each with its licence) and halo-engine."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ import pytest
 pytest_plugins = ["pytester"]
 
 REPO = Path(__file__).resolve().parents[1]
-CORPORA = (REPO.parent / "shared" / "corpora").resolve()
+DATA = REPO / "tests" / "data"
+CORPORA = DATA / "corpora"
+GEN_TRACES = DATA / "gen_traces.py"
 
 
 @pytest.fixture(scope="session")
 def corpora() -> Path:
     if not CORPORA.is_dir():
-        pytest.skip(f"shared corpora not found at {CORPORA}")
+        pytest.fail(f"vendored corpora missing at {CORPORA}")
     return CORPORA
 
 

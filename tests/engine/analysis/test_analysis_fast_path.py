@@ -23,7 +23,7 @@ from engine.traces.normalize import (
 )
 from engine.traces.projection import covers
 
-GEN = Path("/work/shared/bench/gen_traces.py")
+GEN = Path(__file__).resolve().parents[2] / "data" / "gen_traces.py"
 
 
 def _findings(paths: list[Path], out: Path, fast: bool, monkeypatch: pytest.MonkeyPatch) -> bytes:

@@ -12,7 +12,7 @@ import pytest
 from engine.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
-GEN = ROOT.parent / "shared" / "bench" / "gen_traces.py"
+GEN = ROOT / "tests" / "data" / "gen_traces.py"
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import orjson
 from engine.traces.normalize import rollup
 from engine.traces.span import iso_to_ns
 
-GEN = Path(__file__).resolve().parents[3].parent / "shared" / "bench" / "gen_traces.py"
+GEN = Path(__file__).resolve().parents[2] / "data" / "gen_traces.py"
 
 
 def generate(out: Path, spans: int = 2000, seed: int = 7, interleave: bool = False) -> Path:

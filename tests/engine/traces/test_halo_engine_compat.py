@@ -14,7 +14,6 @@ import pytest
 
 from engine.traces.ingest import convert
 
-HALO_PY = Path("/tmp/haloenv/bin/python")
 
 CHECK = r'''
 import asyncio, json, sys, tempfile
@@ -53,25 +52,14 @@ if __name__ == "__main__":
 '''
 
 
-def _halo_engine_ok() -> bool:
-    if not HALO_PY.exists():
-        return False
-    probe = subprocess.run([str(HALO_PY), "-I", "-c", "import pydantic, engine.traces.trace_store"],
-                           capture_output=True, cwd="/", check=False)
-    return probe.returncode == 0
-
-
-pytestmark = pytest.mark.skipif(not _halo_engine_ok(), reason="halo-engine 0.3.5 venv not at /tmp/haloenv")
-
-
-def test_converted_corpora_load_in_halo_engine(corpora: Path, tmp_path: Path) -> None:
+def test_converted_corpora_load_in_halo_engine(corpora: Path, tmp_path: Path, halo_engine_python: Path) -> None:
     big = tmp_path / "all.jsonl"
     small = tmp_path / "small.jsonl"
     stats_big = convert([corpora], big)
     stats_small = convert([corpora / "swe-agent-traj", corpora / "any-agent-otel"], small)
     script = tmp_path / "check.py"
     script.write_text(CHECK)
-    proc = subprocess.run([str(HALO_PY), "-I", str(script), str(big), str(small)],
+    proc = subprocess.run([str(halo_engine_python), "-I", str(script), str(big), str(small)],
                           capture_output=True, text=True, cwd=str(tmp_path), check=False, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(proc.stdout)

@@ -24,7 +24,7 @@ from engine.traces.index import TraceIndex
 from engine.traces.ingest import convert
 from engine.traces.span import STATUS_ERROR
 
-GEN = Path(__file__).resolve().parents[3].parent / "shared" / "bench" / "gen_traces.py"
+GEN = Path(__file__).resolve().parents[2] / "data" / "gen_traces.py"
 T1 = "1" * 32
 
 
