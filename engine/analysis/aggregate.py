@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from engine.analysis.detectors.base import Hit
-from engine.analysis.findings import mode_id
+from engine.findings import mode_id
 
 EvidenceRow = tuple[str, str, str, str]  # (nodeid or "", trace_id, span_id, example)
 MAX_DETAIL_VALUES = 20

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.analysis.findings import Findings, Gate, GateEntry
 from engine.analysis.stats import absence_p_value, increase_p_value
+from engine.findings import Findings, Gate, GateEntry
 
 # Timing and token-volume modes depend on the machine and the model's mood: reported, never gated.
 INFORMATIONAL_CATEGORIES = frozenset({"latency_outlier", "token_outlier"})

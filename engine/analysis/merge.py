@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.analysis.config import AnalysisConfig
-from engine.analysis.findings import FailureMode, Findings, mode_order
+from engine.findings import FailureMode, Findings, mode_order
 
 
 def open_store(paths: list[Path]) -> Any:

@@ -18,11 +18,11 @@ from engine.analysis.aggregate import Aggregator
 from engine.analysis.assemble import TestIndex, assemble
 from engine.analysis.baseline import compare, load_baseline
 from engine.analysis.config import AnalysisConfig
-from engine.analysis.findings import FAIL_ON_CHOICES, Findings
 from engine.analysis.merge import merge_reasoner_modes
 from engine.analysis.scan import Scanner
 from engine.analysis.source import scan_inputs
 from engine.analysis.summary import summary_lines
+from engine.findings import FAIL_ON_CHOICES, Findings
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from engine.analysis.findings import Findings
+from engine.findings import Findings
 
 TOP_N = 6
 MAX_TITLE = 72

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from engine.analysis.findings import Findings
+from engine.findings import Findings
 
 CLASSNAME = "halo.failure_modes"
 

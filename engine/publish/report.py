@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from engine.analysis.findings import Findings, GateEntry
+from engine.findings import Findings, GateEntry
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~@&:$])")
 _WWW = re.compile(r"(?i)\b(www)\.")

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from engine.analysis.findings import Enrichment
 from engine.analysis.stats import benjamini_hochberg, fisher_exact
+from engine.findings import Enrichment
 
 
 def enrichment(

@@ -7,8 +7,8 @@ import json
 from spanbuilder import Run, flatten
 
 from engine.analysis.config import AnalysisConfig
-from engine.analysis.findings import Findings, mode_id
 from engine.analysis.pipeline import analyze_spans
+from engine.findings import Findings, mode_id
 
 SCHEMA = {
     "type": "object",

@@ -15,9 +15,9 @@ import pytest
 
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import tool_errors
-from engine.analysis.findings import mode_id
 from engine.analysis.pipeline import analyze_spans
 from engine.analysis.templates import template_of
+from engine.findings import mode_id
 from engine.traces import ingest
 from engine.traces.normalize import normalize
 from engine.traces.problems import Problems

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.analysis.baseline import compare, load_baseline
-from engine.analysis.findings import DatasetSummary, FailureMode, Findings, OneOff, mode_id
+from engine.findings import DatasetSummary, FailureMode, Findings, OneOff, mode_id
 
 
 def mode(key: str, runs: int, total: int) -> FailureMode:

@@ -9,8 +9,8 @@ import orjson
 import pytest
 from spanbuilder import Run
 
-from engine.analysis.findings import Evidence, FailureMode, Findings, mode_id
 from engine.analysis.pipeline import AnalysisInputError, run_analysis
+from engine.findings import Evidence, FailureMode, Findings, mode_id
 
 
 def write_jsonl(path: Path, runs: list[Run], extra_lines: list[bytes] = ()) -> Path:

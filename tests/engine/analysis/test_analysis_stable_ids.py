@@ -8,8 +8,8 @@ import random
 from spanbuilder import Run
 
 from engine.analysis.config import AnalysisConfig
-from engine.analysis.findings import mode_id
 from engine.analysis.pipeline import analyze_spans
+from engine.findings import mode_id
 
 
 def _runs(n: int) -> list[Run]:

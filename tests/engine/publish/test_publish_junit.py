@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from engine.analysis.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
+from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
 from engine.publish.junit import render_junit
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine.analysis.findings import DatasetSummary, Evidence, FailureMode, Findings, Gate, GateEntry
+from engine.findings import DatasetSummary, Evidence, FailureMode, Findings, Gate, GateEntry
 from engine.publish.report import md_code_block, md_escape, render_report
 
 

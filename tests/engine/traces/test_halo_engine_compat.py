@@ -10,10 +10,7 @@ import json
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from engine.traces.ingest import convert
-
 
 CHECK = r'''
 import asyncio, json, sys, tempfile
