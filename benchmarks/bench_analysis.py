@@ -39,7 +39,7 @@ print(n)
 ANALYSIS = """
 import sys
 from pathlib import Path
-from engine.analysis.pipeline import run_analysis
+from engine.run import run_analysis
 out = run_analysis([Path(sys.argv[1])], Path(sys.argv[2]))
 f = out.findings
 print(f.dataset.spans, len(f.failure_modes), len(f.one_offs))

@@ -1,6 +1,6 @@
 """After the session (controller only): merge parts, write tests.jsonl, run the analysis, gate.
 
-The analysis is another package's job (``engine.analysis.pipeline.run_analysis``); it is
+The analysis is another package's job (``engine.run.run_analysis``); it is
 imported lazily through one adapter, and any failure there becomes one terminal line —
 never a failed user run unless ``--halo-strict``.
 """
@@ -89,9 +89,9 @@ def build_reasoners(cfg: HaloConfig) -> tuple[list[Any], str | None]:
 def run_engine_analysis(
     cfg: HaloConfig, traces: Path, tests: Path, out_dir: Path, reasoners: list[Any]
 ) -> tuple[Any, str | None]:
-    """The one adapter to ``engine.analysis.pipeline.run_analysis``: (outcome, error line)."""
+    """The one adapter to the orchestrator ``engine.run.run_analysis``: (outcome, error line)."""
     try:
-        from engine.analysis.pipeline import run_analysis
+        from engine.run import run_analysis
     except Exception as exc:
         return None, f"analysis unavailable ({type(exc).__name__}: {exc})"
     try:

@@ -1,50 +1,28 @@
-"""The one entry point of the analysis (``halo analyze`` and the pytest plugin both call ``run_analysis``).
+"""Deterministic detection: read spans (streaming) → detectors → findings (systemic vs one-off, enrichment).
 
-Read spans (streaming) → detectors → signatures → findings (systemic vs one-off, enrichment)
-→ optional LLM reasoners → baseline gate → ``findings.json``, ``report.md``, ``junit.xml``.
+No gate and no files: ``engine.run`` orchestrates detect → reason → merge → gate → publish.
 """
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import orjson
 
 from engine.analysis.aggregate import Aggregator
 from engine.analysis.assemble import TestIndex, assemble
-from engine.analysis.baseline import compare, load_baseline
 from engine.analysis.config import AnalysisConfig
-from engine.analysis.merge import merge_reasoner_modes
 from engine.analysis.scan import Scanner
 from engine.analysis.source import scan_inputs
-from engine.analysis.summary import summary_lines
-from engine.findings import FAIL_ON_CHOICES, Findings
+from engine.findings import Findings
 from engine.traces.problems import Problems
 from engine.traces.span import Span
-
-FINDINGS_FILE = "findings.json"
-REPORT_FILE = "report.md"
-JUNIT_FILE = "junit.xml"
 
 
 class AnalysisInputError(ValueError):
     """Nothing readable in the input (no spans and no tests): a usage problem, not a finding."""
-
-
-@dataclass
-class AnalysisOutcome:
-    """What callers need after an analysis: the findings, the verdict, an exit code and terminal lines."""
-
-    findings: Findings
-    verdict: str
-    exit_code: int
-    summary_lines: list[str]
-    out_dir: Path
-    files: dict[str, Path] = field(default_factory=dict)
 
 
 def read_tests_file(path: Path | None, problems: Problems) -> TestIndex:
@@ -148,67 +126,3 @@ def _detect(
             {"threshold": f"{res.threshold:.0f}", "median": f"{res.median:.0f}", "samples": str(res.samples)},
         )
     return assemble(states, agg, tests, cfg, spans=scanner.spans, files=list(files), problems=problems)
-
-
-def run_analysis(
-    paths: list[Path],
-    out_dir: Path,
-    *,
-    baseline: Path | None = None,
-    fail_on: str = "new",
-    update_baseline: bool = False,
-    tests_file: Path | None = None,
-    reasoners: Sequence[Any] = (),
-    config: AnalysisConfig | None = None,
-) -> AnalysisOutcome:
-    """Analyse ``paths``, gate against ``baseline``, write findings.json / report.md / junit.xml into ``out_dir``.
-
-    Raises ``AnalysisInputError`` when nothing readable was found, ``ValueError`` for a bad
-    ``fail_on`` or an unreadable baseline file.
-    """
-    if fail_on not in FAIL_ON_CHOICES:
-        raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON_CHOICES)}, not {fail_on!r}")
-    cfg = config or AnalysisConfig()
-    paths = [Path(p) for p in paths]
-    problems = Problems()
-    tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
-    findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems)
-    if findings.dataset.spans == 0 and findings.dataset.tests == 0:
-        detail = "; ".join(problems.examples[:3]) or "no spans"
-        raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")
-    if reasoners:
-        merge_reasoner_modes(findings, reasoners, paths, cfg)
-    baseline_path = Path(baseline) if baseline else None
-    base = load_baseline(baseline_path) if baseline_path else None
-    findings.gate = compare(findings, base, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha)
-    if update_baseline and baseline_path:
-        findings.gate.verdict = "pass"
-        findings.gate.failing_ids = []
-        findings.gate.notes.append(f"baseline updated: {baseline_path} now holds these findings")
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    written = write_outputs(findings, out_dir)
-    if update_baseline and baseline_path:
-        baseline_path.parent.mkdir(parents=True, exist_ok=True)
-        findings.write(baseline_path)
-    verdict = findings.gate.verdict
-    return AnalysisOutcome(
-        findings=findings,
-        verdict=verdict,
-        exit_code=1 if verdict == "fail" else 0,
-        summary_lines=summary_lines(findings, written[REPORT_FILE]),
-        out_dir=out_dir,
-        files=written,
-    )
-
-
-def write_outputs(findings: Findings, out_dir: Path) -> dict[str, Path]:
-    """Write the three output files; returns their paths by name."""
-    from engine.publish.junit import write_junit
-    from engine.publish.report import write_report
-
-    paths = {name: out_dir / name for name in (FINDINGS_FILE, REPORT_FILE, JUNIT_FILE)}
-    findings.write(paths[FINDINGS_FILE])
-    write_report(findings, paths[REPORT_FILE])
-    write_junit(findings, paths[JUNIT_FILE])
-    return paths

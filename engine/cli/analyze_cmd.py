@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from engine.analysis.config import AnalysisConfig
-    from engine.analysis.pipeline import AnalysisInputError, run_analysis
+    from engine.run import AnalysisInputError, run_analysis
 
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:

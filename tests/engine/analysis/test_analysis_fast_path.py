@@ -11,7 +11,7 @@ import pytest
 
 from engine.analysis import fast_scan, source
 from engine.analysis.canonical_line import line_span
-from engine.analysis.pipeline import run_analysis
+from engine.run import run_analysis
 from engine.traces import ingest
 from engine.traces.normalize import (
     AGENT_NAME_KEYS,

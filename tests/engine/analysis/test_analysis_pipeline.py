@@ -9,8 +9,9 @@ import orjson
 import pytest
 from spanbuilder import Run
 
-from engine.analysis.pipeline import AnalysisInputError, run_analysis
 from engine.findings import Evidence, FailureMode, Findings, mode_id
+from engine.reasoning import ReasonContext, ReasonResult
+from engine.run import AnalysisInputError, run_analysis
 
 
 def write_jsonl(path: Path, runs: list[Run], extra_lines: list[bytes] = ()) -> Path:
@@ -91,22 +92,38 @@ class _Reasoner:
         self.confirm_id = confirm_id
         self.seen: Findings | None = None
 
-    def find(self, store, findings: Findings) -> list[FailureMode]:
-        self.seen = findings
-        return [
+    def reason(self, context: ReasonContext) -> ReasonResult:
+        self.seen = context.findings
+        return ReasonResult(modes=[
             FailureMode(id=self.confirm_id, title="LLM view of the refund errors", category="tool_error",
                         detector="llm", key="x", suggested_fix="Check refund policy first"),
             FailureMode(id=mode_id("llm", "policy confusion"), title="Agent misreads the refund policy",
                         category="policy", detector="llm", key="policy confusion", run_count=2,
                         evidence=[Evidence(trace_id="a" * 32, span_id="b" * 16)]),
-        ]
+        ])
 
 
 class _Broken:
     name = "broken"
 
-    def find(self, store, findings):
+    def reason(self, context: ReasonContext) -> ReasonResult:
         raise RuntimeError("model unavailable")
+
+
+def test_reasoners_and_publishers_are_checked_when_registered(tmp_path: Path) -> None:
+    traces = write_jsonl(tmp_path / "t.jsonl", failing_runs(3))
+
+    class NotAReasoner:
+        name = "old-style"
+
+        def find(self, store, findings):
+            return []
+
+    with pytest.raises(TypeError, match="not a Reasoner"):
+        run_analysis([traces], tmp_path / "out", reasoners=[NotAReasoner()])
+    with pytest.raises(TypeError, match="not a Publisher"):
+        run_analysis([traces], tmp_path / "out", publishers=[object()])
+    assert not (tmp_path / "out").exists()
 
 
 def test_reasoners_merge_as_llm_or_both(tmp_path: Path) -> None:

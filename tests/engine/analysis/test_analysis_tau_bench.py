@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.analysis.pipeline import run_analysis
 from engine.analysis.templates import template_of
 from engine.findings import Findings, mode_id
+from engine.run import run_analysis
 
 PLANTED = "Error: payment gateway timeout after 30s"
 PLANTED_TOOL = "get_user_details"

@@ -1,0 +1,146 @@
+"""The orchestrator: detect → reason → merge → gate → publish, for ``halo analyze`` and the pytest plugin.
+
+Each layer does one job and knows nothing above it: ``engine.analysis`` detects, merges and
+gates; reasoners (``engine.llm``) propose modes through ``engine.reasoning.Reasoner``;
+publishers (``engine.publish``) write files through ``engine.publish.base.Publisher``. Only this
+module sees them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.analysis.baseline import compare, load_baseline
+from engine.analysis.config import AnalysisConfig
+from engine.analysis.merge import merge_modes
+from engine.analysis.pipeline import AnalysisInputError, analyze_paths, read_tests_file
+from engine.analysis.summary import summary_lines
+from engine.findings import FAIL_ON_CHOICES, Findings
+from engine.publish.base import Publisher, check_publisher
+from engine.publish.outputs import REPORT_FILE, default_publishers
+from engine.reasoning import ReasonContext, Reasoner, ReasonResult, check_reasoner
+from engine.traces.problems import Problems
+
+__all__ = ["AnalysisInputError", "AnalysisOutcome", "run_analysis"]
+
+
+@dataclass
+class AnalysisOutcome:
+    """What callers need after an analysis: the findings, the verdict, an exit code and terminal lines."""
+
+    findings: Findings
+    verdict: str
+    exit_code: int
+    summary_lines: list[str]
+    out_dir: Path
+    files: dict[str, Path] = field(default_factory=dict)
+    reason_results: list[ReasonResult] = field(default_factory=list)
+
+
+def _open_store(paths: list[Path]) -> Any:
+    from engine.traces.store import TraceStore
+
+    return TraceStore.open(paths)
+
+
+def reason(
+    findings: Findings, reasoners: Sequence[Reasoner], paths: list[Path], out_dir: Path, tests_file: Path | None
+) -> list[ReasonResult]:
+    """Run each reasoner over the deterministic findings; a reasoner that raises costs one note."""
+    results: list[ReasonResult] = []
+    store_cache: list[Any] = []
+
+    def open_store() -> Any:
+        if not store_cache:
+            try:
+                store_cache.append(_open_store(paths))
+            except Exception as exc:  # noqa: BLE001 - a store failure must not sink the deterministic findings
+                findings.notes.append(f"trace store unavailable for reasoners: {type(exc).__name__}: {exc}")
+                store_cache.append(None)
+        return store_cache[0]
+
+    for reasoner in reasoners:
+        context = ReasonContext(paths=paths, findings=findings.model_copy(deep=True), out_dir=out_dir,
+                                open_store=open_store, tests_file=tests_file)
+        try:
+            results.append(reasoner.reason(context))
+        except Exception as exc:  # noqa: BLE001 - the deterministic findings stand
+            first = (str(exc).strip().splitlines() or [""])[0]
+            findings.notes.append(f"reasoner {reasoner.name} failed: {type(exc).__name__}: {first}")
+    return results
+
+
+def publish(findings: Findings, out_dir: Path, publishers: Sequence[Publisher]) -> dict[str, Path]:
+    """Run every publisher; one failing is a note in the findings, never the loss of the others."""
+    written: dict[str, Path] = {}
+    for publisher in publishers:
+        try:
+            written.update(publisher.publish(findings, out_dir))
+        except Exception as exc:  # noqa: BLE001
+            findings.notes.append(f"{publisher.name} not written: {type(exc).__name__}: {exc}")
+    return written
+
+
+def run_analysis(
+    paths: list[Path],
+    out_dir: Path,
+    *,
+    baseline: Path | None = None,
+    fail_on: str = "new",
+    update_baseline: bool = False,
+    tests_file: Path | None = None,
+    reasoners: Sequence[Any] = (),
+    publishers: Sequence[Any] | None = None,
+    config: AnalysisConfig | None = None,
+) -> AnalysisOutcome:
+    """Analyse ``paths``, gate against ``baseline``, publish into ``out_dir``.
+
+    Raises ``AnalysisInputError`` when nothing readable was found, ``ValueError`` for a bad
+    ``fail_on`` or an unreadable baseline file.
+    """
+    if fail_on not in FAIL_ON_CHOICES:
+        raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON_CHOICES)}, not {fail_on!r}")
+    checked_reasoners = [check_reasoner(r) for r in reasoners]
+    checked_publishers = [check_publisher(p) for p in publishers] if publishers is not None else default_publishers()
+    cfg = config or AnalysisConfig()
+    paths = [Path(p) for p in paths]
+    out_dir = Path(out_dir)
+    baseline_path = Path(baseline) if baseline else None
+    base = load_baseline(baseline_path) if baseline_path else None
+
+    problems = Problems()
+    tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
+    findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems)
+    if findings.dataset.spans == 0 and findings.dataset.tests == 0:
+        detail = "; ".join(problems.examples[:3]) or "no spans"
+        raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")
+
+    results = reason(findings, checked_reasoners, paths, out_dir, tests_file) if checked_reasoners else []
+    for result in results:
+        merge_modes(findings, result.modes, cfg)
+        findings.notes.extend(result.notes)
+
+    findings.gate = compare(findings, base, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha)
+    if update_baseline and baseline_path:
+        findings.gate.verdict = "pass"
+        findings.gate.failing_ids = []
+        findings.gate.notes.append(f"baseline updated: {baseline_path} now holds these findings")
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = publish(findings, out_dir, checked_publishers)
+    if update_baseline and baseline_path:
+        baseline_path.parent.mkdir(parents=True, exist_ok=True)
+        findings.write(baseline_path)
+    verdict = findings.gate.verdict
+    return AnalysisOutcome(
+        findings=findings,
+        verdict=verdict,
+        exit_code=1 if verdict == "fail" else 0,
+        summary_lines=summary_lines(findings, written.get(REPORT_FILE)),
+        out_dir=out_dir,
+        files=written,
+        reason_results=results,
+    )
