@@ -49,6 +49,30 @@ class Enrichment(_Model):
     q_value: float
 
 
+class Signature(_Model):
+    """A checkable predicate over spans: a span matches when every given field holds.
+
+    ``field`` names what ``regex`` is searched in: the error text, the output, the input, or
+    any of them. Its normalized form hashes into the mode id (``engine.signatures``).
+    """
+
+    category: str | None = None
+    tool_name: str | None = None
+    span_name: str | None = None
+    field: Literal["error", "output", "input", "any"] = "any"
+    regex: str | None = None
+
+
+class CodeLocation(_Model):
+    """Where in the code under test a mode most likely lives (``path:line``, relative to the repository)."""
+
+    path: str
+    line: int
+    kind: str = Field(description="tool_definition | agent_definition | error_literal | changed_line | ...")
+    name: str = ""
+    why: str = ""
+
+
 class FailureMode(_Model):
     """A systemic failure mode: recurring across runs, or significantly enriched in failing runs."""
 
@@ -69,6 +93,34 @@ class FailureMode(_Model):
     example: str | None = None
     suggested_fix: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    description: str | None = Field(None, description="the LLM engine's paragraph on what happens")
+    signature: Signature | None = Field(None, description="the predicate that re-finds this mode without an LLM")
+    confidence: float | None = Field(None, ge=0.0, le=1.0)
+    verified: bool = Field(True, description="False: an LLM pattern no signature expresses; never gated or tracked")
+    locations: list[CodeLocation] = Field(default_factory=list)
+    suspected_change: str | None = Field(None, description="path:line of the change under review it is attributed to")
+
+
+class RejectedMode(_Model):
+    """A mode the LLM engine proposed and the checks refused, with why."""
+
+    title: str
+    reason: str
+    round: int = 1
+    signature: Signature | None = None
+
+
+class LLMTotals(_Model):
+    """What the LLM engine spent and why it stopped."""
+
+    model: str
+    requests: int = 0
+    cached: int = 0
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float | None = None
+    wall_s: float = 0.0
+    stopped_because: str = "finished"
 
 
 class OneOff(_Model):
@@ -156,6 +208,12 @@ class Findings(_Model):
     )
     gate: Gate = Field(default_factory=Gate)
     notes: list[str] = Field(default_factory=list)
+    signatures: list[Signature] = Field(
+        default_factory=list, description="every accepted signature, re-applied by later analyses without an LLM"
+    )
+    rejected: list[RejectedMode] = Field(default_factory=list)
+    llm: LLMTotals | None = None
+    llm_answer: str | None = Field(None, description="the LLM engine's final Markdown answer")
 
     def mode(self, mode_id_: str) -> FailureMode | None:
         return next((m for m in self.failure_modes if m.id == mode_id_), None)
