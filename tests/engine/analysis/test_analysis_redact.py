@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.analysis.redact import REDACTED, excerpt, redact
+from engine.sanitize import REDACTED, excerpt, redact
 
 
 def test_redacts_known_secret_shapes() -> None:

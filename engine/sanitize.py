@@ -46,3 +46,16 @@ def excerpt(text: str | None, limit: int) -> str:
     if len(out) > limit:
         out = out[: limit - 1].rstrip() + "…"
     return out
+
+
+_CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def strip_control(text: str) -> str:
+    """Drop terminal escape sequences and control characters (tab and newline stay)."""
+    return _CONTROL.sub("", text)
+
+
+def clean(text: object) -> str:
+    """What every publisher applies to trace text: secrets redacted, control characters stripped."""
+    return strip_control(redact(str(text) if text is not None else ""))
