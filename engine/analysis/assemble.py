@@ -13,8 +13,8 @@ from engine.analysis.aggregate import Acc, Aggregator
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import contrastive
 from engine.analysis.detectors.base import TraceState
-from engine.sanitize import excerpt
 from engine.findings import DatasetSummary, Evidence, FailureMode, Findings, OneOff, mode_order
+from engine.sanitize import excerpt
 from engine.traces.conventions import OUTCOMES_FAILING
 from engine.traces.problems import Problems
 
