@@ -107,6 +107,9 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                             or a.llm_c4 is not absent
                             or a.llm_c5 is not absent
                         )
+                        if not slow:  # add_dicts' rule: tools requested but no tool spans -> read the inputs
+                            j = idx if s.trace_id == last_tid else index.get(s.trace_id, -1)  # type: ignore[union-attr]
+                            slow = j >= 0 and bool(states[j].requested) and not states[j].tools
                     elif cat == "guardrail":
                         slow = True
                 if slow:

@@ -49,6 +49,8 @@ from engine.traces.normalize import (  # the shared dialect tables: one truth fo
     TOOL_RESULT_KEYS,
     category_of,
     normalize,
+    output_recorded,
+    tool_messages_in_input,
 )
 from engine.traces.normalize import _tool_name_from_span_name as tool_name_from_span_name
 from engine.traces.span import STATUS_ERROR, Span
@@ -166,7 +168,9 @@ class Scanner:
                 key = attrs.get(_M0)
                 if type(key) is not str or not key:
                     key = first_str(attrs, MODEL_KEYS) or name
-                if is_err or type(text) is not str or not plain_llm(attrs):
+                # a run whose model asked for tools that left no spans: its tool results (and errors) are
+                # only in the next calls' input messages, which the slow path reads
+                if is_err or type(text) is not str or not plain_llm(attrs) or (st.requested and not st.tools):
                     self._llm(st, normalize(span), span)
                 else:  # the common case: text out, no tools involved
                     finish = first_present(attrs, FINISH_REASON_KEYS)
@@ -236,16 +240,21 @@ class Scanner:
         template = ""
         span_id = span.get("span_id") or ""
         if message:
-            template = template_of(message)
-            kind = budget.budget_kind(message)
-            if tool_errors.is_unknown_tool_error(message):
-                st.hits.append(hallucinated_tools.hit(tool, span_id, f"{tool}({args or ''}) -> {message}"))
-            elif kind:
-                st.hits.append(budget.hit(kind, span_id, message))
-            else:
-                st.hits.append(tool_errors.detect(tool, args, span_id, message))
-            st.explained.add(template)
+            template = self._tool_failure(st, tool, args, span_id, message)
         st.tools.append(ToolExec(start, span_id, tool, args, bool(message), template))
+
+    def _tool_failure(self, st: TraceState, tool: str, args: str | None, span_id: str, message: str) -> str:
+        """Record one failed tool call (unknown tool, budget, or a tool error); returns the error template."""
+        template = template_of(message)
+        kind = budget.budget_kind(message)
+        if tool_errors.is_unknown_tool_error(message):
+            st.hits.append(hallucinated_tools.hit(tool, span_id, f"{tool}({args or ''}) -> {message}"))
+        elif kind:
+            st.hits.append(budget.hit(kind, span_id, message))
+        else:
+            st.hits.append(tool_errors.detect(tool, args, span_id, message))
+        st.explained.add(template)
+        return template
 
     def _finish(self, st: TraceState, finish: object, model: str | None, span_id: str, text: str | None) -> None:
         if isinstance(finish, str) and finish.startswith("["):  # a JSON array in a string attribute
@@ -279,6 +288,9 @@ class Scanner:
         if ns.tools_offered:
             st.schemas.update(ns.tools_offered)
         calls = ns.tool_calls_requested
+        attrs = span.get("attributes") or {}
+        if not st.tools:
+            self._input_tool_errors(st, attrs, ns.span_id)
         if calls:
             st.hits.extend(
                 hallucinated_tools.detect_requested([(c.name, c.arguments) for c in calls], ns.tools_offered, ns.span_id)
@@ -288,11 +300,29 @@ class Scanner:
                     continue
                 st.hits.extend(arguments.detect(c.name, c.arguments or "", ns.tools_offered.get(c.name), ns.span_id))
                 st.requested.append(ToolExec(span.get("start_time") or "", ns.span_id, c.name, c.arguments, False))
+            for c in calls:
+                if c.call_id:
+                    st.call_names[c.call_id] = (c.name, c.arguments)
         text = ns.output_text
         if text and refusals.is_refusal(text):
             st.refusals += 1
             st.hits.append(refusals.hit(ns.agent_name or "", ns.span_id, text))
+        if text is None and (ns.output_recorded or output_recorded(attrs)):
+            text = ""  # the output was recorded and holds no text: empty (None stays unknown)
         st.llm_turn(span.get("end_time") or "", ns.span_id, text, len(calls), ns.is_error)
+
+    def _input_tool_errors(self, st: TraceState, attrs: dict, span_id: str) -> None:
+        """Tool errors handed back to the model as input messages (each once per run, by call id or text)."""
+        results, calls = tool_messages_in_input(attrs)
+        for cid, call in calls.items():
+            st.call_names.setdefault(cid, (call.name, call.arguments))
+        for r in results:
+            message = tool_errors.result_error(r.content)
+            if not message:
+                continue
+            key = r.call_id or r.content
+            if key not in st.input_tool_errors:
+                st.input_tool_errors[key] = (r.call_id, r.name, span_id, message)
 
     def _other(self, st: TraceState, ns, span: Span, cat: str, attrs: dict) -> None:
         start = span.get("start_time") or ""
@@ -302,6 +332,13 @@ class Scanner:
             for k, v in attrs.items():
                 if k.endswith("to_agent") and isinstance(v, str) and v:
                     st.agents.append((start, ns.span_id, v))
+        if ns.is_error and ns.error_tool and tool_errors.is_unknown_tool_error(
+            f"{ns.error_type or ''}: {ns.error_message or ''}"
+        ):  # e.g. the Agents SDK's "Tool not found" on a turn span, naming the tool in its error data
+            tool = ns.error_tool
+            st.hits.append(hallucinated_tools.hit(tool, ns.span_id, f"{tool}(...) -> {ns.error_message or ''}"))
+            st.explained.add(template_of(ns.error_message or ""))
+            return
         if cat == "guardrail" and guardrails.tripped(attrs, ns.is_error, ns.error_type):
             name = guardrails.guardrail_name(attrs, ns.name)
             st.hits.append(guardrails.hit(name, ns.span_id, ns.error_message or f"{name} tripped"))
@@ -350,10 +387,15 @@ class Scanner:
         if st.refusals >= cfg.refusal_loop_min:
             last = max((h for h in hits if h.detector == refusals.DETECTOR), key=lambda h: h.span_id)
             hits.append(refusals.loop_hit(last.key, last.span_id, st.refusals))
+        if st.input_tool_errors and not st.tools:  # no tool spans: the input messages are the only record
+            for cid, name, span_id, message in st.input_tool_errors.values():
+                tool, args = st.call_names.get(cid or "", (name or "unknown", None))
+                self._tool_failure(st, name or tool, args, span_id, message)
         final = st.final_turn
         if final is not None:
             _, span_id, text, n_calls, is_error = final
-            if not is_error and n_calls == 0 and not (text or "").strip():
+            # text None: the call's output was not recorded (unknown), which is not an empty answer
+            if not is_error and n_calls == 0 and text is not None and not text.strip():
                 hits.append(llm_api.empty_final_hit(span_id))
         if len(st.agents) >= 4:
             hits.extend(handoffs.detect(st.agents))

@@ -38,8 +38,23 @@ _SPACES = re.compile(r"\s+")
 _REPEATED_WILDCARDS = re.compile(r"(?:<\*>[\s,;]*){2,}")
 
 
+TRACEBACK_HEADER = "Traceback (most recent call last):"
+
+
 def first_line(text: str) -> str:
-    """The first non-blank line (tracebacks and multi-line dumps are keyed by their head)."""
+    """The first non-blank line (multi-line dumps are keyed by their head), never a traceback header.
+
+    LangChain records an error as ``repr(exc)`` glued to its traceback (``ValueError('x')Traceback
+    (most recent call last):``): the error is what comes before the header; a bare traceback's error
+    is its last line.
+    """
+    if TRACEBACK_HEADER in text:
+        head, _, tail = text.partition(TRACEBACK_HEADER)
+        if head.strip():
+            text = head
+        else:
+            lines = [line.strip() for line in tail.splitlines() if line.strip()]
+            return lines[-1] if lines else ""
     for line in text.splitlines():
         if line.strip():
             return line.strip()

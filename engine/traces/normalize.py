@@ -198,6 +198,14 @@ FINISH_REASON_KEYS = (
     "gen_ai.completion.0.finish_reason",
 )
 AGENT_NAME_KEYS = ("inference.agent_name", "gen_ai.agent.name", "agent.name", "openai_agents.agent.name")
+# the tool an error on a non-tool span is about (the Agents SDK's "Tool not found" on a turn span)
+ERROR_TOOL_KEYS = ("openai_agents.error.data.tool_name",)
+# keys whose presence means an LLM span recorded its output (absent all of them, the output is unknown:
+# GenAI instrumentations capture no message content by default)
+_OUTPUT_KEYS = frozenset(
+    {"gen_ai.output.messages", "output.value", "langfuse.observation.output", "gen_ai.output", "genai.output",
+     "gen_ai.completion.0.content", "gen_ai.completion.0.role"}
+)
 
 
 LANGFUSE_USAGE = "langfuse.observation.usage_details"
@@ -267,10 +275,12 @@ class NormalizedSpan:
     tools_offered: dict[str, Any] = field(default_factory=dict)  # name -> JSON schema (or {})
     tool_calls_requested: list[ToolCall] = field(default_factory=list)
     output_text: str | None = None
+    output_recorded: bool = False  # False: the span carries no output at all (unknown, not empty)
     finish_reason: str | None = None
     is_error: bool = False
     error_message: str | None = None
     error_type: str | None = None
+    error_tool: str | None = None  # the tool an error names, when the errored span is not the tool's
     test_nodeid: str | None = None
     test_outcome: str | None = None
     test_worker: str | None = None
@@ -424,6 +434,76 @@ def _output_text(attrs: dict[str, Any]) -> str | None:
     return None
 
 
+def output_recorded(attrs: dict[str, Any]) -> bool:
+    """Did the LLM span record its output at all? (Missing content is unknown, not an empty answer.)"""
+    for k in attrs:
+        if k in _OUTPUT_KEYS or k.startswith("llm.output_messages."):
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class ToolMessage:
+    """A tool result handed back to the model as an input message (no tool span need exist)."""
+
+    call_id: str | None
+    name: str | None
+    content: str
+
+
+def _genai_input_messages(raw: Any) -> tuple[list[ToolMessage], dict[str, ToolCall]]:
+    msgs = _maybe_json(raw)
+    results: list[ToolMessage] = []
+    calls: dict[str, ToolCall] = {}
+    for m in msgs if isinstance(msgs, list) else []:
+        if not isinstance(m, dict):
+            continue
+        for part in m.get("parts") or []:
+            if not isinstance(part, dict):
+                continue
+            if part.get("type") == "tool_call_response":
+                content = _as_text(part.get("response", part.get("result")))
+                if content is not None:
+                    pid = part.get("id")
+                    results.append(ToolMessage(pid if isinstance(pid, str) else None, None, content))
+            elif part.get("type") == "tool_call" and isinstance(part.get("id"), str) and part.get("name"):
+                calls[part["id"]] = ToolCall(str(part["name"]), _as_text(part.get("arguments")), part["id"])
+        if m.get("role") == "tool" and isinstance(m.get("content"), str):
+            cid = m.get("tool_call_id")
+            results.append(ToolMessage(cid if isinstance(cid, str) else None, _first_str(m, ("name",)), m["content"]))
+    return results, calls
+
+
+def tool_messages_in_input(attrs: dict[str, Any]) -> tuple[list[ToolMessage], dict[str, ToolCall]]:
+    """Tool results among an LLM call's input messages, and the calls (by id) those messages answer.
+
+    OpenInference flattens them as ``llm.input_messages.N.message.{role,content,tool_call_id,name}``
+    (the requesting assistant turn's ``tool_calls`` alongside); GenAI puts ``tool_call_response``
+    parts in ``gen_ai.input.messages``.
+    """
+    results: list[ToolMessage] = []
+    calls: dict[str, ToolCall] = {}
+    for _, msg in sorted(_indexed_groups(attrs, "llm.input_messages.").items()):
+        role = msg.get("message.role")
+        if role == "tool":
+            content = msg.get("message.content")
+            if isinstance(content, str):
+                cid = msg.get("message.tool_call_id")
+                results.append(
+                    ToolMessage(cid if isinstance(cid, str) else None, _first_str(msg, ("message.name",)), content)
+                )
+        elif role == "assistant":
+            for _, tc in sorted(_indexed_groups(msg, "message.tool_calls.").items()):
+                cid, name = tc.get("tool_call.id"), tc.get("tool_call.function.name")
+                if isinstance(cid, str) and isinstance(name, str):
+                    calls[cid] = ToolCall(name, _as_text(tc.get("tool_call.function.arguments")), cid)
+    if "gen_ai.input.messages" in attrs:
+        more, more_calls = _genai_input_messages(attrs["gen_ai.input.messages"])
+        results.extend(more)
+        calls.update(more_calls)
+    return results, calls
+
+
 def normalize(span: Span) -> NormalizedSpan:
     """Compute the full normalized view of one canonical span."""
     from engine.traces.span import iso_to_ns
@@ -457,6 +537,7 @@ def normalize(span: Span) -> NormalizedSpan:
         n.tools_offered = _offered_tools(attrs)
         n.tool_calls_requested = _requested_calls(attrs)
         n.output_text = _output_text(attrs)
+        n.output_recorded = n.output_text is not None or output_recorded(attrs)
         fr = _first_present(attrs, FINISH_REASON_KEYS)
         if isinstance(fr, str) and fr.startswith("["):
             fr = _maybe_json(fr)
@@ -474,6 +555,7 @@ def normalize(span: Span) -> NormalizedSpan:
             attrs, ("exception.message", "error.message", "langfuse.observation.status_message", "error.type")
         )
         n.error_type = _first_str(attrs, ("exception.type", "error.type"))
+        n.error_tool = _first_str(attrs, ERROR_TOOL_KEYS)
     n.test_nodeid = attrs.get(C.TEST_NODEID)
     n.test_outcome = attrs.get(C.TEST_OUTCOME)
     n.test_worker = attrs.get(C.TEST_WORKER)

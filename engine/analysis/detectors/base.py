@@ -63,4 +63,8 @@ class TraceState:
         if f is None or end > f[0] or (end == f[0] and span_id > f[1]):
             self.final_turn = (end, span_id, text, n_calls, is_error)
     explained: set[str] = field(default_factory=set)  # error templates a specific detector claimed
+    # tool errors seen only in LLM input messages (call id or text -> (call id, tool, span_id, message));
+    # reported when the run has no tool spans of its own to report them
+    input_tool_errors: dict[str, tuple[str | None, str | None, str, str]] = field(default_factory=dict)
+    call_names: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # call id -> (tool, arguments)
     pending_exceptions: list[Hit] = field(default_factory=list)  # kept unless explained by the end
