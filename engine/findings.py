@@ -99,6 +99,7 @@ class FailureMode(_Model):
     verified: bool = Field(True, description="False: an LLM pattern no signature expresses; never gated or tracked")
     locations: list[CodeLocation] = Field(default_factory=list)
     suspected_change: str | None = Field(None, description="path:line of the change under review it is attributed to")
+    root_cause: str | None = Field(None, description="id of the lead mode of the root-cause group it belongs to")
 
 
 class RejectedMode(_Model):
