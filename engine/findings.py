@@ -12,6 +12,8 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.safe_io import atomic_write_text
+
 SCHEMA_VERSION: Final = 1
 
 Source = Literal["detector", "llm", "both"]
@@ -220,7 +222,8 @@ class Findings(_Model):
         return next((m for m in self.failure_modes if m.id == mode_id_), None)
 
     def write(self, path: Path) -> None:
-        path.write_text(self.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        """Atomically (temp file, fsync, rename): a full disk never leaves a truncated baseline behind."""
+        atomic_write_text(path, self.model_dump_json(indent=2) + "\n")
 
     @classmethod
     def read(cls, path: Path) -> Findings:

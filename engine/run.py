@@ -109,7 +109,7 @@ def run_analysis(
     paths = [Path(p) for p in paths]
     out_dir = Path(out_dir)
     baseline_path = Path(baseline) if baseline else None
-    base = load_baseline(baseline_path) if baseline_path else None
+    base = load_baseline(baseline_path, update=update_baseline) if baseline_path else None
 
     problems = Problems()
     tests = read_tests_file(Path(tests_file) if tests_file else None, problems)

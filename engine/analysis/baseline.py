@@ -13,23 +13,105 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
 
 from engine.analysis.stats import absence_p_value, increase_p_value
-from engine.findings import Findings, Gate, GateEntry
+from engine.findings import SCHEMA_VERSION, Findings, Gate, GateEntry
+from engine.safe_io import UnsafePathError, check_regular_output, read_regular_bytes
 
 # Timing and token-volume modes depend on the machine and the model's mood: reported, never gated.
 INFORMATIONAL_CATEGORIES = frozenset({"latency_outlier", "token_outlier"})
 
 
-def load_baseline(path: Path) -> Findings | None:
-    """Read a baseline findings file; None when it does not exist (unreadable files raise ValueError)."""
-    if not path.exists():
+class BaselineError(ValueError):
+    """A baseline that was asked for but cannot be used: the gate must fail, with this one-line reason."""
+
+
+def check_baseline_path(path: Path, update: bool, *, update_flag: str = "--update-baseline") -> Findings | None:
+    """Validate a baseline before any work is done (the plugin calls it at configure time, before tests run).
+
+    Returns the parsed baseline, or None when ``update`` will create or replace it. Raises
+    ``BaselineError`` with one line naming the real cause: missing (and not being created), not a
+    regular file (FIFO, device, directory — never opened, so never a hang), unreadable, not JSON,
+    not a findings file, or another schema version. ``update_flag`` names the option that creates it.
+    """
+    path = Path(path)
+    if update:
+        try:
+            check_regular_output(path)
+        except UnsafePathError as exc:
+            raise BaselineError(f"baseline {exc}") from None
+        parent = path.parent if str(path.parent) else Path(".")
+        existing = next((p for p in (parent, *parent.parents) if p.exists()), None)
+        if existing is not None and (not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK)):
+            raise BaselineError(f"baseline {path} cannot be created: {existing} is not a writable directory")
         return None
+    return load_baseline(path, update_flag=update_flag)
+
+
+def load_baseline(path: Path, *, update: bool = False, update_flag: str = "--update-baseline") -> Findings | None:
+    """Read a baseline findings file; ``BaselineError`` for anything that is not one.
+
+    A missing file is an error unless ``update`` is about to create it (then None). When ``update``
+    replaces an existing file that is unusable, the old content does not matter: None as well.
+    """
+    path = Path(path)
     try:
-        return Findings.read(path)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"baseline {path} is not a readable findings.json: {str(exc).splitlines()[0]}") from exc
+        return _parse_baseline(path, update_flag)
+    except BaselineError:
+        if update:
+            return None
+        raise
+
+
+def _parse_baseline(path: Path, update_flag: str) -> Findings:
+    try:
+        data = read_regular_bytes(path)
+    except FileNotFoundError:
+        raise BaselineError(
+            f"baseline {path} does not exist (create it with {update_flag}, or fix the path)"
+        ) from None
+    except IsADirectoryError:
+        raise BaselineError(f"baseline {path} is a directory, not a findings.json file") from None
+    except UnsafePathError as exc:
+        raise BaselineError(f"baseline {exc}") from None
+    except OSError as exc:
+        raise BaselineError(f"cannot read baseline {path}: {exc.strerror or exc}") from None
+    if not data.strip():
+        raise BaselineError(f"baseline {path} is empty (a truncated write?); regenerate it with {update_flag}")
+    try:
+        doc: Any = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        hint = " (truncated?)" if exc.pos >= len(data.rstrip()) - 1 else ""
+        raise BaselineError(
+            f"baseline {path} is not valid JSON{hint}: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from None
+    if not isinstance(doc, dict):
+        raise BaselineError(f"baseline {path} is not a findings file: its JSON is a {type(doc).__name__}, not an object")
+    if "schema_version" not in doc or "dataset" not in doc:
+        missing = " and ".join(k for k in ("schema_version", "dataset") if k not in doc)
+        raise BaselineError(
+            f"baseline {path} is not a halo findings file (no {missing}); "
+            f"point it at a findings.json written by halo or create it with {update_flag}"
+        )
+    if doc["schema_version"] != SCHEMA_VERSION:
+        raise BaselineError(
+            f"baseline {path} has schema_version {doc['schema_version']!r}; this halo reads "
+            f"schema_version {SCHEMA_VERSION}: regenerate it with {update_flag}"
+        )
+    try:
+        return Findings.model_validate(doc)
+    except ValidationError as exc:
+        errors = exc.errors()
+        first = errors[0]
+        where = ".".join(str(x) for x in first["loc"]) or "(top level)"
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise BaselineError(f"baseline {path} is not a valid findings file: {where}: {first['msg']}{more}") from None
 
 
 def _known_counts(baseline: Findings) -> dict[str, int]:

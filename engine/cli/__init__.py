@@ -9,17 +9,43 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+from collections.abc import Sequence
 
-SUBCOMMANDS = ("index", "convert", "analyze")
+SUBCOMMANDS = ("index", "convert", "analyze", "github")
 
 
 class UsageError(Exception):
     """A problem with the user's input or arguments: printed as one line, exit 2."""
 
 
+def check_input_paths(paths: Sequence[str | os.PathLike[str]], *, allow_missing: bool = False) -> None:
+    """Refuse at once what cannot be read as trace input: FIFOs, devices, sockets (and missing paths).
+
+    A FIFO would block the first ``open()`` forever; directories are fine (they expand to files).
+    """
+    from engine.safe_io import UnsafePathError, check_regular_input
+
+    missing = []
+    for path in paths:
+        try:
+            check_regular_input(path, allow_dir=True)
+        except FileNotFoundError:
+            missing.append(os.fspath(path))
+        except UnsafePathError as exc:
+            raise UsageError(str(exc)) from None
+        except OSError as exc:
+            raise UsageError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
+    if missing and not allow_missing:
+        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from engine import __version__
+
     parser = argparse.ArgumentParser(prog="halo", description="Find systemic agent failure modes in traces.")
+    parser.add_argument("--version", action="version", version=f"halo (pytest-halo) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"engine.cli.{name}_cmd").register(sub)  # each module adds its own parser
@@ -37,6 +63,22 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"halo {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `halo ... | head`: the reader left; no traceback, like any Unix tool
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
+
+
+EXIT_BROKEN_PIPE = 141  # what a shell reports for a command ended by SIGPIPE
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null after a broken pipe so the interpreter's final flush cannot raise."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from engine.cli import UsageError
+from engine.cli import UsageError, check_input_paths, silence_stdout
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,16 +36,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from engine.analysis.baseline import BaselineError, check_baseline_path
     from engine.analysis.config import AnalysisConfig
     from engine.run import AnalysisInputError, run_analysis
 
-    missing = [str(p) for p in args.paths if not p.exists()]
-    if missing:
-        raise UsageError(f"no such file or directory: {', '.join(missing)}")
+    check_input_paths(args.paths)
     if args.update_baseline and not args.baseline:
         raise UsageError("--update-baseline needs --baseline FILE")
-    if args.tests is not None and not args.tests.is_file():
-        raise UsageError(f"tests file not found: {args.tests}")
+    if args.baseline is not None:  # before any work: a baseline given but unusable fails the gate closed
+        try:
+            check_baseline_path(args.baseline, args.update_baseline)
+        except BaselineError as exc:
+            raise UsageError(str(exc)) from None
+    if args.tests is not None:
+        if not args.tests.exists():
+            raise UsageError(f"tests file not found: {args.tests}")
+        check_input_paths([args.tests])
+    if args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out} exists and is not a directory")
     overrides = {k: v for k, v in (("min_runs", args.min_runs), ("min_prevalence", args.min_prevalence)) if v is not None}
     try:
         config = AnalysisConfig(**overrides)
@@ -65,6 +73,11 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from exc
     except ValueError as exc:  # unreadable baseline
         raise UsageError(str(exc).splitlines()[0]) from exc
-    for line in outcome.summary_lines:
-        print(line)
+    except OSError as exc:  # an output or the baseline could not be written
+        raise UsageError(f"cannot write {exc.filename or args.out}: {exc.strerror or exc}") from exc
+    try:
+        for line in outcome.summary_lines:
+            print(line, flush=True)
+    except BrokenPipeError:  # `| head`: the verdict still decides the exit status
+        silence_stdout()
     return outcome.exit_code

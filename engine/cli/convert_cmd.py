@@ -11,7 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli import UsageError
+from engine.cli import UsageError, check_input_paths
+from engine.safe_io import UnsafePathError, check_regular_output
 from engine.traces.ingest import FORMATS, convert, expand_paths
 
 
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    check_input_paths(args.paths, allow_missing=True)  # a FIFO input would hang the first read
     files = expand_paths(args.paths)
     missing = [str(p) for p in files if not p.exists()]
     if not files:
@@ -42,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
     if len(missing) == len(files):
         raise UsageError(f"no such file: {missing[0]}")
     out = Path(args.output)
+    try:
+        check_regular_output(out)  # replace only a regular file: never a symlink's target, a FIFO or a device
+    except UnsafePathError as exc:
+        raise UsageError(str(exc)) from None
     if out.resolve() in {p.resolve() for p in files if p.exists()}:
         raise UsageError(f"output {out} is also an input")
     formats = {str(p): args.format for p in files} if args.format else None

@@ -12,7 +12,7 @@ import time
 
 import orjson
 
-from engine.cli import UsageError
+from engine.cli import UsageError, check_input_paths
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from engine.traces.store import TraceStore
 
+    check_input_paths(args.paths, allow_missing=True)  # a FIFO input would hang the first read
     t0 = time.perf_counter()
     store = TraceStore.open(args.paths, cache_dir=args.cache_dir, use_cache=not args.no_cache)
     report = store.report()

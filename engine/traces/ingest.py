@@ -13,7 +13,6 @@ import importlib
 import json
 import os
 import re
-import secrets
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from typing import Any
 
 import orjson
 
+from engine.safe_io import atomic_writer
 from engine.traces import conventions as C
 from engine.traces.formats.common import cap_values, json_safe, open_binary, read_bytes, read_head
 from engine.traces.problems import Problems
@@ -293,14 +293,8 @@ def convert(
     stats = IngestStats()
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    # unique per writer: concurrent converts of the same file (xdist workers, a shared cache) never share a temp
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            for span in iter_spans(paths, stats.problems, formats, stats):
-                fh.write(dump_span(span))
-                fh.write(b"\n")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_writer(out) as fh:  # unique temp, fsync, rename; never over a symlink, FIFO or device
+        for span in iter_spans(paths, stats.problems, formats, stats):
+            fh.write(dump_span(span))
+            fh.write(b"\n")
     return stats

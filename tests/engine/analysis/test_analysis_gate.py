@@ -80,12 +80,14 @@ def test_regression_is_judged_on_both_sample_sizes() -> None:
 
 
 def test_load_baseline(tmp_path: Path) -> None:
-    assert load_baseline(tmp_path / "missing.json") is None
+    assert load_baseline(tmp_path / "missing.json", update=True) is None
+    with pytest.raises(ValueError, match="does not exist"):
+        load_baseline(tmp_path / "missing.json")
     f = findings(10, [mode("m", 3, 10)])
     f.write(tmp_path / "b.json")
     assert load_baseline(tmp_path / "b.json").failure_modes[0].id == f.failure_modes[0].id
     (tmp_path / "bad.json").write_text("{not json")
-    with pytest.raises(ValueError, match="not a readable findings.json"):
+    with pytest.raises(ValueError, match="is not valid JSON"):
         load_baseline(tmp_path / "bad.json")
 
 
