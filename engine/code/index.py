@@ -65,9 +65,7 @@ class SourceIndex:
     files_parsed: int = 0
 
     def add(self, table: dict[str, list[Site]], key: str, site: Site) -> None:
-        sites = table.setdefault(key, [])
-        if site not in sites:
-            sites.append(site)
+        table.setdefault(key, []).append(site)
 
 
 def _callee(node: ast.expr) -> str:
@@ -107,7 +105,9 @@ def _parts(node: ast.expr) -> tuple[str | None, ...] | None:
     return None
 
 
-class _Visitor(ast.NodeVisitor):
+class _Indexer:
+    """One pass over a module's nodes (``ast.walk``: no recursion through ``NodeVisitor`` dispatch)."""
+
     def __init__(self, index: SourceIndex, rel: str) -> None:
         self.ix = index
         self.rel = rel
@@ -115,8 +115,22 @@ class _Visitor(ast.NodeVisitor):
     def site(self, node: ast.AST, kind: str, name: str = "") -> Site:
         return Site(self.rel, getattr(node, "lineno", 1), kind, name)
 
-    # --- definitions
-    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
+    def run(self, tree: ast.AST) -> None:
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call):
+                self.call(node)
+            elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                self.function(node)
+            elif isinstance(node, ast.Return | ast.Raise):
+                self.texts(node)
+            elif isinstance(node, ast.Dict):
+                self.schema(node)
+            elif isinstance(node, ast.Assign):
+                for target in node.targets:
+                    if isinstance(target, ast.Name):
+                        self.ix.add(self.ix.settings, target.id.lower(), self.site(node, "setting", target.id))
+
+    def function(self, node: ast.FunctionDef | ast.AsyncFunctionDef) -> None:
         tool_name = None
         for dec in node.decorator_list:
             if _TOOL_DECORATOR.search(_callee(dec)):
@@ -127,12 +141,8 @@ class _Visitor(ast.NodeVisitor):
         if tool_name:
             self.ix.add(self.ix.tools, tool_name, self.site(node, "tool_definition", tool_name))
         self.ix.add(self.ix.functions, node.name, self.site(node, "function_definition", node.name))
-        self.generic_visit(node)
 
-    visit_FunctionDef = _function
-    visit_AsyncFunctionDef = _function
-
-    def visit_Call(self, node: ast.Call) -> None:
+    def call(self, node: ast.Call) -> None:
         callee = _callee(node.func)
         if callee:
             if _AGENT_CLASS.search(callee):
@@ -154,9 +164,8 @@ class _Visitor(ast.NodeVisitor):
             s = _str(arg)
             if s and s.isidentifier():
                 self.ix.add(self.ix.name_strings, s, self.site(arg, "name_string", s))
-        self.generic_visit(node)
 
-    def visit_Dict(self, node: ast.Dict) -> None:
+    def schema(self, node: ast.Dict) -> None:
         keys = {_str(k) for k in node.keys if k is not None}
         if "name" in keys and keys & _SCHEMA_KEYS:
             for k, v in zip(node.keys, node.values, strict=True):
@@ -164,33 +173,21 @@ class _Visitor(ast.NodeVisitor):
                     name = _str(v)
                     if name:
                         self.ix.add(self.ix.tools, name, self.site(v, "tool_schema", name))
-        self.generic_visit(node)
 
-    def visit_Assign(self, node: ast.Assign) -> None:
-        for target in node.targets:
-            if isinstance(target, ast.Name):
-                self.ix.add(self.ix.settings, target.id.lower(), self.site(node, "setting", target.id))
-        self.generic_visit(node)
-
-    # --- text the code raises or returns
-    def _texts(self, node: ast.Return | ast.Raise) -> None:
+    def texts(self, node: ast.Return | ast.Raise) -> None:
+        """Strings and f-strings anywhere in what is returned or raised (``raise E(f"...")``, ``return {"reason": ...}``)."""
         value = node.value if isinstance(node, ast.Return) else node.exc
-        if value is not None:
-            stack: list[ast.AST] = [value]
-            while stack:
-                n = stack.pop()
-                parts = _parts(n) if isinstance(n, ast.expr) else None
-                if parts is not None:
-                    self.ix.texts.append(TextSite(self.site(n, "error_literal"), parts))
-                    s = parts[0] if len(parts) == 1 else None
-                    if s and s.isidentifier() and isinstance(node, ast.Return):
-                        self.ix.add(self.ix.name_strings, s, self.site(n, "name_string", s))
-                    continue
+        stack: list[ast.AST] = [value] if value is not None else []
+        while stack:
+            n = stack.pop()
+            parts = _parts(n) if isinstance(n, ast.expr) else None
+            if parts is None:
                 stack.extend(ast.iter_child_nodes(n))
-        self.generic_visit(node)
-
-    visit_Return = _texts
-    visit_Raise = _texts
+                continue
+            self.ix.texts.append(TextSite(self.site(n, "error_literal"), parts))
+            s = parts[0] if len(parts) == 1 else None
+            if s and s.isidentifier() and isinstance(node, ast.Return):
+                self.ix.add(self.ix.name_strings, s, self.site(n, "name_string", s))
 
 
 def build_index(root: Path, needles: Iterable[str] | None = None) -> SourceIndex:
@@ -210,5 +207,5 @@ def build_index(root: Path, needles: Iterable[str] | None = None) -> SourceIndex
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             continue
         index.files_parsed += 1
-        _Visitor(index, path.relative_to(root).as_posix()).visit(tree)
+        _Indexer(index, path.relative_to(root).as_posix()).run(tree)
     return index

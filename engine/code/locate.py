@@ -28,7 +28,7 @@ _BUDGET_SETTINGS = {
     "recursion limit": ("recursion_limit",),
     "cost limit": ("cost_limit", "max_cost", "budget"),
 }
-_WORD = re.compile(r"[A-Za-z_][A-Za-z_]{3,}")
+_WORD = re.compile(r"[A-Za-z_]{6,}")
 _MASKED_TOKEN = re.compile(r"[\d\"'`@]|://|/")
 
 
@@ -44,10 +44,12 @@ class ModeQuery:
     hallucinated: bool = False
 
     def needles(self) -> list[str]:
-        out = [*self.tools, *self.agents, *self.settings]
+        out = [*self.tools, *self.agents, *self.settings, *(s.upper() for s in self.settings)]
+        if self.hallucinated:
+            out.append("Agent(")
         for text in self.texts:
             words = sorted(_WORD.findall(text.replace("<*>", " ")), key=len, reverse=True)
-            out.extend(words[:1])
+            out.extend(w for w in words[:1] if len(w) >= 6)  # a short word would select every file
         return out
 
 
@@ -139,7 +141,8 @@ def locate_mode(mode: FailureMode, index: SourceIndex, q: ModeQuery | None = Non
             score = text_matches(ts, text)
             if score:
                 best.append((score, ts))
-    best.sort(key=lambda b: (-b[0], b[1].site.path, b[1].site.line))
+    near = {loc.path for loc in found}  # the same error text in several files: the tool's own file first
+    best.sort(key=lambda b: (b[1].site.path not in near, -b[0], b[1].site.path, b[1].site.line))
     found.extend(_loc(ts.site, q.text_kind, f"this text is raised or returned: {ts.literal[:60]!r}")
                  for _, ts in best[:2])
     for agent in q.agents:

@@ -1,0 +1,267 @@
+"""``fix-brief.md`` / ``fix-brief.json``: the findings as work orders for a coding agent.
+
+Per systemic mode, most important first: what happens, how often and in which tests, a few redacted
+excerpts, where in the code it most likely lives, the suggested fix, and two commands — one that
+reproduces the failures (``pytest <node ids>``) and one that proves the fix (``pytest --halo`` gated
+against a snapshot of these findings with ``--halo-fail-on regressed``). The snapshot is written next
+to the brief under a name derived from its content, so a later analysis never overwrites the baseline
+a verify command points at.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from engine.findings import FailureMode, Findings, mode_order
+from engine.publish.markdown import md_block, md_code, md_text
+from engine.sanitize import clean, excerpt
+
+BRIEF_MD = "fix-brief.md"
+BRIEF_JSON = "fix-brief.json"
+SNAPSHOT_DIR = "brief-baselines"
+MAX_REPRO_IDS = 10
+MAX_EXCERPTS = 3
+EXCERPT_CHARS = 400
+KEEP_SNAPSHOTS = 5
+_FAILING = ("failed", "error")
+
+PREAMBLE = (
+    "You are fixing an AI agent's harness. Each section below is a failure mode that recurs across this "
+    "project's test runs, found in the traces by pytest-halo. Fix the harness — the prompts and instructions, "
+    "the tool definitions and their descriptions, argument validation, error messages, retries and budgets — "
+    "not the tests, and never by special-casing one test's input: a fix must hold for the whole family of "
+    "runs the mode describes, not just the trace quoted. Work one mode at a time, most important first: run "
+    "its reproduce command, change the code at the locations given (they are where the traces' names and "
+    "error text appear in the source, a starting point, not a proof), then run its verify command; it passes "
+    "only when the mode no longer shows up."
+)
+
+
+class BriefLocation(BaseModel):
+    path: str
+    line: int
+    kind: str
+    why: str = ""
+
+
+class BriefMode(BaseModel):
+    """One work order: the same fields in ``fix-brief.json`` as the sections of ``fix-brief.md``."""
+
+    id: str
+    title: str
+    category: str
+    what_happens: str
+    pattern: str | None = None
+    runs: int
+    of_runs: int
+    run_unit: str
+    failing_test_count: int
+    test_count: int
+    failing_tests: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list)
+    locations: list[BriefLocation] = Field(default_factory=list)
+    suspected_change: str | None = None
+    suggested_fix: str | None = None
+    reproduce: str | None = None
+    verify: str | None = None
+    commands_note: str | None = None
+
+
+class Brief(BaseModel):
+    preamble: str = PREAMBLE
+    run_from: str | None = Field(None, description="the directory to run every command from (the pytest rootdir)")
+    baseline: str | None = Field(None, description="the snapshot of these findings the verify commands gate against")
+    modes: list[BriefMode] = Field(default_factory=list)
+
+
+def _pattern(m: FailureMode) -> str | None:
+    if m.signature is not None and m.signature.regex:
+        return m.signature.regex
+    head, sep, rest = m.key.partition("\x1f")
+    return rest if sep and rest else None
+
+
+def _what_happens(m: FailureMode, runs_total: int, unit: str) -> str:
+    if m.description:
+        return m.description
+    text = f"{m.title}."
+    if m.systemic_because:
+        text += " Systemic because: " + "; ".join(m.systemic_because) + "."
+    return text
+
+
+def _is_pytest_id(nodeid: str) -> bool:
+    path = nodeid.partition("::")[0]
+    return "::" in nodeid and path.endswith(".py") and not path.startswith(("/", "..")) and "\n" not in nodeid
+
+
+def failing_tests(m: FailureMode, outcomes: Mapping[str, str] | None) -> list[str]:
+    """The mode's evidenced tests that failed (all of them when every evidenced test of the mode failed)."""
+    ids = sorted({e.test_nodeid for e in m.evidence if e.test_nodeid})
+    if outcomes:
+        return [n for n in ids if outcomes.get(n) in _FAILING]
+    return ids if m.failing_test_count >= m.test_count else []
+
+
+def snapshot_name(findings: Findings) -> str:
+    """A content-derived file name: the same findings give the same snapshot, different ones a new file."""
+    digest = hashlib.sha256(findings.model_dump_json(exclude={"gate"}).encode()).hexdigest()[:12]
+    return f"findings-{digest}.json"
+
+
+def _rel(path: Path, base: Path | None) -> str:
+    if base is not None:
+        try:
+            return path.resolve().relative_to(base.resolve()).as_posix()
+        except ValueError:
+            pass
+    return str(path.resolve())
+
+
+def build_brief(
+    findings: Findings,
+    *,
+    run_from: Path | None,
+    baseline: Path | None,
+    outcomes: Mapping[str, str] | None = None,
+) -> Brief:
+    """The brief's data: every verified systemic mode, most important first."""
+    d = findings.dataset
+    base_arg = _rel(baseline, run_from) if baseline is not None else "<findings.json of this run>"
+    brief = Brief(run_from=str(run_from.resolve()) if run_from else None,
+                  baseline=_rel(baseline, run_from) if baseline is not None else None)
+    for m in sorted((m for m in findings.failure_modes if m.verified), key=mode_order):
+        failing = failing_tests(m, outcomes)
+        ids = [n for n in failing if _is_pytest_id(n)][:MAX_REPRO_IDS]
+        reproduce = verify = note = None
+        if ids:
+            quoted = " ".join(shlex.quote(clean(n)) for n in ids)
+            reproduce = f"pytest {quoted}"
+            verify = f"pytest --halo --halo-baseline {shlex.quote(base_arg)} --halo-fail-on regressed {quoted}"
+            if len(failing) > len(ids):
+                note = f"{len(ids)} of the {len(failing)} failing tests"
+        elif failing:
+            note = "the failing runs are not pytest tests: reproduce them the way the traces were produced"
+        else:
+            note = "no failing test shows this mode: it is enriched or recurring in passing runs"
+        evidence = [excerpt(m.example, EXCERPT_CHARS)] if m.example else []
+        for e in m.evidence[: MAX_EXCERPTS - len(evidence) + 1]:
+            where = f"test {e.test_nodeid}" if e.test_nodeid else "a run"
+            evidence.append(clean(f"seen in {where} (trace {e.trace_id}, span {e.span_id})"))
+        brief.modes.append(BriefMode(
+            id=m.id,
+            title=clean(m.title),
+            category=m.category,
+            what_happens=clean(_what_happens(m, d.runs, d.run_unit)),
+            pattern=clean(_pattern(m)) if _pattern(m) else None,
+            runs=m.run_count,
+            of_runs=d.runs,
+            run_unit=d.run_unit,
+            failing_test_count=m.failing_test_count,
+            test_count=m.test_count,
+            failing_tests=[clean(n) for n in failing],
+            evidence=evidence[:MAX_EXCERPTS],
+            locations=[BriefLocation(path=clean(loc.path), line=loc.line, kind=loc.kind, why=clean(loc.why))
+                       for loc in m.locations],
+            suspected_change=clean(m.suspected_change) if m.suspected_change else None,
+            suggested_fix=clean(m.suggested_fix) if m.suggested_fix else None,
+            reproduce=reproduce,
+            verify=verify,
+            commands_note=note,
+        ))
+    return brief
+
+
+def render_brief(brief: Brief) -> str:
+    """``fix-brief.md``: Markdown a coding agent (or a person) reads top to bottom."""
+    out = ["# Fix brief", "", md_text(brief.preamble), ""]
+    if brief.run_from:
+        out += [f"Run every command below from {md_code(brief.run_from)} (the pytest rootdir: node ids are "
+                "relative to it).", ""]
+    else:
+        out += ["Run every command below from the pytest rootdir of the project that produced these traces "
+                "(node ids are relative to it).", ""]
+    if brief.baseline:
+        out += [f"The verify commands gate against {md_code(brief.baseline)}, a snapshot of the findings this "
+                "brief was written from; keep it until you are done.", ""]
+    for i, m in enumerate(brief.modes, 1):
+        out += [f"## {i}. {md_text(m.title)}", "", f"Mode {md_code(m.id)} · category {md_code(m.category)}", ""]
+        out += [f"**What happens.** {md_text(m.what_happens)}", ""]
+        if m.pattern:
+            out += [f"Pattern ({md_code('<*>')} marks a part that varies): {md_code(m.pattern)}", ""]
+        tests = ", ".join(md_code(t) for t in m.failing_tests[:MAX_REPRO_IDS])
+        more = f" and {len(m.failing_tests) - MAX_REPRO_IDS} more" if len(m.failing_tests) > MAX_REPRO_IDS else ""
+        out += [f"**How often.** In {m.runs} of {m.of_runs} {m.run_unit}; {m.failing_test_count} of the "
+                f"{m.test_count} tests showing it failed" + (f": {tests}{more}." if tests else "."), ""]
+        if m.evidence:
+            out += ["**Evidence.**", ""]
+            for ev in m.evidence:
+                out += [md_block(ev), ""]
+        if m.locations:
+            out += ["**Where in the code.**", ""]
+            out += [f"- {md_code(f'{loc.path}:{loc.line}')} ({md_text(loc.kind)}) — {md_text(loc.why)}"
+                    for loc in m.locations]
+            out.append("")
+        else:
+            out += ["**Where in the code.** Not located: none of the names or texts the traces carry were "
+                    "found in the project's source.", ""]
+        if m.suspected_change:
+            out += [f"**Suspected change.** {md_code(m.suspected_change)} (a changed line of the change under "
+                    "review holds one of the locations above).", ""]
+        if m.suggested_fix:
+            out += [f"**Suggested fix.** {md_text(m.suggested_fix)}", ""]
+        if m.reproduce:
+            out += ["**Reproduce** (these tests fail now):", "", md_block(m.reproduce, "sh"), ""]
+            out += ["**Verify** (passes once the mode is gone; fails while it persists or if a new mode appears):",
+                    "", md_block(m.verify or "", "sh"), ""]
+        if m.commands_note:
+            out += [f"_{md_text(m.commands_note)}_", ""]
+    if not brief.modes:
+        out += ["No systemic failure modes: nothing to fix.", ""]
+    return "\n".join(out)
+
+
+def write_snapshot(findings: Findings, out_dir: Path) -> Path:
+    """Write (once) the content-named snapshot the verify commands point at; keep the latest few."""
+    folder = out_dir / SNAPSHOT_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / snapshot_name(findings)
+    if not path.exists():
+        findings.write(path)
+    old = sorted(folder.glob("findings-*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for stale in old[KEEP_SNAPSHOTS:]:
+        if stale != path:
+            stale.unlink(missing_ok=True)
+    return path
+
+
+class FixBrief:
+    """The publisher: writes the brief only when the analysis found verified systemic modes."""
+
+    name = BRIEF_MD
+
+    def __init__(self, repo_root: Path | None = None, outcomes: Mapping[str, str] | None = None) -> None:
+        self.repo_root = Path(repo_root) if repo_root else None
+        self.outcomes = dict(outcomes) if outcomes else None
+
+    def publish(self, findings: Findings, out_dir: Path) -> dict[str, Path]:
+        for stale in (BRIEF_MD, BRIEF_JSON):
+            (out_dir / stale).unlink(missing_ok=True)
+        if not any(m.verified for m in findings.failure_modes):
+            return {}
+        snapshot = write_snapshot(findings, out_dir)
+        brief = build_brief(findings, run_from=self.repo_root, baseline=snapshot, outcomes=self.outcomes)
+        md, js = out_dir / BRIEF_MD, out_dir / BRIEF_JSON
+        md.write_text(render_brief(brief), encoding="utf-8")
+        js.write_text(brief.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        return {BRIEF_MD: md, BRIEF_JSON: js}
+
+
+def brief_json(brief: Brief) -> dict[str, Any]:
+    return brief.model_dump(mode="json")
