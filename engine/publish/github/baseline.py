@@ -1,0 +1,95 @@
+"""The baseline kept per branch as a workflow artifact.
+
+``save`` stages what a later run gates against (``findings.json``, ``signatures.json`` when present,
+optionally the traces) into a folder that ``actions/upload-artifact`` uploads — the artifact upload
+API belongs to the runner, not to the REST API. ``fetch`` finds, through the REST API, the newest
+unexpired baseline artifact of the base branch's latest successful runs and extracts it.
+The archive is untrusted: only the known file names are read, each size-capped, no paths.
+"""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ARTIFACT_PREFIX = "halo-baseline"
+FINDINGS = "findings.json"
+SIGNATURES = "signatures.json"
+TRACE_FILES = ("traces.jsonl", "tests.jsonl")
+MAX_MEMBER_BYTES = 200 * 1024 * 1024
+MAX_RUNS_SCANNED = 30
+
+
+def artifact_name(job_slug: str) -> str:
+    return f"{ARTIFACT_PREFIX}-{job_slug}"
+
+
+def stage(findings: Path, out_dir: Path, *, include_traces: bool) -> list[Path]:
+    """Copy the baseline files next to ``findings`` into ``out_dir``; returns what was staged."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    names = [FINDINGS, SIGNATURES] + (list(TRACE_FILES) if include_traces else [])
+    staged: list[Path] = []
+    for name in names:
+        src = findings if name == FINDINGS else findings.parent / name
+        if src.is_file():
+            dst = out_dir / name
+            shutil.copyfile(src, dst)
+            staged.append(dst)
+    return staged
+
+
+@dataclass(frozen=True)
+class Found:
+    """The artifact a baseline came from."""
+
+    artifact_id: int
+    run_id: int
+    head_sha: str
+    files: list[Path]
+
+
+def _download_zip(gh_requester: Any, url: str) -> bytes:
+    """GET the archive (GitHub answers 302 to storage; PyGithub follows it without our token)."""
+    _, _, chunks = gh_requester.getStream(url, chunk_size=1 << 16)
+    buf = bytearray()
+    for chunk in chunks:
+        buf += chunk
+        if len(buf) > MAX_MEMBER_BYTES:
+            raise ValueError("baseline artifact is larger than 200 MiB")
+    return bytes(buf)
+
+
+def extract(data: bytes, out_dir: Path) -> list[Path]:
+    """Write the known baseline files from the archive into ``out_dir`` (nothing else, no paths)."""
+    wanted = {FINDINGS, SIGNATURES, *TRACE_FILES}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        for info in zf.infolist():
+            if info.is_dir() or info.filename not in wanted or info.file_size > MAX_MEMBER_BYTES:
+                continue
+            dst = out_dir / info.filename
+            with zf.open(info) as src, dst.open("wb") as fh:
+                shutil.copyfileobj(src, fh)
+            written.append(dst)
+    return written
+
+
+def fetch(gh: Any, repository: str, *, branch: str, name: str, out_dir: Path) -> Found | None:
+    """The newest baseline artifact of ``branch``'s successful push runs, extracted; None when there is none."""
+    repo = gh.get_repo(repository)  # lazy client: no GET of the repository
+    runs = repo.get_workflow_runs(branch=branch, status="success", event="push")
+    for i, run in enumerate(runs):
+        if i >= MAX_RUNS_SCANNED:
+            break
+        for art in run.get_artifacts():
+            if art.name != name or art.expired:
+                continue
+            files = extract(_download_zip(gh.requester, art.archive_download_url), out_dir)
+            if any(p.name == FINDINGS for p in files):
+                return Found(artifact_id=art.id, run_id=run.id, head_sha=run.head_sha, files=files)
+    return None
