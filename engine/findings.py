@@ -70,6 +70,7 @@ class CodeLocation(_Model):
 
     path: str
     line: int
+    end_line: int | None = Field(None, description="last line of the definition, when it spans several")
     kind: str = Field(description="tool_definition | agent_definition | error_literal | changed_line | ...")
     name: str = ""
     why: str = ""

@@ -8,18 +8,21 @@ module sees them all.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from engine.analysis.baseline import compare, load_baseline
 from engine.analysis.config import AnalysisConfig
+from engine.analysis.detectors.api import DetectorSet
+from engine.analysis.findings_hooks import run_findings_hooks
 from engine.analysis.merge import merge_modes
 from engine.analysis.pipeline import AnalysisInputError, analyze_paths, read_tests_file
 from engine.analysis.summary import summary_lines
 from engine.findings import FAIL_ON_CHOICES, Findings
 from engine.publish.base import Publisher, check_publisher
+from engine.publish.brief import FixBrief
 from engine.publish.outputs import REPORT_FILE, default_publishers
 from engine.reasoning import ReasonContext, Reasoner, ReasonResult, check_reasoner
 from engine.traces.problems import Problems
@@ -84,6 +87,22 @@ def publish(findings: Findings, out_dir: Path, publishers: Sequence[Publisher]) 
     return written
 
 
+def locate(findings: Findings, repo_root: Path, diff_base: str | None = None) -> None:
+    """Cite where in the code under test each mode lives, and which changed line it may come from.
+
+    A failure here costs one note. ``diff_base``: the ref the change under review is compared
+    with (default ``GITHUB_BASE_REF``); without git or a base, no attribution.
+    """
+    try:
+        from engine.code.changes import attribute_changes
+        from engine.code.locate import locate_modes
+
+        locate_modes(findings, repo_root)
+        attribute_changes(findings, repo_root, diff_base)
+    except Exception as exc:  # noqa: BLE001 - locations are a help, never a reason to lose the findings
+        findings.notes.append(f"code locations unavailable: {type(exc).__name__}: {exc}")
+
+
 def run_analysis(
     paths: list[Path],
     out_dir: Path,
@@ -95,8 +114,17 @@ def run_analysis(
     reasoners: Sequence[Any] = (),
     publishers: Sequence[Any] | None = None,
     config: AnalysisConfig | None = None,
+    repo_root: Path | None = None,
+    detectors: Sequence[Any] = (),
+    findings_hooks: Sequence[tuple[str, Callable[[Findings], object]]] = (),
+    diff_base: str | None = None,
 ) -> AnalysisOutcome:
     """Analyse ``paths``, gate against ``baseline``, publish into ``out_dir``.
+
+    ``repo_root``: the project under test (the pytest rootdir), where failure modes are located in
+    the code and from where the fix brief's commands run. ``detectors``: user detectors
+    (``engine.analysis.detectors.api``), in the same pass as the built-ins. ``findings_hooks``:
+    ``(name, hook(findings))`` called before the gate, to read or annotate (deletions are undone).
 
     Raises ``AnalysisInputError`` when nothing readable was found, ``ValueError`` for a bad
     ``fail_on`` or an unreadable baseline file.
@@ -104,6 +132,7 @@ def run_analysis(
     if fail_on not in FAIL_ON_CHOICES:
         raise ValueError(f"fail_on must be one of {', '.join(FAIL_ON_CHOICES)}, not {fail_on!r}")
     checked_reasoners = [check_reasoner(r) for r in reasoners]
+    detector_set = DetectorSet.of(detectors)
     checked_publishers = [check_publisher(p) for p in publishers] if publishers is not None else default_publishers()
     cfg = config or AnalysisConfig()
     paths = [Path(p) for p in paths]
@@ -113,7 +142,9 @@ def run_analysis(
 
     problems = Problems()
     tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
-    findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems)
+    if publishers is None:
+        checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes)))
+    findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems, detectors=detector_set)
     if findings.dataset.spans == 0 and findings.dataset.tests == 0:
         detail = "; ".join(problems.examples[:3]) or "no spans"
         raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")
@@ -123,12 +154,15 @@ def run_analysis(
         merge_modes(findings, result.modes, cfg)
         findings.notes.extend(result.notes)
 
+    run_findings_hooks(findings, findings_hooks)
     findings.gate = compare(findings, base, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha)
     if update_baseline and baseline_path:
         findings.gate.verdict = "pass"
         findings.gate.failing_ids = []
         findings.gate.notes.append(f"baseline updated: {baseline_path} now holds these findings")
 
+    if repo_root is not None:
+        locate(findings, Path(repo_root), diff_base)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = publish(findings, out_dir, checked_publishers)
     if update_baseline and baseline_path:

@@ -38,6 +38,9 @@ class HaloConfig(BaseModel):
     fail_on: Literal["new", "regressed", "any", "never"] = "new"
     strict: bool = False
     skip_analysis: bool = False
+    repo: Path | None = None
+    diff_base: str | None = None
+    hooks: Any = None  # pytest_halo.hooks.HaloHooks: user detectors and the findings hook
     llm: LLMSettings = LLMSettings()
     sources: dict[str, str] = {}
 
@@ -81,6 +84,7 @@ def resolve_config(config: Any) -> HaloConfig:
             data[field] = value
     if "dir" not in data:
         data["dir"] = invocation / ".halo"
+    data.setdefault("repo", root)
     data["llm"] = LLMSettings(**llm)
     data["sources"] = sources
     return HaloConfig(**data)

@@ -17,6 +17,12 @@ def pytest_addoption(parser: Any) -> None:
     add_options(parser)
 
 
+def pytest_addhooks(pluginmanager: Any) -> None:
+    from pytest_halo import hooks
+
+    pluginmanager.add_hookspecs(hooks)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: Any) -> None:
     if not is_enabled(config):
@@ -27,6 +33,9 @@ def pytest_configure(config: Any) -> None:
         cfg = resolve_config(config)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise pytest.UsageError(f"halo: invalid configuration: {exc}") from exc
+    from pytest_halo.hooks import HaloHooks
     from pytest_halo.runtime import HaloPlugin
+
+    cfg.hooks = HaloHooks(config)
 
     config.pluginmanager.register(HaloPlugin(config, cfg), "halo-runtime")

@@ -14,8 +14,9 @@ import orjson
 from engine.analysis.aggregate import Aggregator
 from engine.analysis.assemble import TestIndex, assemble
 from engine.analysis.config import AnalysisConfig
+from engine.analysis.detectors.api import DetectorSet
 from engine.analysis.scan import Scanner
-from engine.analysis.source import scan_inputs
+from engine.analysis.source import iter_input_spans, scan_inputs
 from engine.findings import Findings
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -61,22 +62,46 @@ def analyze_spans(
     tests: TestIndex | None = None,
     files: Sequence[str] = (),
     problems: Problems | None = None,
+    detectors: DetectorSet | None = None,
 ) -> Findings:
     """Detect failure modes in a span stream (no gate, no files written) — the core, usable on its own."""
-    return _analyze(lambda sc: sc.add_all(spans), config or AnalysisConfig(), tests or TestIndex(), files,
-                    problems or Problems())
+    user = detectors or DetectorSet()
+    feed: Callable[[Scanner], None] = (
+        (lambda sc: sc.add_all(user.observe(spans, sc.states, sc.index))) if user.span_hooks
+        else (lambda sc: sc.add_all(spans))
+    )
+    return _analyze(feed, config or AnalysisConfig(), tests or TestIndex(), files, problems or Problems(), user)
 
 
 def analyze_paths(
-    paths: Sequence[Path], *, config: AnalysisConfig, tests: TestIndex, problems: Problems
+    paths: Sequence[Path],
+    *,
+    config: AnalysisConfig,
+    tests: TestIndex,
+    problems: Problems,
+    detectors: DetectorSet | None = None,
 ) -> Findings:
-    """``analyze_spans`` over input files, canonical JSONL through the typed fast path (``source.scan_inputs``)."""
+    """``analyze_spans`` over input files, canonical JSONL through the typed fast path (``source.scan_inputs``).
+
+    Detectors with ``on_span`` need every span normalized, so they take the dict path instead.
+    """
     files: list[str] = []
-    return _analyze(lambda sc: scan_inputs(sc, list(paths), problems, files), config, tests, files, problems)
+    user = detectors or DetectorSet()
+    feed: Callable[[Scanner], None] = (
+        (lambda sc: sc.add_all(user.observe(iter_input_spans(list(paths), problems, files), sc.states, sc.index)))
+        if user.span_hooks
+        else (lambda sc: scan_inputs(sc, list(paths), problems, files))
+    )
+    return _analyze(feed, config, tests, files, problems, user)
 
 
 def _analyze(
-    feed: Callable[[Scanner], None], cfg: AnalysisConfig, tests: TestIndex, files: Sequence[str], problems: Problems
+    feed: Callable[[Scanner], None],
+    cfg: AnalysisConfig,
+    tests: TestIndex,
+    files: Sequence[str],
+    problems: Problems,
+    detectors: DetectorSet,
 ) -> Findings:
     """Scan with ``feed``, then the per-run detectors, outliers and assembly.
 
@@ -89,20 +114,30 @@ def _analyze(
     try:
         scanner = Scanner(cfg)
         feed(scanner)
-        return _detect(scanner, cfg, tests, files, problems)
+        findings = _detect(scanner, cfg, tests, files, problems, detectors)
+        findings.notes.extend(detectors.notes())
+        return findings
     finally:
         if enabled:
             gc.enable()
 
 
 def _detect(
-    scanner: Scanner, cfg: AnalysisConfig, tests: TestIndex, files: Sequence[str], problems: Problems
+    scanner: Scanner,
+    cfg: AnalysisConfig,
+    tests: TestIndex,
+    files: Sequence[str],
+    problems: Problems,
+    detectors: DetectorSet,
 ) -> Findings:
     agg = Aggregator(cfg.max_evidence)
     with_outcomes = bool(tests.outcomes) or any(st.outcome for st in scanner.states)
     for idx, st in enumerate(scanner.states):
         nodeid = st.nodeid or tests.trace_to_test.get(st.trace_id)
-        for hit in scanner.finish_trace(st):
+        hits = scanner.finish_trace(st)
+        if detectors.run_hooks:
+            detectors.on_run(st, hits)
+        for hit in hits:
             agg.add_hit(hit, idx, st.trace_id, nodeid)
         if with_outcomes:
             first_call: dict[str, str] = {}

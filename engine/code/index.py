@@ -35,6 +35,7 @@ class Site:
     line: int
     kind: str
     name: str = ""
+    end_line: int | None = None
 
 
 @dataclass(frozen=True)
@@ -113,7 +114,9 @@ class _Indexer:
         self.rel = rel
 
     def site(self, node: ast.AST, kind: str, name: str = "") -> Site:
-        return Site(self.rel, getattr(node, "lineno", 1), kind, name)
+        line = getattr(node, "lineno", 1)
+        end = getattr(node, "end_lineno", None)
+        return Site(self.rel, line, kind, name, end if end and end > line else None)
 
     def run(self, tree: ast.AST) -> None:
         for node in ast.walk(tree):

@@ -118,7 +118,8 @@ def text_matches(site: TextSite, text: str) -> int:
 
 
 def _loc(site: Site, kind: str, why: str, name: str = "") -> CodeLocation:
-    return CodeLocation(path=site.path, line=site.line, kind=kind, name=name or site.name, why=why)
+    return CodeLocation(path=site.path, line=site.line, end_line=site.end_line, kind=kind, name=name or site.name,
+                        why=why)
 
 
 def locate_mode(mode: FailureMode, index: SourceIndex, q: ModeQuery | None = None) -> list[CodeLocation]:
