@@ -21,19 +21,26 @@ from engine.analysis.detectors.refusals import is_refusal
 from engine.analysis.detectors.tool_errors import result_error
 from engine.analysis.lite import duration_ms
 from engine.analysis.scan import _OI_CATEGORY, _RESULT_SUSPECT, Scanner
+from engine.traces.dedupe import DUPLICATE, SeenSpans, is_duplicate
 from engine.traces.lines import iter_views
 from engine.traces.problems import Problems
 from engine.traces.projection import ABSENT, DECODE_ERRORS, DECODER, PLAIN_STATUSES, status_code
 from engine.traces.span import STATUS_ERROR
 
 
-def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None = None) -> str | None:
+def scan_jsonl(
+    sc: Scanner, path: Path, problems: Problems, last_tid: str | None = None, seen: SeenSpans | None = None
+) -> str | None:
     """Feed one canonical JSONL file to ``sc``; returns the last trace id (see ``Scanner.add_dicts``).
 
-    Never raises for bad data or an unreadable file (tallied in ``problems``).
+    Never raises for bad data or an unreadable file (tallied in ``problems``). A span whose
+    (trace id, span id) is already in ``seen`` (shared by every file of one analysis) is skipped
+    as ``duplicate_span``, so a file read twice or a trace split over overlapping files counts once.
 
     One flat loop with local aliases, like ``add_dicts``: it runs once per span.
     """
+    if seen is None:
+        seen = {}
     decode = DECODER.decode
     index, states = sc.index, sc.states
     latency, tokens_out = sc.outliers.latency, sc.outliers.tokens
@@ -43,6 +50,8 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
     plain0, plain1 = PLAIN_STATUSES
     idx = -1 if last_tid is None else index[last_tid]
     st: TraceState = states[idx] if last_tid is not None else TraceState("")
+    # span ids of the current trace (one set per trace: the first span of a (trace, span) pair wins)
+    ids: set[str] = seen.setdefault(last_tid, set()) if last_tid is not None else set()
     n = 0
     try:
         with open(path, "rb") as fh:
@@ -115,13 +124,18 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                 if slow:
                     span = line_span(bytes(line), path, lineno, problems)
                     if span is not None:
+                        if is_duplicate(seen, span, path, lineno, problems):
+                            continue
                         last_tid = sc.add_dicts((span,), last_tid)
                         idx = index[last_tid]  # type: ignore[index]
                         st = states[idx]
+                        ids = seen[last_tid]  # type: ignore[index]
                     continue
-                n += 1
                 tid = s.trace_id  # type: ignore[union-attr]
                 if tid != last_tid:
+                    ids = seen.get(tid)  # type: ignore[assignment]
+                    if ids is None:
+                        ids = seen[tid] = set()
                     last_tid = tid
                     idx = index.get(tid, -1)
                     if idx < 0:
@@ -132,9 +146,14 @@ def scan_jsonl(sc: Scanner, path: Path, problems: Problems, last_tid: str | None
                         nodeid = a.nodeid
                         if nodeid:
                             sc._link(st, nodeid, a.outcome)
+                span_id = s.span_id  # type: ignore[union-attr]
+                if span_id in ids:
+                    problems.skip(DUPLICATE, f"{path}:{lineno}", f"span {span_id} of trace {tid} read again")
+                    continue
+                ids.add(span_id)
+                n += 1
                 name = s.name  # type: ignore[union-attr]
                 start = s.start_time  # type: ignore[union-attr]
-                span_id = s.span_id  # type: ignore[union-attr]
                 key = name
                 if cat == "tool":
                     st.tools.append(ToolExec(start, span_id, tool, args, False, ""))  # type: ignore[arg-type]

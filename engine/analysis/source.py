@@ -9,6 +9,7 @@ through ``engine.traces.ingest.iter_spans``.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from engine.analysis.canonical_line import line_span
 from engine.analysis.fast_scan import scan_jsonl
 from engine.analysis.scan import Scanner
 from engine.traces import ingest
+from engine.traces.dedupe import SeenSpans, unique_spans
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
@@ -59,22 +61,39 @@ def _file_spans(path: Path, fmt: str, problems: Problems) -> Iterator[Span]:
         yield from ingest.iter_spans([path], problems, formats={str(path): fmt})
 
 
-def iter_input_spans(paths: list[Path], problems: Problems, files: list[str]) -> Iterator[Span]:
-    """Spans from every input path as dicts (directories expand); ``files`` receives the files actually read."""
+def input_files(paths: list[Path]) -> list[Path]:
+    """Every input file once: directories expand; a file named twice (or through a symlink) is read once."""
+    out: list[Path] = []
+    seen: set[str] = set()
     for path in ingest.expand_paths(paths):
+        real = os.path.realpath(path)
+        if real not in seen:
+            seen.add(real)
+            out.append(path)
+    return out
+
+
+def iter_input_spans(paths: list[Path], problems: Problems, files: list[str]) -> Iterator[Span]:
+    """Spans from every input path as dicts (directories expand); ``files`` receives the files actually read.
+
+    Each (trace id, span id) is yielded once (``engine.traces.dedupe``).
+    """
+    seen: SeenSpans = {}
+    for path in input_files(paths):
         fmt = _readable(path, problems, files)
         if fmt is not None:
-            yield from _file_spans(path, fmt, problems)
+            yield from unique_spans(_file_spans(path, fmt, problems), seen, path, problems)
 
 
 def scan_inputs(scanner: Scanner, paths: list[Path], problems: Problems, files: list[str]) -> None:
     """Feed every input path to ``scanner``: what ``scanner.add_all(iter_input_spans(...))`` does, faster."""
     last: str | None = None  # trace stretches continue across files, as in one span stream
-    for path in ingest.expand_paths(paths):
+    seen: SeenSpans = {}  # one span read twice (file repeated, traces split over overlapping files) counts once
+    for path in input_files(paths):
         fmt = _readable(path, problems, files)
         if fmt is None:
             continue
         if FAST_JSONL and _is_plain_jsonl(path, fmt):
-            last = scan_jsonl(scanner, path, problems, last)
+            last = scan_jsonl(scanner, path, problems, last, seen)
         else:
-            last = scanner.add_dicts(_file_spans(path, fmt, problems), last)
+            last = scanner.add_dicts(unique_spans(_file_spans(path, fmt, problems), seen, path, problems), last)

@@ -190,6 +190,16 @@ class TraceIndex:
         self._recompute_row(t)
         return dropped
 
+    def drop_spans(self, t: int, numbers: set[int]) -> None:
+        """Remove span numbers from trace ``t`` and recompute its rollup (the store's cross-file duplicates).
+
+        The span arrays keep them (offsets still describe the file), so ``span_count`` is
+        unchanged: the caller accounts for what it dropped. Never saved to the cache.
+        """
+        st = self.state
+        st.tspans[t] = array("i", (i for i in st.tspans[t] if i not in numbers))
+        self._recompute_row(t)
+
     def _break_cycles(
         self, idxs: array, ids: Any, parent_of: dict[int, int], ids_set: set[int]
     ) -> int:

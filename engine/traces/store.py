@@ -33,7 +33,7 @@ from engine.traces.budget import (
 )
 from engine.traces.converted import converted as _converted
 from engine.traces.formats.canonical import canonicalize_record
-from engine.traces.index import TraceIndex, read_json
+from engine.traces.index import CYCLE, DUPLICATE, ORPHAN, TraceIndex, read_json
 from engine.traces.index_cache import default_cache_dir, open_index
 from engine.traces.normalize import CATEGORIES
 from engine.traces.problems import Problems
@@ -95,6 +95,65 @@ class TraceStore:
                     self._parts.append([(fi, ti)])
                 else:
                     self._parts[g].append((fi, ti))
+        self._duplicates = self._drop_cross_file_duplicates()
+
+    def _drop_cross_file_duplicates(self) -> int:
+        """A span in two files (a copied file, overlapping exports of one trace) counts once: the first file's.
+
+        Only traces present in several files are checked, with C-level set operations on the
+        64-bit span ids the index already holds; the later parts lose the repeated spans
+        (their rollups are recomputed) and each is tallied as ``duplicate_span``.
+        """
+        infos = [f for f in self.files if f.how != "none"]
+        if len(infos) != len(self.indexes):  # not built by ``open``: no per-file counts to adjust
+            infos = []
+        dropped_total = 0
+        for g, parts in enumerate(self._parts):
+            if len(parts) < 2:
+                continue
+            seen: set[int] = set()
+            kept_parts: list[tuple[int, int]] = []
+            for fi, ti in parts:
+                idx = self.indexes[fi]
+                sid = idx.state.sid
+                nums = idx.spans_of(ti)
+                ids = [sid[n] for n in nums]
+                if seen.isdisjoint(ids):
+                    seen.update(ids)
+                    kept_parts.append((fi, ti))
+                    continue
+                dup = {n for n, k in zip(nums, ids, strict=True) if k in seen}
+                seen.update(ids)
+                idx.drop_spans(ti, dup)
+                dropped_total += len(dup)
+                file_problems = infos[fi].problems if infos else Problems()
+                first = sorted(dup)[:3]
+                for n, line in zip(first, idx.lines_of(first), strict=True):
+                    where = f"{infos[fi].path if infos else idx.path}:{line}"
+                    detail = f"span {sid[n]:016x} of trace {self._tids[g]} already read from another file"
+                    file_problems.skip(DUPLICATE, where, detail)
+                    self.problems.skip(DUPLICATE, where, detail)
+                file_problems.skipped[DUPLICATE] += len(dup) - len(first)
+                self.problems.skipped[DUPLICATE] += len(dup) - len(first)
+                if infos:
+                    infos[fi].spans -= len(dup)
+                    infos[fi].skipped += len(dup)
+                if len(idx.spans_of(ti)):
+                    kept_parts.append((fi, ti))
+                    continue
+                # the whole part was a repeat: it no longer counts as a trace of that file, nor do its repairs
+                cols = idx.state.cols
+                for reason, slot in ((ORPHAN, R.ORPHANS), (CYCLE, R.CYCLES)):
+                    if cols[slot][ti]:
+                        for p in (file_problems, self.problems):
+                            p.repaired[reason] -= cols[slot][ti]
+                            if p.repaired[reason] <= 0:
+                                del p.repaired[reason]
+                        cols[slot][ti] = 0
+                if infos:
+                    infos[fi].traces -= 1
+            self._parts[g] = kept_parts
+        return dropped_total
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -170,7 +229,7 @@ class TraceStore:
 
     @property
     def span_count(self) -> int:
-        return sum(i.span_count for i in self.indexes)
+        return sum(i.span_count for i in self.indexes) - self._duplicates
 
     def __len__(self) -> int:
         return len(self._tids)
