@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("index", "convert", "analyze", "github")
+SUBCOMMANDS = ("index", "convert", "analyze", "github", "sandbox", "run-code", "brief")
 
 
 class UsageError(Exception):
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"halo (pytest-halo) {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for name in SUBCOMMANDS:
-        importlib.import_module(f"engine.cli.{name}_cmd").register(sub)  # each module adds its own parser
+        importlib.import_module(f"engine.cli.{name.replace('-', '_')}_cmd").register(sub)  # each module adds its own parser
     return parser
 
 

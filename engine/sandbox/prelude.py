@@ -65,7 +65,8 @@ def _make_traces_module() -> types.ModuleType:
     def _reset() -> None:
         state["data"] = None
 
-    mod.meta, mod.rollups, mod.spans, mod.sql, mod._reset = meta, rollups, spans, sql, _reset
+    for name, fn in {"meta": meta, "rollups": rollups, "spans": spans, "sql": sql, "_reset": _reset}.items():
+        setattr(mod, name, fn)
     return mod
 
 
@@ -90,8 +91,9 @@ def _halo_exec(code: str) -> int:
     except SystemExit as exc:
         code_ = exc.code
         return code_ if isinstance(code_, int) else (0 if code_ is None else 1)
-    except BaseException:  # noqa: BLE001 - the user's error is the call's result
-        traceback.print_exc()
+    except BaseException as exc:  # noqa: BLE001 - the user's error is the call's result
+        tb = exc.__traceback__
+        traceback.print_exception(type(exc), exc, tb.tb_next if tb is not None else None)  # drop this frame
         return 1
     finally:
         sys.stdout.flush()
@@ -100,4 +102,4 @@ def _halo_exec(code: str) -> int:
 
 
 sys.modules["traces"] = _make_traces_module()
-builtins.llm_query = llm_query
+setattr(builtins, "llm_query", llm_query)

@@ -217,5 +217,8 @@ def require() -> tuple[Path, Path, Path | None]:
     if bad:
         raise SandboxUnavailable(f"run_code unavailable: Pyodide {PYODIDE_VERSION} not set up ({bad[0]}); "
                                  "run `halo sandbox setup` once (needs the npm registry)")
-    snap = snapshot_path(deno)
-    return deno, folder, snap if snap.is_file() else None
+    try:
+        snap: Path | None = make_snapshot(deno, [])  # once per Deno/Pyodide/prelude; ~4 s, then ~0.5 s starts
+    except (SandboxUnavailable, OSError, subprocess.SubprocessError):
+        snap = None  # fresh starts without a snapshot take ~3 s but work
+    return deno, folder, snap
