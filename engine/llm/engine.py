@@ -26,7 +26,7 @@ from engine.llm.client import ModelClient, ModelError, ModelReply
 from engine.llm.context import COMPACTION_SYSTEM, Conversation
 from engine.llm.events import EngineEvent
 from engine.llm.grounding import Grounder, rejection_message
-from engine.llm.pricing import context_tokens_of
+from engine.llm.pricing import context_tokens_of, price_of
 from engine.llm.prompts import root_system, starting_facts, sub_system
 from engine.llm.self_trace import SelfTracer
 from engine.llm.settings import EngineSettings
@@ -110,7 +110,6 @@ class _Run:
         self.root_span = self.tracer.new_id()
         self.semaphores = {d: asyncio.Semaphore(settings.max_parallel) for d in range(1, settings.max_depth + 1)}
         self._store_lock = threading.Lock()
-        self._counter = 0
         self.grounder = Grounder(store) if store is not None else None
         self.rejected: list[RejectedMode] = []
         self.notes: list[str] = []
@@ -127,15 +126,16 @@ class _Run:
                     self.registry.add(tool)
             except ToolUnavailable as exc:
                 self.notice(f"{provider.name} unavailable: {exc}")
+        if settings.max_cost_usd and price_of(settings.root_model, settings.prices) is None:
+            line = f"no price known for {settings.root_model}: the cost budget cannot be enforced, tokens are counted"
+            self.notice(line)
+            self.notes.append(line)
         if "run_code" not in self.registry.tools:
             self.notice("run_code unavailable: the code sandbox is not part of this build yet")
 
     def notice(self, message: str) -> None:
         self.emit(EngineEvent("notice", data={"message": message}))
 
-    def next_agent_id(self) -> str:
-        self._counter += 1
-        return f"sub-{self._counter}"
 
     async def run_blocking(self, fn: Callable[[], Any]) -> Any:
         def locked() -> Any:
@@ -208,6 +208,8 @@ class _AgentLoop:
         self.corrected = False
         self.accepted: list[FailureMode] = []
         self.final: FinalAnswerArguments | None = None
+        self.forced_why: str | None = None
+        self._children = 0
 
     # ------------------------------------------------------------------ helpers
     def tool_schemas(self, forced: bool) -> list[dict[str, Any]] | None:
@@ -221,8 +223,10 @@ class _AgentLoop:
         depth = self.info.depth + 1
         if depth > run.settings.max_depth:
             return {"error": f"no subagents below depth {run.settings.max_depth}"}
+        self._children += 1
+        child_id = f"{self.info.agent_id}.{self._children}"  # stable across reruns (the cache needs it)
         async with run.semaphores[depth]:
-            child = AgentInfo(run.next_agent_id(), depth, False)
+            child = AgentInfo(child_id, depth, False)
             convo = Conversation(sub_system(run.settings, depth), question)
             loop = _AgentLoop(run, child, convo, run.settings.sub_model, self.span)
             try:
@@ -281,6 +285,7 @@ class _AgentLoop:
                     pct=shares[what], what=what.replace("max_", ""), how=ROOT_WRAP if info.is_root else SUB_WRAP)})
                 run.emit(EngineEvent("wrap_up", info.agent_id, info.depth, {"why": what}))
             if forced_why is not None:
+                self.forced_why = forced_why
                 self.convo.add({"role": "user", "content": (FORCED_ROOT if info.is_root else FORCED_SUB).format(
                     why=forced_why.replace("_", " "))})
                 run.emit(EngineEvent("forced_finish", info.agent_id, info.depth, {"why": forced_why}))
@@ -401,7 +406,7 @@ class _AgentLoop:
             self.corrected = True
             run.emit(EngineEvent("correction", self.info.agent_id, 0, {"rejected": len(rejected)}))
             return rejection_message(rejected, checked_accepted), None
-        return "accepted", _AgentEnd(text=self.final.answer, reason="finished", turns=self.turns.used,
+        return "accepted", _AgentEnd(text=self.final.answer, reason=self.forced_why or "finished", turns=self.turns.used,
                                      final=self.final)
 
 
