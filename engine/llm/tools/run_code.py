@@ -1,0 +1,105 @@
+"""``run_code``: Python over the traces in the locked-down Deno + Pyodide sandbox, with ``llm_query`` inside.
+
+The provider starts one warm sandbox per engine run on the first call and closes it at the end.
+Each call gets the rollup row of every trace (written once per run) plus the normalized spans of
+the traces it names; ``llm_query(prompt, text)`` from sandboxed code goes to the synthesis model
+through the run's budget and cache, capped per call and per run. When Deno or Pyodide cannot be
+had the tool is left out with one notice, and that verdict holds for the whole run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from engine.llm.tools.base import Scope, ToolCallContext, ToolEnvironment, ToolError, ToolUnavailable
+
+LLM_QUERY_MAX_TOKENS = 512
+LLM_QUERY_SYSTEM = "Answer the request about the given text briefly and precisely. Plain text only."
+
+
+class RunCodeArguments(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(description=(
+        "Python 3 (standard library only; sqlite3 included). `import traces`: traces.rollups() is one dict per "
+        "trace (trace_id, span_count, duration_ms, has_errors, error_span_count, tool_names, agent_names, "
+        "model_names, categories, total_input_tokens, total_output_tokens, test_nodeid, test_outcome); "
+        "traces.spans() the normalized spans of `trace_ids`; traces.sql() an in-memory SQLite db with tables "
+        "`traces` and `spans`; traces.meta() counts. llm_query(prompt, text) -> str asks a cheap model. "
+        "Print what you want to see; stdout is capped."), max_length=100_000)
+    trace_ids: list[str] = Field(default_factory=list, max_length=500,
+                                 description="traces whose normalized spans traces.spans() should hold")
+    timeout_s: float = Field(30.0, gt=0, le=120, description="wall-clock limit of this call")
+
+
+class RunCodeTool:
+    name = "run_code"
+    description = (
+        "Run Python in an offline sandbox to compute over ALL traces (counts, joins, distributions, grouping "
+        "error messages) instead of reading them one by one. No network, files or environment."
+    )
+    arguments: type[BaseModel] = RunCodeArguments
+    scope: Scope = "all"
+
+    def __init__(self, provider: RunCodeProvider) -> None:
+        self.provider = provider
+
+    async def run(self, ctx: ToolCallContext, args: RunCodeArguments) -> Any:
+        box = await self.provider.sandbox()
+        env = ctx.env
+        run_blocking = env.run_blocking
+        if run_blocking is None:
+            raise ToolError("run_code needs the engine's worker thread")
+        await run_blocking(lambda: self.provider.write_data(env, box.data_path, args.trace_ids))
+
+        async def llm_query(prompt: str, text: str) -> str:
+            if env.complete_text is None:
+                raise RuntimeError("no synthesis model in this run")
+            return await env.complete_text(LLM_QUERY_SYSTEM, f"{prompt}\n\n---\n{text}", LLM_QUERY_MAX_TOKENS)
+
+        result = await box.run(args.code, with_data=env.store is not None, llm_query=llm_query,
+                               timeout_s=args.timeout_s)
+        return result.to_dict()
+
+
+class RunCodeProvider:
+    """One sandbox per engine run, started lazily; ``close`` kills it."""
+
+    name = "run_code"
+
+    def __init__(self) -> None:
+        self._box: Any = None
+        self._rollups: list[dict[str, Any]] | None = None
+
+    def tools(self, env: ToolEnvironment) -> list[Any]:
+        from engine.sandbox import SandboxUnavailable, provision
+
+        try:
+            provision.require()
+        except SandboxUnavailable as exc:
+            raise ToolUnavailable(str(exc).removeprefix("run_code unavailable: ")) from None
+        return [RunCodeTool(self)]
+
+    async def sandbox(self) -> Any:
+        if self._box is None:
+            from engine.sandbox import Sandbox
+
+            self._box = Sandbox()
+        return self._box
+
+    def write_data(self, env: ToolEnvironment, path: Any, trace_ids: list[str]) -> None:
+        from engine.sandbox import write_data
+        from engine.traces.rows import rollup_rows, span_rows
+
+        if env.store is None:
+            return
+        if self._rollups is None:
+            self._rollups = list(rollup_rows(env.store))
+        write_data(path, self._rollups, span_rows(env.store, trace_ids))
+
+    async def close(self) -> None:
+        if self._box is not None:
+            await self._box.close()
+            self._box = None
