@@ -154,6 +154,9 @@ class DatasetSummary(_Model):
     tests: int = 0
     failing_tests: int = 0
     passing_tests: int = 0
+    passing_test_ids: list[str] = Field(
+        default_factory=list, description="node ids of the passing tests: a later gate pairs its runs with them"
+    )
     run_unit: Literal["tests", "traces"] = "traces"
     runs: int = 0
     skipped: int = 0

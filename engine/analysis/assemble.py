@@ -90,6 +90,7 @@ def assemble(
         tests=len(runs.tests),
         failing_tests=len(runs.failing),
         passing_tests=len(runs.passing),
+        passing_test_ids=sorted(runs.passing),
         run_unit=runs.unit,  # type: ignore[arg-type]
         runs=runs.total,
         skipped=problems.skipped_total,

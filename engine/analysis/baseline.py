@@ -3,8 +3,10 @@
 * **persisting** — systemic in both (or seen below threshold in the baseline) without a significant increase;
 * **regressed** — prevalence increased significantly given *both* sample sizes (one-sided Fisher exact
   on affected/total runs, baseline vs candidate, p < alpha) — never a raw threshold;
-* **new** — never seen in the baseline, and the baseline had enough runs that it would have shown up at
-  the candidate's rate (P(0 of n_baseline) < alpha); otherwise **emerging** (reported, not a new-gate failure);
+* **new** — never seen in the baseline, and either the baseline had enough runs that it would have shown up
+  at the candidate's rate (P(0 of n_baseline) < alpha), or it appears in enough tests that *passed* in the
+  baseline (runs paired by test node id, ``paired_p_value``) — so small suites can gate; otherwise
+  **emerging** (reported and named, not a new-gate failure);
 * **resolved** — systemic in the baseline, not systemic now.
 
 ``fail_on``: ``new`` fails on new modes; ``regressed`` on new or regressed; ``any`` on any systemic mode
@@ -114,6 +116,18 @@ def _parse_baseline(path: Path, update_flag: str) -> Findings:
         raise BaselineError(f"baseline {path} is not a valid findings file: {where}: {first['msg']}{more}") from None
 
 
+def paired_p_value(paired_tests: int) -> float:
+    """Evidence from pairing, for a mode the baseline never saw: ``(1/3) ** k``.
+
+    ``k`` tests show the mode now and passed in the baseline without it. Had nothing changed,
+    each such test would show the mode at some unknown rate; having seen it in its one
+    candidate run, Laplace's rule of succession (uniform prior) puts the chance that its
+    baseline run avoided the mode at 1/3, independently per test. So 3 paired tests give
+    p = 0.037 (< 0.05) however small the suite, while 2 do not. Test node ids pair the runs.
+    """
+    return (1.0 / 3.0) ** paired_tests if paired_tests > 0 else 1.0
+
+
 def _known_counts(baseline: Findings) -> dict[str, int]:
     counts = dict(baseline.observed)
     for one in baseline.one_offs:
@@ -142,6 +156,7 @@ def compare(
     else:
         base_total = baseline.dataset.runs
         base_modes = {m.id: m for m in baseline.failure_modes}
+        base_passing = set(baseline.dataset.passing_test_ids)
         known = _known_counts(baseline)
         for m in current.failure_modes:
             b = known.get(m.id, 0)
@@ -159,11 +174,19 @@ def compare(
                     entry.note = "seen below the systemic threshold in the baseline"
                 (gate.regressed if entry.p_value < alpha else gate.persisting).append(entry)
             else:
-                entry.p_value = absence_p_value(m.run_count, cand_total, base_total)
+                absent_p = absence_p_value(m.run_count, cand_total, base_total)
+                paired = len({e.test_nodeid for e in m.evidence if e.test_nodeid} & base_passing)
+                entry.p_value = min(absent_p, paired_p_value(paired))
+                if paired and entry.p_value < absent_p:
+                    entry.note = f"in {paired} tests that passed in the baseline without it"
                 if entry.p_value < alpha:
                     gate.new.append(entry)
                 else:
-                    entry.note = f"unseen in the baseline, but {base_total} baseline runs are too few to call it new"
+                    entry.note = (
+                        f"unseen in the baseline, but {base_total} baseline runs"
+                        + (f" and {paired} paired tests" if paired else "")
+                        + " are too little evidence to call it new"
+                    )
                     gate.emerging.append(entry)
         current_ids = {m.id for m in current.failure_modes}
         for m in baseline.failure_modes:
@@ -191,5 +214,8 @@ def compare(
     if informational & set(failing):
         gate.notes.append("latency/token outlier modes are reported but never fail the gate")
     gate.failing_ids = sorted(set(failing) - informational)
+    if gate.emerging:
+        gate.notes.append("emerging (unseen in the baseline, too little evidence to call new): "
+                          + "; ".join(f"{e.id} {e.title}" for e in gate.emerging))
     gate.verdict = "fail" if gate.failing_ids else "pass"
     return gate
