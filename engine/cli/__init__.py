@@ -53,8 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from engine.cli.llm_args import engine_form_argv
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(engine_form_argv(list(sys.argv[1:] if argv is None else argv), SUBCOMMANDS))
     try:
         return int(args.func(args))
     except UsageError as exc:

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from engine.cli import UsageError, check_input_paths, silence_stdout
+from engine.cli.llm_args import add_llm_arguments, build_reasoners, finish
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tests", type=Path, metavar="FILE", help="tests.jsonl with test outcomes and trace links")
     p.add_argument("--min-runs", type=int, help="runs a mode must recur in to be systemic (default 2)")
     p.add_argument("--min-prevalence", type=float, help="share of runs a mode must reach (default 0.002)")
+    add_llm_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -59,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         config = AnalysisConfig(**overrides)
     except ValueError as exc:
         raise UsageError(str(exc).splitlines()[0]) from exc
+    reasoners = build_reasoners(args)
     try:
         outcome = run_analysis(
             list(args.paths),
@@ -68,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             update_baseline=args.update_baseline,
             tests_file=args.tests,
             config=config,
+            reasoners=reasoners,
         )
     except AnalysisInputError as exc:
         raise UsageError(str(exc)) from exc
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         for line in outcome.summary_lines:
             print(line, flush=True)
+        llm_exit = finish(args, outcome, outcome.summary_lines)
     except BrokenPipeError:  # `| head`: the verdict still decides the exit status
         silence_stdout()
-    return outcome.exit_code
+        llm_exit = None
+    return llm_exit if llm_exit is not None else outcome.exit_code
