@@ -264,5 +264,5 @@ def test_agents_sdk_chat_completions_model_generation_spans_and_guardrail(pytest
     tool = next(s for s in kiwi if s["attributes"].get("tool.name") == "get_price")
     assert tool["status"]["code"] == "STATUS_CODE_ERROR" and "kiwi" in tool["status"]["message"]
     guard = [s for s in run.spans_of("test_guardrail_trips") if run.categories([s])["guardrail"]]
-    assert len(guard) == 1 and guard[0]["attributes"]["guardrail.triggered"] is True
-    assert guard[0]["attributes"]["guardrail.name"] == "no_forbidden"
+    assert len(guard) == 1 and guard[0]["attributes"]["openai_agents.guardrail.triggered"] is True
+    assert guard[0]["attributes"]["openai_agents.guardrail.name"] == "no_forbidden"

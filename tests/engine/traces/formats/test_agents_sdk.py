@@ -150,20 +150,24 @@ def test_real_agents_sdk_export(sdk_export: Path) -> None:
     problems = Problems()
     spans = list(iter_spans([sdk_export], problems))
     assert problems.skipped_total == 0
+    root = spans.pop()  # one root span per SDK trace, as live capture writes it, after the trace's spans
+    assert root["parent_span_id"] == "" and root["attributes"]["openai_agents.span_type"] == "trace"
     assert len(spans) == len(raw_spans)
+    assert not any(s["parent_span_id"] == "" for s in spans)  # top-level spans hang off the root
+    spans.append(root)
     trace_hex = raw_spans[0]["trace_id"].removeprefix("trace_")
     assert {s["trace_id"] for s in spans} == {trace_hex}
     ids = {s["span_id"] for s in spans}
     assert len(ids) == len(spans) and all(len(i) == 16 for i in ids)
     assert all(s["parent_span_id"] in ids for s in spans if s["parent_span_id"])  # links survive hashing
-    for s, r in zip(spans, raw_spans, strict=True):
+    for s, r in zip(spans[:-1], raw_spans, strict=True):
         assert s["attributes"][C.ORIGINAL_SPAN_ID] == r["id"]
         assert s["attributes"][C.SOURCE_FORMAT] == "agents_sdk"
 
     views = [normalize(s) for s in spans]
     types = [s["attributes"]["openai_agents.span_type"] for s in spans]
     assert sorted(set(types)) == ["agent", "custom", "function", "generation", "guardrail", "handoff", "mcp_tools",
-                                  "response", "task", "turn"]
+                                  "response", "task", "trace", "turn"]
     mcp = next(s for s in spans if s["attributes"]["openai_agents.span_type"] == "mcp_tools")
     assert mcp["attributes"]["openai_agents.mcp.tools"] == ["read_file", "write_file"]
     assert normalize(mcp).category == "other"  # listing tools is not a tool call
@@ -211,5 +215,48 @@ def test_agents_sdk_bad_lines(sdk_export: Path, tmp_path: Path) -> None:
     spans = list(iter_spans([bad], problems))
     assert problems.skipped == {"malformed_json": 1, "missing_trace_id": 1, "bad_timestamp": 1, "unknown_object": 1}
     assert problems.repaired == {"missing_end_time": 1}
-    assert len(spans) == 2
+    assert len(spans) == 3  # the two good spans and their trace's root
     assert f"{bad}:2: malformed_json" in problems.examples[0]
+
+
+def _export_runs(agent_factory: Any, questions: list[str]) -> list[dict[str, Any]]:
+    """Run the real ``Runner`` once per question; return what the SDK hands exporters."""
+    writer = _ExportWriter()
+    provider = get_trace_provider()
+    previous = list(getattr(getattr(provider, "_multi_processor", None), "_processors", ()))
+    set_trace_processors([writer])
+    try:
+        for q in questions:
+            try:
+                asyncio.run(Runner.run(agent_factory(), q, max_turns=3))
+            except Exception:  # noqa: BLE001 - the run failing is the case under test
+                pass
+    finally:
+        set_trace_processors(previous)
+    return writer.items
+
+
+def test_missing_tool_on_turn_span_is_a_hallucinated_tool_naming_it(tmp_path: Path) -> None:
+    """Recent SDKs record a call to a tool that does not exist as ``Tool not found`` on the turn span,
+    with the tool's name in the error data; the export has no offered tools to compare against."""
+    from engine.analysis.assemble import TestIndex
+    from engine.analysis.config import AnalysisConfig
+    from engine.analysis.pipeline import analyze_paths
+
+    def agent() -> Agent:
+        return Agent(name="Planner", instructions="plan", tools=[get_weather],
+                     model=_ScriptedModel([[_call("get_forecast", '{"city":"Paris"}', "c1")]]))
+
+    items = _export_runs(agent, ["forecast for Paris", "forecast for Rome", "forecast for Oslo"])
+    turns = [i for i in items if i.get("object") == "trace.span" and (i.get("error") or {}).get("message")]
+    assert turns and all(i["error"] == {"message": "Tool not found", "data": {"tool_name": "get_forecast"}}
+                         for i in turns)  # the SDK's shape this test is about
+    path = tmp_path / "export.jsonl"
+    path.write_text("".join(json.dumps(i) + "\n" for i in items))
+    spans = list(iter_spans([path], Problems()))
+    failed = [s for s in spans if s["status"]["code"] == STATUS_ERROR]
+    assert {s["status"]["message"] for s in failed} == {"Tool not found: get_forecast"}
+    f = analyze_paths([path], config=AnalysisConfig(), tests=TestIndex(), problems=Problems())
+    modes = [(m.detector, m.key, m.title, m.run_count) for m in f.failure_modes]
+    assert ("hallucinated_tool", "get_forecast", "Model calls a tool that does not exist: `get_forecast`", 3) in modes
+    assert not [m for m in modes if m[0] == "exception"], modes
