@@ -7,12 +7,18 @@ controller merges after every node is down:
 
 * parts with an index are final: concatenated as bytes (a serial run's single part is just
   renamed) — no JSON round trip per span;
-* a part without an index (its worker crashed) is scanned line by line: a torn last line is
-  skipped, duplicates dropped, outcomes stamped from the controller's reports.
+* a part without an index (its worker crashed, or its disk filled up) is scanned line by
+  line: a torn last line is skipped, duplicates dropped, outcomes stamped from the
+  controller's reports.
+
+``traces.jsonl`` is always replaced whole (a rename), so a concurrent run or a reader never
+sees half of it. When there is no room to write the merged copy of a lone index-less part,
+the part itself is cut at its last whole line and renamed (what was captured is kept).
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 from dataclasses import dataclass, field
@@ -20,6 +26,7 @@ from pathlib import Path
 
 import orjson
 
+from engine.safe_io import atomic_writer
 from engine.traces import conventions as C
 from pytest_halo.capture.recorder import index_path
 
@@ -43,7 +50,11 @@ def part_path(parts_dir: Path, run_id: str, worker: str) -> Path:
 
 
 def find_parts(parts_dir: Path, run_id: str) -> list[Path]:
-    return sorted(parts_dir.glob(f"{run_id}-*.jsonl"))
+    """This run's part files (never another run's, live or dead)."""
+    try:
+        return sorted(parts_dir.glob(f"{glob.escape(run_id)}-*.jsonl"))
+    except OSError:
+        return []
 
 
 def _load_index(part: Path) -> dict | None:
@@ -105,6 +116,8 @@ def merge_parts(parts: list[Path], out_path: Path, outcomes: dict[str, str]) -> 
     traces: set[str] = set()
     out_path.parent.mkdir(parents=True, exist_ok=True)
     indexed = [(p, _load_index(p)) for p in parts]
+    if len(indexed) == 1 and indexed[0][1] is None:
+        return _merge_lone_scanned(parts[0], out_path, outcomes)
     only_index = indexed[0][1] if len(indexed) == 1 else None
     if only_index is not None:  # serial run: the part is final
         part = indexed[0][0]
@@ -113,9 +126,8 @@ def merge_parts(parts: list[Path], out_path: Path, outcomes: dict[str, str]) -> 
         index_path(part).unlink(missing_ok=True)
         stats.traces = len(traces)
         return stats
-    tmp = out_path.with_name(out_path.name + ".tmp")
     scan = _Scan(stats, outcomes, traces)
-    with open(tmp, "wb", buffering=1 << 20) as out:
+    with atomic_writer(out_path) as out:
         for part, index in indexed:
             with open(part, "rb") as fh:
                 if index is not None:
@@ -128,8 +140,59 @@ def merge_parts(parts: list[Path], out_path: Path, outcomes: dict[str, str]) -> 
                     if merged is not None:
                         out.write(merged)
                         stats.spans += 1
-    os.replace(tmp, out_path)
     for part, _ in indexed:
         index_path(part).unlink(missing_ok=True)
     stats.traces = len(traces)
     return stats
+
+
+def _merge_lone_scanned(part: Path, out_path: Path, outcomes: dict[str, str]) -> MergeStats:
+    """One index-less part: a scanned copy, or — when that cannot be written — the part cut to whole lines."""
+    try:
+        return _merge_scanned([part], out_path, outcomes)
+    except OSError:
+        pass
+    _cut_torn_tail(part)
+    stats = MergeStats(parts=1, scanned_parts=1)
+    traces: set[str] = set()
+    scan = _Scan(stats, outcomes, traces)
+    with open(part, "rb") as fh:
+        for raw in fh:
+            if scan.line(raw) is not None:
+                stats.spans += 1
+    os.replace(part, out_path)
+    stats.traces = len(traces)
+    return stats
+
+
+def _merge_scanned(parts: list[Path], out_path: Path, outcomes: dict[str, str]) -> MergeStats:
+    stats = MergeStats(parts=len(parts), scanned_parts=len(parts))
+    traces: set[str] = set()
+    scan = _Scan(stats, outcomes, traces)
+    with atomic_writer(out_path) as out:
+        for part in parts:
+            with open(part, "rb") as fh:
+                for raw in fh:
+                    merged = scan.line(raw)
+                    if merged is not None:
+                        out.write(merged)
+                        stats.spans += 1
+    stats.traces = len(traces)
+    return stats
+
+
+def _cut_torn_tail(part: Path) -> None:
+    """Truncate ``part`` after its last newline (a write cut short by a full disk leaves half a line)."""
+    size = part.stat().st_size
+    with open(part, "rb+") as fh:
+        pos = size
+        while pos > 0:
+            step = min(pos, 1 << 16)
+            fh.seek(pos - step)
+            block = fh.read(step)
+            nl = block.rfind(b"\n")
+            if nl >= 0:
+                fh.truncate(pos - step + nl + 1)
+                return
+            pos -= step
+        fh.truncate(0)

@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.sanitize import clean
+
 REASON_MAX = 300
 
 
 def short_reason(report: Any) -> str:
-    """One line saying why a phase failed or skipped (crash message, or skip reason)."""
+    """One line saying why a phase failed or skipped (crash message, or skip reason).
+
+    Assertion messages quote whatever the test compared — tokens, passwords, terminal
+    escapes from traces — so the line is redacted and stripped (``engine.sanitize.clean``).
+    """
     longrepr = getattr(report, "longrepr", None)
     text: Any
     if longrepr is None:
@@ -26,7 +32,7 @@ def short_reason(report: Any) -> str:
         if not text:
             lines = str(longrepr).strip().splitlines()
             text = lines[-1] if lines else ""
-    text = " ".join(str(text).split("\n")[0].split())
+    text = " ".join(clean(str(text).split("\n")[0]).split())
     return text[:REASON_MAX]
 
 
@@ -42,7 +48,7 @@ def report_worker(report: Any, default: str) -> str:
 
 
 class TestRecords:
-    """Accumulates phases into one record per nodeid (outcome in passed|failed|skipped|error)."""
+    """Accumulates phases into one record per nodeid (outcome in passed|failed|skipped|error|interrupted)."""
 
     __test__ = False
 
@@ -73,6 +79,16 @@ class TestRecords:
                 outcome = "skipped"
                 rec["reason"] = short_reason(report) or str(getattr(report, "wasxfail", "") or "")
         rec["outcome"] = outcome
+
+    def interrupted(self, nodeid: str, worker: str, reason: str) -> None:
+        """The test was stopped mid-way (Ctrl-C, ``pytest.exit``): its phases so far do not make it pass."""
+        rec = self.by_nodeid.get(nodeid)
+        if rec is None:
+            rec = self.by_nodeid[nodeid] = {"nodeid": nodeid, "outcome": "passed", "duration": 0.0, "reason": "",
+                                            "worker": worker, "phases": {}}
+        if rec["outcome"] in ("passed", "skipped"):
+            rec["outcome"] = "interrupted"
+            rec["reason"] = clean(reason)[:REASON_MAX]
 
     def outcomes(self) -> dict[str, str]:
         return {k: v["outcome"] for k, v in self.by_nodeid.items()}

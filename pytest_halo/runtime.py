@@ -3,6 +3,11 @@
 Roles: a serial run is its own controller (worker id ``master``); under pytest-xdist each
 worker captures into its own part file and the controller (which runs no tests) records
 reports, merges once every node is down, analyses once, and prints the summary.
+
+Never break the user's run: every hook body that does our own work is guarded — an error
+becomes a *fault* (reported once, in one line, at the end), never an INTERNALERROR, and
+the exit status stays the tests' own unless ``--halo-strict``. Workers hand their faults
+to the controller through xdist's ``workeroutput``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from pytest_halo.capture import threads
 from pytest_halo.capture.agents_sdk import AgentsCapture
 from pytest_halo.capture.import_hook import call_after_import
 from pytest_halo.capture.otel import OtelCapture
@@ -20,8 +26,12 @@ from pytest_halo.capture.recorder import Recorder
 from pytest_halo.merge import part_path
 from pytest_halo.options import HaloConfig
 from pytest_halo.records import TestRecords, report_worker
+from pytest_halo.runlock import RunLock, sweep_stale
 
 RUN_ID_KEY = "halo_run_id"
+FAULTS_KEY = "halo_faults"  # workeroutput: [fault line, ...]
+LOST_KEY = "halo_lost_spans"
+_STOPS = (KeyboardInterrupt, pytest.exit.Exception)  # a test stopped mid-way, not a result
 
 
 def new_run_id() -> str:
@@ -51,8 +61,38 @@ class HaloPlugin:
         self.crashed: list[str] = []
         self.result: Any = None
         self.gate_line: str | None = None
+        self.fault_line: str | None = None
+        self.faults: list[str] = []
+        self.lost_spans = 0
+        self.interrupted = False
+        self.swept_line: str | None = None
         self._closed = False
         self._agents_hook: Any = None
+        self._owner_token: Any = None
+        self.run_lock: RunLock | None = None
+        if not self.is_worker:
+            self._claim_run()
+
+    def _claim_run(self) -> None:
+        """Mark this run live (its parts must not be swept) and sweep the parts of dead runs."""
+        parts_dir = self.cfg.dir / "parts"
+        try:
+            self.run_lock = RunLock.acquire(parts_dir, self.run_id)
+        except OSError as exc:
+            from pytest_halo.session import describe_os_error
+
+            self._fault(describe_os_error(exc, parts_dir))
+            return
+        self.swept_line = sweep_stale(parts_dir, self.run_id).line()
+
+    def _fault(self, line: str) -> None:
+        if line not in self.faults:
+            self.faults.append(line)
+
+    def _guard(self, what: str, exc: BaseException) -> None:
+        """An unexpected error in our own hook code: one fault line, the run goes on."""
+        first = (str(exc).strip().splitlines() or [""])[0]
+        self._fault(f"internal error while {what}: {type(exc).__name__}: {first}"[:300])
 
     # ---------------------------------------------------------------- xdist (controller side)
     @pytest.hookimpl(optionalhook=True)
@@ -64,27 +104,49 @@ class HaloPlugin:
         if error:
             gid = getattr(getattr(node, "gateway", None), "id", None) or "?"
             self.crashed.append(str(gid))
+        out = getattr(node, "workeroutput", None) or {}
+        for line in out.get(FAULTS_KEY) or []:
+            self._fault(str(line))
+        self.lost_spans += int(out.get(LOST_KEY) or 0)
 
     # ---------------------------------------------------------------- capture (every process)
     def pytest_sessionstart(self, session: Any) -> None:
-        self.recorder.activate()
-        self.otel.ensure_attached(install=False)
-        self._agents_hook = call_after_import("agents", self.agents.ensure_registered)
+        try:
+            self.recorder.activate()
+            threads.install()
+            self.otel.ensure_attached(install=False)
+            self._agents_hook = call_after_import("agents", self.agents.ensure_registered)
+        except Exception as exc:
+            self._guard("starting capture", exc)
 
     def _attach(self) -> None:
-        self.otel.ensure_attached(install=True)
-        self.agents.ensure_registered()
+        try:
+            self.otel.ensure_attached(install=True)
+            self.agents.ensure_registered()
+        except Exception as exc:
+            self._guard("attaching to the tracer provider", exc)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Any:
         self._attach()
         self.recorder.context.enter(item.nodeid, "setup")
+        outcome = yield
         try:
-            yield
-        finally:
+            self._release_owner()
             self.recorder.context.leave()
+            excinfo = outcome.excinfo
+            if excinfo is not None and issubclass(excinfo[0], _STOPS):
+                self.interrupted = True
+                self.local.interrupted(item.nodeid, self.worker, f"{excinfo[0].__name__} during the test")
             rec = self.local.by_nodeid.get(item.nodeid)
             self.recorder.test_finished(item.nodeid, rec["outcome"] if rec else None)
+        except Exception as exc:
+            self._guard("recording a test's spans", exc)
+
+    def _release_owner(self) -> None:
+        token, self._owner_token = self._owner_token, None
+        if token is not None:
+            self.recorder.context.release_work(token)
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_setup(self, item: Any) -> Any:
@@ -95,7 +157,9 @@ class HaloPlugin:
     def pytest_runtest_call(self, item: Any) -> Any:
         self._attach()  # a provider set by a fixture during setup
         self.recorder.context.phase = "call"
+        self._owner_token = self.recorder.context.own_work()  # threads started now belong to this test
         yield
+        self._release_owner()
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_teardown(self, item: Any, nextitem: Any) -> Any:
@@ -105,28 +169,70 @@ class HaloPlugin:
     # ---------------------------------------------------------------- records (every process: local outcomes;
     # on the controller this is the run-wide record, xdist forwarding every worker's reports)
     def pytest_runtest_logreport(self, report: Any) -> None:
-        self.local.add(report, report_worker(report, self.worker))
+        try:
+            self.local.add(report, report_worker(report, self.worker))
+        except Exception as exc:
+            self._guard("recording a test report", exc)
 
     # ---------------------------------------------------------------- finish
     def _close_capture(self) -> None:
         if self._closed:
             return
         self._closed = True
-        if getattr(self, "_agents_hook", None) is not None:
-            self._agents_hook.remove()
-        if self.agents.core is not None:
-            self.agents.core.flush_open_traces()
-        self.otel.close()
-        self.recorder.close()
+        try:
+            if getattr(self, "_agents_hook", None) is not None:
+                self._agents_hook.remove()
+            if self.agents.core is not None:
+                self.agents.core.flush_open_traces()
+            self.otel.close()
+        except Exception as exc:
+            self._guard("flushing captured spans", exc)
+        finally:
+            threads.uninstall()
+        try:
+            self.recorder.close()
+        except Exception as exc:
+            self._guard("closing the part file", exc)
+        error = self.recorder.error
+        if error is not None:
+            from pytest_halo.session import describe_os_error
+
+            self._fault(describe_os_error(error, self.recorder.writer.path))
+        self.lost_spans += self.recorder.writer.lost
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
+        try:
+            self._finish(session)
+        except BaseException as exc:  # noqa: BLE001 - a second Ctrl-C or our bug: one line, no traceback
+            self._guard("finishing the session", exc)
+            if self.result is not None:
+                self.result.faults.extend(f for f in self.faults if f not in self.result.faults)
+                from pytest_halo.session import gate_exit_status
+
+                session.exitstatus = gate_exit_status(session.exitstatus, self.result, self.cfg)[0]
+        finally:
+            if self.run_lock is not None:
+                self.run_lock.release()
+
+    def _finish(self, session: Any) -> None:
         self._close_capture()
         if self.is_worker:
+            out = getattr(self.config, "workeroutput", None)
+            if out is not None:
+                out[FAULTS_KEY] = list(self.faults)
+                out[LOST_KEY] = self.lost_spans
             return
-        from pytest_halo.session import after_session, gate_exit_status
+        from pytest_halo.merge import MergeStats
+        from pytest_halo.session import SessionResult, after_session, fault_line, gate_exit_status
 
-        self.result = after_session(self.cfg, self.run_id, self.records, self.crashed)
+        interrupted = self.interrupted or int(session.exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        # What the summary shows if finishing itself fails half-way.
+        self.result = SessionResult(self.cfg.dir, self.cfg.dir / "traces.jsonl", self.cfg.dir / "tests.jsonl",
+                                    MergeStats(), n_tests=len(self.records.by_nodeid), faults=list(self.faults))
+        self.result = after_session(self.cfg, self.run_id, self.records, self.crashed, faults=self.faults,
+                                    lost_spans=self.lost_spans, interrupted=interrupted)
+        self.fault_line = fault_line(self.result, self.cfg.strict)
         new_status, self.gate_line = gate_exit_status(session.exitstatus, self.result, self.cfg)
         if new_status != session.exitstatus:
             session.exitstatus = new_status
@@ -134,9 +240,14 @@ class HaloPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self.result is None:
             return
+        from pytest_halo.session import fault_line
         from pytest_halo.terminal import write_summary
 
-        write_summary(terminalreporter, self.result, self.gate_line)
+        if self.result.faults and self.fault_line is None:
+            self.fault_line = fault_line(self.result, self.cfg.strict)
+        write_summary(terminalreporter, self.result, self.gate_line, self.fault_line, self.swept_line)
 
     def pytest_unconfigure(self, config: Any) -> None:
         self._close_capture()
+        if self.run_lock is not None:
+            self.run_lock.release()

@@ -3,18 +3,28 @@
 The analysis is another package's job (``engine.run.run_analysis``); it is
 imported lazily through one adapter, and any failure there becomes one terminal line —
 never a failed user run unless ``--halo-strict``.
+
+Our own I/O failures (unwritable or misplaced ``--halo-dir``, a full disk, a file-size
+limit, a merge that cannot be written) are *faults*: the run keeps what could be written,
+skips the analysis (partial data would gate wrongly), and prints one warning line; the exit
+status stays the tests' own unless ``--halo-strict``. All of it runs under the directory's
+finish lock, so two sessions sharing a project publish one after the other, each whole.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_halo.capture.writer import JsonlWriter
+from engine.safe_io import atomic_writer
+from pytest_halo.capture.writer import dumps_line
 from pytest_halo.merge import MergeStats, find_parts, merge_parts
 from pytest_halo.options import HaloConfig
 from pytest_halo.records import TestRecords
+from pytest_halo.runlock import FinishLock
 
 ANALYSIS_OUTPUTS = ("findings.json", "report.md", "junit.xml")
 EXIT_TESTS_FAILED = 1
@@ -35,6 +45,10 @@ class SessionResult:
     analysis_error: str | None = None
     notes: list[str] = field(default_factory=list)
     crashed_workers: list[str] = field(default_factory=list)
+    faults: list[str] = field(default_factory=list)  # our own I/O failures, reported as one line
+    lost_spans: int = 0
+    interrupted: bool = False
+    traces_written: bool = False
 
     @property
     def verdict(self) -> str | None:
@@ -49,27 +63,42 @@ class SessionResult:
 
 
 def write_tests(path: Path, records: TestRecords, stats: MergeStats, run_id: str) -> int:
-    """One JSON line per test: nodeid, outcome, duration, reason, worker, trace ids, span count."""
-    if path.exists():
-        path.unlink()
-    w = JsonlWriter(path)
+    """One JSON line per test: nodeid, outcome, duration, reason, worker, trace ids, span count.
+
+    Replaced whole (temporary file + rename): a concurrent run never sees half of it.
+    """
     n = 0
     seen = set()
-    for nodeid, rec in records.by_nodeid.items():
-        seen.add(nodeid)
-        w.write({**rec, "run_id": run_id, "trace_ids": list(stats.traces_by_test.get(nodeid, {})),
-                 "spans": stats.spans_by_test.get(nodeid, 0)})
-        n += 1
-    for nodeid, traces in stats.traces_by_test.items():  # spans of a test pytest never reported
-        if nodeid not in seen:
-            w.write({"nodeid": nodeid, "outcome": "unknown", "duration": 0.0, "reason": "no report",
-                     "worker": "", "phases": {}, "run_id": run_id, "trace_ids": list(traces),
-                     "spans": stats.spans_by_test.get(nodeid, 0)})
+    with atomic_writer(path) as out:
+        for nodeid, rec in records.by_nodeid.items():
+            seen.add(nodeid)
+            out.write(dumps_line({**rec, "run_id": run_id, "trace_ids": list(stats.traces_by_test.get(nodeid, {})),
+                                  "spans": stats.spans_by_test.get(nodeid, 0)}))
             n += 1
-    w.close()
-    if n == 0:
-        path.touch()
+        for nodeid, traces in stats.traces_by_test.items():  # spans of a test pytest never reported
+            if nodeid not in seen:
+                out.write(dumps_line({"nodeid": nodeid, "outcome": "unknown", "duration": 0.0, "reason": "no report",
+                                      "worker": "", "phases": {}, "run_id": run_id, "trace_ids": list(traces),
+                                      "spans": stats.spans_by_test.get(nodeid, 0)}))
+                n += 1
     return n
+
+
+def describe_os_error(exc: BaseException, path: Path | None = None) -> str:
+    """``could not write <path>: <reason>`` in one line (the path relative when that is shorter)."""
+    where = path if path is not None else getattr(exc, "filename", None)
+    reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+    if where is None:
+        return f"{type(exc).__name__}: {reason}"
+    return f"could not write {_rel(Path(where))}: {reason}"
+
+
+def _rel(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return rel if len(rel) < len(str(path)) else str(path)
 
 
 def build_reasoners(cfg: HaloConfig) -> tuple[list[Any], str | None]:
@@ -98,6 +127,9 @@ def run_engine_analysis(
         outcome = run_analysis(
             [traces], out_dir, baseline=cfg.baseline, fail_on=cfg.fail_on,
             update_baseline=cfg.update_baseline, tests_file=tests, reasoners=reasoners,
+            repo_root=cfg.repo, diff_base=cfg.diff_base,
+            detectors=cfg.hooks.detectors() if cfg.hooks else (),
+            findings_hooks=cfg.hooks.findings_hooks() if cfg.hooks else (),
         )
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
@@ -106,42 +138,89 @@ def run_engine_analysis(
 
 
 def after_session(
-    cfg: HaloConfig, run_id: str, records: TestRecords, crashed_workers: list[str] | None = None
+    cfg: HaloConfig, run_id: str, records: TestRecords, crashed_workers: list[str] | None = None,
+    *, faults: list[str] | None = None, lost_spans: int = 0, interrupted: bool = False,
 ) -> SessionResult:
-    """Merge, write tests.jsonl, analyse. Never raises for analysis problems."""
+    """Merge, write tests.jsonl, analyse — one run at a time per directory. Never raises for I/O problems.
+
+    ``faults`` are capture failures already met (this process's and the workers'); a run
+    with faults, or an interrupted one, is merged and recorded but not analysed.
+    """
     halo_dir = cfg.dir
-    parts_dir = halo_dir / "parts"
-    parts = find_parts(parts_dir, run_id)
-    traces_path = halo_dir / "traces.jsonl"
-    tests_path = halo_dir / "tests.jsonl"
-    stats = merge_parts(parts, traces_path, records.outcomes())
-    n_tests = write_tests(tests_path, records, stats, run_id)
-    for p in parts:
-        p.unlink(missing_ok=True)
-    try:
-        parts_dir.rmdir()
-    except OSError:
-        pass
-    result = SessionResult(halo_dir, traces_path, tests_path, stats, n_tests=n_tests,
-                           crashed_workers=list(crashed_workers or []))
+    result = SessionResult(halo_dir, halo_dir / "traces.jsonl", halo_dir / "tests.jsonl", MergeStats(),
+                           crashed_workers=list(crashed_workers or []), faults=list(faults or []),
+                           lost_spans=lost_spans, interrupted=interrupted)
     result.n_failing = sum(1 for r in records.by_nodeid.values() if r["outcome"] in ("failed", "error"))
-    for name in ANALYSIS_OUTPUTS:  # never leave a previous run's findings next to this run's traces
-        (halo_dir / name).unlink(missing_ok=True)
-    if cfg.skip_analysis:
-        result.notes.append("halo: analysis skipped (--halo-skip-analysis)")
-        return result
-    if stats.spans == 0 and n_tests == 0:
-        result.notes.append("halo: nothing to analyse (no tests ran)")
-        return result
-    reasoners, note = build_reasoners(cfg)
-    if note:
-        result.notes.append(note)
-    result.outcome, result.analysis_error = run_engine_analysis(cfg, traces_path, tests_path, halo_dir, reasoners)
+    with FinishLock(halo_dir) as lock:
+        if lock.waited_out:
+            result.notes.append("halo: another run kept .halo busy; publishing without waiting for it")
+        _finish(cfg, run_id, records, result)
     return result
 
 
+def _finish(cfg: HaloConfig, run_id: str, records: TestRecords, result: SessionResult) -> None:
+    halo_dir = cfg.dir
+    parts_dir = halo_dir / "parts"
+    parts = find_parts(parts_dir, run_id)
+    try:
+        result.stats = merge_parts(parts, result.traces_path, records.outcomes())
+        result.traces_written = True
+    except OSError as exc:
+        result.faults.append(describe_os_error(exc, result.traces_path) + f"; this run's spans stay in {_rel(parts_dir)}")
+        parts = []  # kept for the user; the next run reports and removes them
+    try:
+        result.n_tests = write_tests(result.tests_path, records, result.stats, run_id)
+    except OSError as exc:
+        result.faults.append(describe_os_error(exc, result.tests_path))
+        result.n_tests = len(records.by_nodeid)
+    for p in parts:
+        with contextlib.suppress(OSError):
+            p.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):
+        parts_dir.rmdir()  # fails while another run's parts or lock are there: fine
+    for name in ANALYSIS_OUTPUTS:  # never leave a previous run's findings next to this run's traces
+        with contextlib.suppress(OSError):
+            (halo_dir / name).unlink(missing_ok=True)
+    if result.faults:
+        return  # the fault line says the analysis was skipped
+    if result.interrupted:
+        result.notes.append("halo: run interrupted; analysis skipped")
+        return
+    if cfg.skip_analysis:
+        result.notes.append("halo: analysis skipped (--halo-skip-analysis)")
+        return
+    if result.stats.spans == 0 and result.n_tests == 0:
+        result.notes.append("halo: nothing to analyse (no tests ran)")
+        return
+    reasoners, note = build_reasoners(cfg)
+    if note:
+        result.notes.append(note)
+    result.outcome, result.analysis_error = run_engine_analysis(
+        cfg, result.traces_path, result.tests_path, halo_dir, reasoners)
+
+
+def fault_line(result: SessionResult, strict: bool) -> str | None:
+    """The one warning line for our own failures: the first cause, what was kept, what follows."""
+    if not result.faults:
+        return None
+    more = f" (and {len(result.faults) - 1} more problems)" if len(result.faults) > 1 else ""
+    kept = (f"kept {result.stats.spans} spans in {_rel(result.traces_path)}" if result.traces_written
+            else "no traces.jsonl written")
+    lost = f", {result.lost_spans} spans lost" if result.lost_spans else ""
+    tail = "--halo-strict: exit status 3" if strict else "exit status is the tests' own"
+    return f"halo: WARNING: {result.faults[0]}{more}; {kept}{lost}; analysis skipped; {tail}"
+
+
 def gate_exit_status(exitstatus: int, result: SessionResult, cfg: HaloConfig) -> tuple[int, str | None]:
-    """New exit status and a distinct line: gate failure turns green red, never red green."""
+    """New exit status and a distinct line: gate failure turns green red, never red green.
+
+    With ``--halo-strict`` a capture fault turns a run whose tests passed or failed into exit
+    status 3 (interrupted or unusable runs keep theirs), and a failed analysis a green run.
+    """
+    if result.faults:
+        if cfg.strict and int(exitstatus) in (0, EXIT_TESTS_FAILED):
+            return EXIT_INTERNAL_ERROR, None  # the fault line says so
+        return exitstatus, None
     if result.analysis_error is not None and cfg.strict:
         if int(exitstatus) == 0:
             return EXIT_INTERNAL_ERROR, "halo: analysis failed and --halo-strict is set: exit status 3"

@@ -1,4 +1,8 @@
-"""The short ``halo`` section of the terminal summary (controller only)."""
+"""The short ``halo`` section of the terminal summary (controller only).
+
+Output piped into ``head`` closes early: a broken pipe ends our section quietly (the
+tests' own result is already decided), never with a traceback.
+"""
 
 from __future__ import annotations
 
@@ -34,12 +38,22 @@ def _mode_line(mode: Any) -> str | None:
     return "  - " + " — ".join(bits)
 
 
-def summary_lines(result: SessionResult, gate_line: str | None) -> list[str]:
-    """The lines we print: capture totals, analysis summary, where the report is, the gate."""
+def summary_lines(result: SessionResult, gate_line: str | None, fault_line: str | None = None,
+                  swept_line: str | None = None) -> list[str]:
+    """The lines we print: capture totals, analysis summary, where the report is, the gate.
+
+    Our own failure is the single ``fault_line`` (it already says what was kept).
+    """
     s = result.stats
-    lines = [f"halo: captured {s.spans} spans in {s.traces} traces from {result.n_tests} tests "
-             f"({result.n_failing} failing) -> {_rel(result.traces_path)}"]
-    if s.spans == 0:
+    lines: list[str] = []
+    if fault_line:
+        lines.append(fault_line)
+    elif result.traces_written:
+        lines.append(f"halo: captured {s.spans} spans in {s.traces} traces from {result.n_tests} tests "
+                     f"({result.n_failing} failing) -> {_rel(result.traces_path)}")
+    if swept_line:
+        lines.append(swept_line)
+    if s.spans == 0 and not fault_line:
         lines.append("halo: no spans captured - is the agent instrumented (OTel, openai-agents, or pytest_halo.trace_*)?")
     if s.bad_lines or s.duplicates:
         lines.append(f"halo: merge skipped {s.bad_lines} torn lines and {s.duplicates} duplicate spans")
@@ -65,9 +79,14 @@ def summary_lines(result: SessionResult, gate_line: str | None) -> list[str]:
     return lines
 
 
-def write_summary(terminalreporter: Any, result: SessionResult, gate_line: str | None) -> None:
+def write_summary(terminalreporter: Any, result: SessionResult, gate_line: str | None,
+                  fault_line: str | None = None, swept_line: str | None = None) -> None:
     tr = terminalreporter
-    tr.write_sep("-", "halo")
-    for line in summary_lines(result, gate_line):
-        red = line.startswith("halo: GATE FAILED") or line.startswith("halo: analysis failed")
-        tr.write_line(line, red=red, bold=red)
+    try:
+        tr.write_sep("-", "halo")
+        for line in summary_lines(result, gate_line, fault_line, swept_line):
+            red = line.startswith(("halo: GATE FAILED", "halo: analysis failed"))
+            yellow = line.startswith("halo: WARNING")
+            tr.write_line(line, red=red, bold=red or yellow, yellow=yellow)
+    except (BrokenPipeError, ValueError):  # reader gone (``| head``) or stream closed: nothing to tell
+        pass

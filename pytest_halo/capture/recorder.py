@@ -9,7 +9,13 @@ at once without an outcome. A crashed process loses only its in-flight test's sp
 
 OTel SDK spans of the running test are held unserialised (the ended ``ReadableSpan``) and
 rendered in one batch at the test's end (``otel_render``); past ``HOLD_LIMIT`` held spans
-a test's spans are rendered early, so memory stays bounded.
+(SDK or already serialised) a test's spans are rendered early with an outcome placeholder,
+kept in memory up to ``EARLY_MEMORY`` bytes and beyond that in an anonymous spill file, so a
+test emitting hundreds of thousands of spans costs a bounded amount of memory.
+
+A write error (full disk, file-size limit, unwritable directory) never raises into the
+run: the writer keeps the first error, the recorder writes no index for a torn part (the
+merge then scans it), and the session reports it in one line (``error``).
 
 Next to each part file the recorder writes ``<part>.index.json``: per test, its trace ids
 and span count (tests.jsonl needs them; the merge need not scan the spans).
@@ -20,6 +26,8 @@ processors find it without plumbing.
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -37,7 +45,9 @@ from pytest_halo.capture.writer import (
     value_limit_from_env,
 )
 
-HOLD_LIMIT = 256  # held unserialised spans of one test before they are rendered early (bounded GC work)
+HOLD_LIMIT = 256  # held spans of one test before they are rendered early (bounded GC work)
+EARLY_MEMORY = 4 << 20  # bytes of early-rendered lines kept in memory before they go to the spill file
+SPILL_CHUNK = 1 << 20  # bytes read back from the spill file per write at the test's end
 # (held spans, suffix of a linkage, write, out trace ids) → lines written: ``SpanRenderer.render``.
 Renderer = Callable[[list[tuple[Any, Any]], Callable[[Any], bytes], Callable[[bytes], Any], dict[str, None]], int]
 _OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
@@ -72,6 +82,63 @@ def index_path(part: Path) -> Path:
     return part.with_name(part.name + ".index.json")
 
 
+class EarlyLines:
+    """A long test's lines rendered before its outcome is known: in memory, then in a spill file.
+
+    The spill file is anonymous (``TemporaryFile``) in the part's directory, so a killed
+    process leaves nothing behind and the bytes never sit in this process's memory.
+    """
+
+    __slots__ = ("buf", "spill", "spill_dir")
+
+    def __init__(self, spill_dir: Path) -> None:
+        self.buf = bytearray()
+        self.spill: Any = None
+        self.spill_dir = spill_dir
+
+    def maybe_spill(self) -> None:
+        """Move the in-memory lines to the spill file once they pass ``EARLY_MEMORY`` (may raise OSError)."""
+        if len(self.buf) < EARLY_MEMORY:
+            return
+        if self.spill is None:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            self.spill = tempfile.TemporaryFile(dir=self.spill_dir)  # noqa: SIM115 - closed in drain
+        self.spill.write(self.buf)
+        self.buf = bytearray()
+
+    def drain(self, stamp: bytes, write: Callable[[bytes, int], Any]) -> None:
+        """``write(lines, count)`` every line with the outcome placeholder replaced by ``stamp``."""
+        spill, self.spill = self.spill, None
+        if spill is not None:
+            with spill:
+                spill.seek(0)
+                carry = b""
+                while True:
+                    chunk = spill.read(SPILL_CHUNK)
+                    if not chunk:
+                        break
+                    chunk = carry + chunk
+                    cut = chunk.rfind(b"\n") + 1
+                    piece, carry = chunk[:cut], chunk[cut:]
+                    if piece:
+                        write(piece.replace(_LATER, stamp), piece.count(b"\n"))
+        if self.buf:
+            buf, self.buf = bytes(self.buf), bytearray()
+            write(buf.replace(_LATER, stamp), buf.count(b"\n"))
+
+    def discard(self) -> int:
+        """Drop everything (after a write error); the number of lines dropped from memory."""
+        lines = self.buf.count(b"\n")
+        self.buf = bytearray()
+        if self.spill is not None:
+            try:
+                self.spill.close()
+            except OSError:
+                pass
+            self.spill = None
+        return lines
+
+
 class Recorder:
     """Writes canonical span dicts to this process's part file, tagged with test, run and outcome."""
 
@@ -84,13 +151,19 @@ class Recorder:
         self._lock = threading.Lock()
         # nodeid -> held items, in end order: (trace id, serialised line) or (ended span, its linkage)
         self._pending: dict[str, list[tuple[Any, Any]]] = {}
-        # nodeid -> (lines rendered early: indexed, no outcome yet; their count)
-        self._early: dict[str, tuple[bytearray, list[int]]] = {}
+        # nodeid -> lines rendered early (indexed, outcome placeholder)
+        self._early: dict[str, EarlyLines] = {}
+        self.index_error: OSError | None = None
         self.renderer: Renderer | None = None  # set by the OTel processor
         self._outcomes: dict[str, str] = {}
         self._index: dict[str, dict[str, Any]] = {}  # nodeid -> {"trace_ids": {tid: None}, "spans": n}
         self._traces: set[str] = set()
         self._suffixes: dict[tuple[str, str] | None, bytes] = {}
+
+    @property
+    def error(self) -> OSError | None:
+        """The first write error of this process's capture (None when everything was written)."""
+        return self.writer.error or self.index_error
 
     def activate(self) -> None:
         global _CURRENT
@@ -158,7 +231,12 @@ class Recorder:
         with self._lock:
             outcome = self._outcomes.get(nodeid)
             if outcome is None:
-                self._pending.setdefault(nodeid, []).append((trace_id, line))
+                held = self._pending.get(nodeid)
+                if held is None:
+                    held = self._pending[nodeid] = []
+                held.append((trace_id, line))
+                if len(held) >= HOLD_LIMIT:
+                    self._render_early(nodeid, held)
                 return
             self._indexed(nodeid, trace_id)
         self.writer.write_raw(stamp_outcome(line, outcome), 1)
@@ -191,11 +269,14 @@ class Recorder:
         """A long test's held items → lines with an outcome placeholder, indexed now (lock held)."""
         early = self._early.get(nodeid)
         if early is None:
-            self._early[nodeid] = early = (bytearray(), [0])
-        trace_ids, count = self._render(items, _LATER, early[0].extend)
+            self._early[nodeid] = early = EarlyLines(self.writer.path.parent)
+        trace_ids, count = self._render(items, _LATER, early.buf.extend)
         self._index_many(nodeid, trace_ids, count)
-        early[1][0] += count
         self._pending[nodeid] = []
+        try:
+            early.maybe_spill()
+        except OSError as exc:  # no room for the spill file: these lines are lost, the run goes on
+            self.writer.fail(exc, early.discard())
 
     def _closing(self, linked: tuple[str, str] | None, outcome: str | bytes | None) -> bytes:
         """The serialised test linkage (and outcome, or its placeholder) that ends a span's line."""
@@ -248,7 +329,10 @@ class Recorder:
             early = self._early.pop(nodeid, None)
         if early is not None:
             stamp = _OUTCOME_KEY + orjson.dumps(outcome) if outcome else b""
-            self.writer.write_raw(bytes(early[0]).replace(_LATER, stamp), early[1][0])
+            try:
+                early.drain(stamp, self.writer.write_raw)
+            except OSError as exc:
+                self.writer.fail(exc, early.discard())
         if items:
             done: list[tuple[dict[str, None], int]] = []
 
@@ -274,8 +358,14 @@ class Recorder:
         self.flush()
         count = self.writer.count
         self.writer.close()
-        if count or self._index:
+        # A part whose writer failed may be torn: no index, so the merge scans what is there.
+        if self.writer.error is None and (count or self._index):
             payload = {"spans": count, "traces": sorted(self._traces), "tests": {k: {"trace_ids": list(v["trace_ids"]), "spans": v["spans"]}
                                                  for k, v in self._index.items()}}
-            index_path(self.writer.path).write_bytes(orjson.dumps(payload))
+            try:
+                index_path(self.writer.path).write_bytes(orjson.dumps(payload))
+            except OSError as exc:
+                self.index_error = exc
+                with contextlib.suppress(OSError):
+                    index_path(self.writer.path).unlink(missing_ok=True)
         self.deactivate()

@@ -3,13 +3,21 @@
 pytest runs one test at a time per process, so the "current test" is process-global.
 Spans from background threads that outlive their test keep their test through their
 trace: the first span of a trace seen while a test runs claims the trace for that test.
+
+A thread started during a test's call phase (or work submitted to a thread pool then)
+belongs to that test even when its first span starts after the next test began: the
+owning nodeid travels in the ``OWNER`` context variable, which ``capture.threads`` carries
+into new threads and pool work items. Threads started outside the call phase (session
+fixtures, servers) have no owner and are credited to whichever test is running.
 """
 
 from __future__ import annotations
 
+import contextvars
 from typing import Any
 
 MAX_TRACES = 500_000
+OWNER: contextvars.ContextVar[str | None] = contextvars.ContextVar("halo_test_owner", default=None)
 
 
 class TestContext:
@@ -26,6 +34,27 @@ class TestContext:
         self._phase: str | None = None
         self.current: tuple[str, str] | None = None
         self.claims: dict[Any, tuple[str, str]] = {}
+        self._owned: dict[str, tuple[str, str]] = {}  # nodeid -> (nodeid, "call"), shared per owner
+
+    def own_work(self) -> contextvars.Token[str | None]:
+        """From now on threads and pool work started here belong to the running test."""
+        return OWNER.set(self.nodeid)
+
+    @staticmethod
+    def release_work(token: contextvars.Token[str | None]) -> None:
+        OWNER.reset(token)
+
+    def _owner_link(self) -> tuple[str, str] | None:
+        """(owner, "call") when this code runs for a test other than the running one, else None."""
+        owner = OWNER.get()
+        if owner is None or owner == self.nodeid:
+            return None
+        got = self._owned.get(owner)
+        if got is None:
+            if len(self._owned) > 100_000:
+                self._owned.clear()
+            got = self._owned[owner] = (owner, "call")
+        return got
 
     @property
     def phase(self) -> str | None:
@@ -46,11 +75,17 @@ class TestContext:
 
     def claim(self, trace_id: Any) -> None:
         """Called when a span starts: the running test (if any) claims an unclaimed trace."""
-        nodeid = self.nodeid
-        if nodeid is not None and trace_id not in self.claims:
-            if len(self.claims) >= MAX_TRACES:
-                self.claims.clear()
-            self.claims[trace_id] = self.current or (nodeid, self._phase or "call")  # shared tuple: no GC object per trace
+        if trace_id in self.claims:
+            return
+        link = self._owner_link()
+        if link is None:
+            nodeid = self.nodeid
+            if nodeid is None:
+                return
+            link = self.current or (nodeid, self._phase or "call")  # shared tuple: no GC object per trace
+        if len(self.claims) >= MAX_TRACES:
+            self.claims.clear()
+        self.claims[trace_id] = link
 
     def attribution(self, trace_id: Any) -> tuple[str, str] | None:
         """(nodeid, phase) for a finished span of ``trace_id``, or None outside any test."""
@@ -60,6 +95,10 @@ class TestContext:
             if got[0] == nodeid and phase is not None:
                 return nodeid, phase
             return got
+        link = self._owner_link()
+        if link is not None:
+            self.claims[trace_id] = link
+            return link
         if nodeid is None:
             return None
         self.claim(trace_id)

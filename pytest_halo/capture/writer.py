@@ -83,7 +83,12 @@ def dumps_line(obj: Any) -> bytes:
 
 
 class JsonlWriter:
-    """Append-only JSONL file opened lazily; ``flush`` at test end so a crash loses little."""
+    """Append-only JSONL file opened lazily; ``flush`` at test end so a crash loses little.
+
+    Capture must never break the user's run: the first ``OSError`` (unwritable directory,
+    full disk, file-size limit) is kept in ``error``, the file is dropped, and later writes
+    only count the lines they lose (``lost``). The caller reports it once.
+    """
 
     def __init__(self, path: Path, buffering: int = 1 << 20) -> None:
         self.path = path
@@ -92,6 +97,8 @@ class JsonlWriter:
         self._lock = threading.Lock()
         self._closed = False
         self.count = 0
+        self.lost = 0
+        self.error: OSError | None = None
 
     def write(self, obj: Any) -> None:
         self.write_raw(dumps_line(obj), 1)
@@ -103,18 +110,34 @@ class JsonlWriter:
         with self._lock:
             if self._closed:
                 return  # late span after the session's merge: never resurrect a merged part file
-            self._open().write(blob)
+            if self.error is not None:
+                self.lost += lines
+                return
+            try:
+                self._open().write(blob)
+            except OSError as exc:
+                self._fail(exc)
+                self.lost += lines
+                return
             self.count += lines
 
     def write_many(self, fill: Callable[[Callable[[bytes], Any]], int]) -> None:
         """``fill(write)`` appends pieces through the file's buffered ``write`` and returns its line count.
 
         One lock for a whole batch and no joined copy: the pieces go straight into the file
-        buffer (reused memory, unlike a fresh ``bytes`` per batch). Nothing happens once closed.
+        buffer (reused memory, unlike a fresh ``bytes`` per batch). Nothing happens once closed;
+        after a write error ``fill`` runs against a sink that only counts.
         """
         with self._lock:
-            if not self._closed:
+            if self._closed:
+                return
+            if self.error is not None:
+                self.lost += fill(_discard)
+                return
+            try:
                 self.count += fill(self._open().write)
+            except OSError as exc:
+                self._fail(exc)
 
     def _open(self) -> Any:
         if self._fh is None:
@@ -122,14 +145,42 @@ class JsonlWriter:
             self._fh = open(self.path, "ab", buffering=self._buffering)  # noqa: SIM115
         return self._fh
 
+    def fail(self, exc: OSError, lost: int = 0) -> None:
+        """Record an error met outside the writer (a spill file) and the lines it cost."""
+        with self._lock:
+            self.lost += lost
+            self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        """Keep the first error and drop the file (lock held); what it holds may be torn."""
+        if self.error is None:
+            self.error = exc
+        fh, self._fh = self._fh, None
+        if fh is not None:
+            try:
+                fh.close()
+            except OSError:
+                pass
+
     def flush(self) -> None:
         with self._lock:
             if self._fh is not None:
-                self._fh.flush()
+                try:
+                    self._fh.flush()
+                except OSError as exc:
+                    self._fail(exc)
 
     def close(self) -> None:
         with self._lock:
             self._closed = True
             if self._fh is not None:
-                self._fh.close()
+                try:
+                    self._fh.close()
+                except OSError as exc:
+                    self._fh = None
+                    self._fail(exc)
                 self._fh = None
+
+
+def _discard(blob: bytes) -> None:
+    """The sink of a failed writer: lines are rendered (to be counted) and dropped."""
