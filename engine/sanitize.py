@@ -311,6 +311,15 @@ def clean(text: object) -> str:
     return redact(strip_control(text))
 
 
+KEY_SEPARATOR = "\x1f"
+
+
+def clean_key(text: object) -> str:
+    """``clean`` for a failure-mode key: the unit separators detectors join key parts with stay."""
+    s = "" if text is None else str(text)
+    return KEY_SEPARATOR.join(clean(part) for part in s.split(KEY_SEPARATOR))
+
+
 def clean_line(text: object) -> str:
     """``clean`` on one line: whitespace runs (newlines included) become single spaces."""
     return " ".join(clean(text).split())

@@ -3,6 +3,11 @@
 Evidence is the ``max_evidence`` smallest (test nodeid, trace id, span id) entries, one per
 trace — a deterministic function of the set of occurrences, so it does not depend on the
 order spans were read in.
+
+Keys and titles come from trace text (error messages, tool names): keys are cleaned before the
+id is hashed from them (``engine.sanitize.clean_key``: secrets redacted, control characters
+stripped but the ``\x1f`` detectors join key parts with), so the published key never holds a
+secret and the id does not change when the secret does; titles and fixes are cleaned to one line.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass, field
 
 from engine.analysis.detectors.base import Hit
 from engine.findings import mode_id
+from engine.sanitize import clean, clean_key, clean_line
 
 EvidenceRow = tuple[str, str, str, str]  # (nodeid or "", trace_id, span_id, example)
 MAX_DETAIL_VALUES = 20
@@ -60,11 +66,17 @@ class Aggregator:
     def __init__(self, evidence_cap: int) -> None:
         self.cap = evidence_cap
         self.accs: dict[tuple[str, str], Acc] = {}
+        self._safe_keys: dict[str, str] = {}  # raw key -> cleaned key (cleaned once per distinct key)
 
     def _acc(self, detector: str, key: str, title: str, category: str, fix: str | None, feature: bool) -> Acc:
-        acc = self.accs.get((detector, key))
+        safe = self._safe_keys.get(key)
+        if safe is None:
+            safe = self._safe_keys[key] = clean_key(key)
+        acc = self.accs.get((detector, safe))
         if acc is None:
-            acc = self.accs[(detector, key)] = Acc(detector, key, title, category, fix, feature, cap=self.cap)
+            acc = self.accs[(detector, safe)] = Acc(
+                detector, safe, clean_line(title), category, clean(fix) if fix else None, feature, cap=self.cap
+            )
         elif acc.feature_only and not feature:
             acc.feature_only = False
         return acc

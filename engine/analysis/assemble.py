@@ -2,7 +2,9 @@
 
 A *run* is a test when any test linkage exists (spans carrying ``halo.test.nodeid`` or a
 ``tests.jsonl``), else a trace. In a test-linked dataset a trace outside any test (session
-fixtures, a mixed dataset) is a run of its own, with no outcome.
+fixtures, a mixed dataset) is a run of its own, with no outcome. Modes that share their runs
+are labelled with one root cause (``engine.analysis.root_causes``); titles, keys and excerpts
+arrive cleaned from the aggregator.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from engine.analysis.aggregate import Acc, Aggregator
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import contrastive
 from engine.analysis.detectors.base import TraceState
+from engine.analysis.root_causes import assign_root_causes
 from engine.findings import DatasetSummary, Evidence, FailureMode, Findings, OneOff, mode_order
-from engine.sanitize import excerpt
+from engine.sanitize import clean_line, excerpt
 from engine.traces.conventions import OUTCOMES_FAILING
 from engine.traces.problems import Problems
 
@@ -60,6 +63,12 @@ def _runs(states: list[TraceState], tests: TestIndex) -> _Runs:
         unlinked = sum(1 for n in nodeid_of if not n)
         return _Runs("tests", of_run, outcomes, failing, passing, len(outcomes) + unlinked)
     return _Runs("traces", [st.trace_id for st in states], {}, set(), set(), len(states))
+
+
+def run_table(states: list[TraceState], tests: TestIndex) -> _Runs:
+    """The run of each trace and the failing/passing runs, exactly as ``assemble`` counts them
+    (public for modes judged after the scan, e.g. re-applied signatures)."""
+    return _runs(states, tests)
 
 
 def _evidence(acc: Acc, cap: int, excerpt_chars: int) -> tuple[list[Evidence], str | None]:
@@ -139,7 +148,7 @@ def assemble(
                     evidence=ev,
                     example=example,
                     suggested_fix=acc.suggested_fix or _contrastive_fix(acc),
-                    details={k: sorted(v) for k, v in sorted(acc.details.items())},
+                    details={k: sorted({clean_line(x) for x in v}) for k, v in sorted(acc.details.items())},
                 )
             )
         elif not acc.feature_only and acc.traces:
@@ -153,6 +162,7 @@ def assemble(
             )
             findings.one_offs.append(OneOff(**common, reason=reason, evidence=ev, example=example))
     findings.failure_modes.sort(key=mode_order)
+    assign_root_causes(findings.failure_modes, run_sets)
     findings.one_offs.sort(key=lambda m: (-m.run_count, m.id))
     observed = sorted(((len(rs), i) for i, rs in run_sets.items() if rs), key=lambda x: (-x[0], x[1]))
     findings.observed = {i: n for n, i in observed[: cfg.max_observed]}

@@ -1,18 +1,25 @@
-"""The few terminal lines a person reads after a run: size, top modes, gate, where the report is."""
+"""The few terminal lines a person reads after a run: tests and gate, root causes, changes, the report.
+
+Every line is cleaned (``engine.sanitize.clean_line``): titles come from traces, and a trace must
+not be able to move the cursor, clear the screen or print a secret.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from engine.findings import Findings
+from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
+from engine.root_cause_groups import facet_label, groups
+from engine.sanitize import clean_line
 
 TOP_N = 6
 MAX_TITLE = 72
+MAX_CHANGES_NAMED = 3
 
 
 def _short(text: str, n: int = MAX_TITLE) -> str:
-    text = " ".join(text.split())
+    text = clean_line(text)
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
@@ -23,35 +30,88 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word if n == 1 else word + 's'}"
+
+
+def _tests(d: DatasetSummary) -> str:
+    if d.run_unit != "tests" or not d.tests:
+        return f"{_plural(d.traces, 'trace')} analysed (no test outcomes)"
+    if not d.failing_tests:
+        return f"all {_plural(d.tests, 'test')} passed" if d.passing_tests == d.tests else f"0 of {d.tests} tests failed"
+    return f"{d.failing_tests} of {_plural(d.tests, 'test')} failed"
+
+
+def _gate(g: Gate) -> str:
+    if g.verdict == "fail":
+        if g.new or g.regressed:
+            bits = [f"{len(g.new)} new" if g.new else "", f"{len(g.regressed)} regressed" if g.regressed else ""]
+            return f"gate: FAILED, {' and '.join(b for b in bits if b)} vs baseline (fail-on={g.fail_on})"
+        if g.fail_on == "any" and g.failing_ids:
+            return f"gate: FAILED, {_plural(len(g.failing_ids), 'failure mode')} found (fail-on=any)"
+        return "gate: FAILED" + (f", {clean_line(g.notes[0])}" if g.notes else "")
+    if not g.baseline:
+        return f"gate: no baseline to compare with (pass, fail-on={g.fail_on})"
+    if g.new or g.regressed:
+        return f"gate: passed with {len(g.new) + len(g.regressed)} new or regressed vs baseline (fail-on={g.fail_on})"
+    return f"gate: no new failure modes vs baseline (fail-on={g.fail_on})"
+
+
+def _count(members: list[FailureMode], d: DatasetSummary) -> str:
+    if d.run_unit == "tests" and d.tests:
+        return f"{max(m.failing_test_count for m in members)} of {d.failing_tests} failing tests"
+    return f"{max(m.run_count for m in members)} of {_plural(d.runs, 'trace')}"
+
+
+def _named(entries: list[GateEntry]) -> str:
+    names = ", ".join(f"{_short(e.title, 40)} ({e.id})" for e in entries[:MAX_CHANGES_NAMED])
+    return names + (f" +{len(entries) - MAX_CHANGES_NAMED} more" if len(entries) > MAX_CHANGES_NAMED else "")
+
+
+def _changes(g: Gate) -> str | None:
+    if not g.baseline:
+        return None
+    parts = [f"{label} {_named(entries)}" for label, entries in (("new:", g.new), ("regressed:", g.regressed),
+                                                                 ("emerging:", g.emerging)) if entries]
+    if g.resolved:
+        parts.append(f"{len(g.resolved)} resolved")
+    persisting = f"{_plural(len(g.persisting), 'mode')} persisting"
+    if not parts:
+        return f"halo: since baseline: no changes ({persisting})"
+    return "halo: since baseline: " + "; ".join(parts) + (f"; {persisting}" if g.persisting else "")
+
+
 def summary_lines(findings: Findings, report: Path | None = None) -> list[str]:
     """At most ~12 short lines."""
-    d = findings.dataset
-    g = findings.gate
+    d, g = findings.dataset, findings.gate
     status = {e.id: "new" for e in g.new}
     status.update({e.id: "regressed" for e in g.regressed})
-    status.update({e.id: "persisting" for e in g.persisting})
     status.update({e.id: "emerging" for e in g.emerging})
-    runs = f"{d.runs} {d.run_unit}" + (f" ({d.failing_tests} failing)" if d.run_unit == "tests" else "")
-    lines = [
-        f"halo: analysed {d.spans} spans in {d.traces} traces, {runs}: "
-        f"{len(findings.failure_modes)} failure modes, {len(findings.one_offs)} one-offs"
-        + (f", {d.skipped} bad records skipped" if d.skipped else "")
-    ]
-    for m in findings.failure_modes[:TOP_N]:
-        unit = "tests" if d.run_unit == "tests" else "traces"
-        counts = f"{m.run_count} {unit}" + (f", {m.failing_test_count} failing" if d.run_unit == "tests" else "")
-        tag = f" [{status[m.id]}]" if m.id in status else ""
-        lines.append(f"  {m.id} {_short(m.title)} ({counts}){tag}")
-    if len(findings.failure_modes) > TOP_N:
-        lines.append(f"  … and {len(findings.failure_modes) - TOP_N} more in the report")
-    if g.baseline:
-        lines.append(
-            f"halo: gate vs {g.baseline}: {len(g.new)} new, {len(g.regressed)} regressed, "
-            f"{len(g.persisting)} persisting, {len(g.resolved)} resolved -> {g.verdict.upper()} (fail-on={g.fail_on})"
-        )
-    else:
-        lines.append(f"halo: no baseline; verdict {g.verdict.upper()} (fail-on={g.fail_on})")
-    lines.extend(f"halo: {n}" for n in g.notes if n.startswith("baseline updated"))
+    verified = [m for m in findings.failure_modes if m.verified]
+    roots = groups(verified)
+    lines = [f"halo: {_tests(d)} · {_gate(g)}"]
+    extra = [f"{_plural(len(findings.one_offs), 'one-off')}"]
+    if len(verified) != len(findings.failure_modes):
+        extra.append(f"{len(findings.failure_modes) - len(verified)} unverified LLM patterns")
+    if d.skipped:
+        extra.append(f"{d.skipped} bad records skipped")
+    lines.append(
+        f"halo: {_plural(len(roots), 'root cause')} ({_plural(len(verified), 'failure mode')}) "
+        f"in {d.spans} spans, {_plural(d.traces, 'trace')}; " + ", ".join(extra)
+    )
+    for i, members in enumerate(roots[:TOP_N], 1):
+        lead = members[0]
+        facets = [facet_label(m.category) for m in members[1:]]
+        also = f" (+ {', '.join(dict.fromkeys(facets))})" if facets else ""
+        tags = sorted({status[m.id] for m in members if m.id in status})
+        tag = f" [{', '.join(tags)}]" if tags else ""
+        lines.append(f"  {i}. {_short(lead.title)}{also} — {_count(members, d)}{tag}  {lead.id}")
+    if len(roots) > TOP_N:
+        lines.append(f"  … and {len(roots) - TOP_N} more in the report")
+    changes = _changes(g)
+    if changes:
+        lines.append(changes)
+    lines.extend(f"halo: {clean_line(n)}" for n in g.notes if n.startswith("baseline updated"))
     if report is not None:
         lines.append(f"halo: report -> {_rel(report)}")
     return lines

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import re
 
+from engine.sanitize import clean
+
 MAX_TEMPLATE_CHARS = 160
 WILDCARD = "<*>"
 
@@ -69,7 +71,7 @@ def template_of(message: str | None) -> str:
     cached = _CACHE.get(message)
     if cached is not None:
         return cached
-    text = first_line(message)[:2000]
+    text = clean(first_line(message)[:2000])  # secrets out before masking and the length cap: ids stay stable
     has_digit = _DIGIT.search(text) is not None
     for pattern, repl, needs in _MASKS:
         if needs:

@@ -2,7 +2,10 @@
 
 new / regressed → failure; persisting → passed (with its numbers as properties); resolved →
 skipped with a message; emerging → passed with a note. With ``fail_on=any`` every systemic mode
-is a failure; with ``never`` nothing is.
+is a failure; with ``never`` nothing is. Unverified LLM patterns are never gated, so never cases.
+
+Names, messages and outputs come from traces: each is cleaned (``engine.sanitize``) — secrets
+redacted, and control characters stripped, which XML 1.0 could not carry anyway.
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from pathlib import Path
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from engine.findings import Findings
+from engine.sanitize import clean, clean_line
 
 CLASSNAME = "halo.failure_modes"
 
 
 def _case_name(mode_id: str, title: str) -> str:
-    return f"{mode_id}: {' '.join(title.split())[:150]}"
+    return f"{mode_id}: {clean_line(title)[:150]}"
 
 
 def build_suite(f: Findings) -> tuple[TestSuite, dict[str, dict[str, str]]]:
@@ -32,19 +36,22 @@ def build_suite(f: Findings) -> tuple[TestSuite, dict[str, dict[str, str]]]:
     cases: list[TestCase] = []
     props: dict[str, dict[str, str]] = {}
     for m in f.failure_modes:
+        if not m.verified:
+            continue
         name = _case_name(m.id, m.title)
-        case = TestCase(name, classname=CLASSNAME, stdout=m.example or None)
+        case = TestCase(name, classname=CLASSNAME, stdout=clean(m.example) if m.example else None)
         status = labels.get(m.id, "unbaselined")
         msg = (
             f"{status} failure mode: {m.run_count} runs ({m.prevalence:.1%}), "
             f"{m.failing_test_count} failing tests"
         )
         if m.id in failing or (status in ("new", "regressed") and g.fail_on != "never"):
-            case.add_failure_info(message=msg, output=m.suggested_fix or "")
+            case.add_failure_info(message=msg, output=clean(m.suggested_fix) if m.suggested_fix else "")
         props[name] = {
             "halo.id": m.id,
             "halo.status": status,
-            "halo.category": m.category,
+            "halo.category": clean_line(m.category),
+            "halo.root_cause": m.root_cause or m.id,
             "halo.runs": str(m.run_count),
             "halo.failing_tests": str(m.failing_test_count),
             "halo.prevalence": f"{m.prevalence:.6f}",
@@ -60,7 +67,7 @@ def build_suite(f: Findings) -> tuple[TestSuite, dict[str, dict[str, str]]]:
     suite = TestSuite(
         "pytest-halo",
         cases,
-        properties={"halo.verdict": g.verdict, "halo.fail_on": g.fail_on, "halo.baseline": g.baseline or ""},
+        properties={"halo.verdict": g.verdict, "halo.fail_on": g.fail_on, "halo.baseline": clean_line(g.baseline or "")},
     )
     return suite, props
 

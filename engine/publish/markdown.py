@@ -48,9 +48,7 @@ def _escape_inline(s: str) -> str:
     return _ISSUE_REF.sub(lambda m: m.group(0) + ZWSP, s)
 
 
-def md_text(text: object) -> str:
-    """Untrusted text as one line of inline Markdown (newlines become spaces)."""
-    s = _one_line(text)
+def _segment(s: str, at_line_start: bool) -> str:
     out: list[str] = []
     pos = 0
     for m in _URL.finditer(s):
@@ -58,13 +56,38 @@ def md_text(text: object) -> str:
         out.append(md_code(m.group(0)))
         pos = m.end()
     out.append(_escape_inline(s[pos:]))
-    return _LINE_START.sub(_escape_line_start, "".join(out), count=1)
+    joined = "".join(out)
+    return _LINE_START.sub(_escape_line_start, joined, count=1) if at_line_start else joined
 
 
 def _escape_line_start(m: re.Match[str]) -> str:
     if m.group(2):
         return f"{m.group(1)}\\{m.group(2)}"
     return f"{m.group(1)}{m.group(3)}\\{m.group(4)}"
+
+
+def md_text(text: object) -> str:
+    """Untrusted text as one line of inline Markdown (newlines become spaces)."""
+    return _segment(_one_line(text), True)
+
+
+_SIMPLE_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def md_title(text: object, *, in_table: bool = False) -> str:
+    """A title or short message: like ``md_text``, but its well-formed `code` spans stay code.
+
+    Detectors quote tool and agent names in backticks; keeping them as code reads better than
+    escaped backticks, and a span of non-backtick characters cannot close early.
+    """
+    s = _one_line(text)
+    out: list[str] = []
+    pos = 0
+    for m in _SIMPLE_CODE.finditer(s):
+        out += [_segment(s[pos : m.start()], pos == 0), md_code(m.group(1), in_table=in_table)]
+        pos = m.end()
+    out.append(_segment(s[pos:], pos == 0))
+    return "".join(out)
 
 
 def md_cell(text: object) -> str:
@@ -97,6 +120,53 @@ def md_block(text: object, lang: str = "text") -> str:
     fence = "`" * max(3, longest + 1)
     lang = re.sub(r"[^\w+-]", "", lang)
     return f"{fence}{lang}\n{s}\n{fence}"
+
+
+_CODE_SPAN = re.compile(r"(`+)(?:(?!\1).)+?\1")
+_FENCE_LINE = re.compile(r"^\s{0,3}(`{3,}|~{3,})")
+_PROSE_UNSAFE = re.compile(r"<(?=[A-Za-z/!?])|[\[\]$]|&(?=#?[A-Za-z0-9]+;)")
+
+
+def _prose_segment(s: str) -> str:
+    s = _PROSE_UNSAFE.sub(lambda m: "\\" + m.group(0), s)
+    s = _MENTION.sub("@" + ZWSP, s)
+    s = _ISSUE_REF.sub(lambda m: m.group(0) + ZWSP, s)
+    out, pos = [], 0
+    for m in _URL.finditer(s):
+        out += [s[pos : m.start()], f"`{m.group(0)}`"]
+        pos = m.end()
+    return "".join([*out, s[pos:]])
+
+
+def md_prose(text: object) -> str:
+    """Untrusted *Markdown* (an LLM's answer) kept as Markdown but disarmed.
+
+    Lists, emphasis, headings, tables and code stay; raw HTML, links, images, math, mentions and
+    issue references do not (brackets and ``<`` escaped, URLs shown as code); an open fence is
+    closed at the end so nothing after it is swallowed.
+    """
+    lines_out: list[str] = []
+    fence: str | None = None
+    for line in clean(text).splitlines():
+        m = _FENCE_LINE.match(line)
+        if fence is not None:
+            lines_out.append(line)
+            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) and not line.strip()[len(m.group(1)):]:
+                fence = None
+            continue
+        if m:
+            fence = m.group(1)
+            lines_out.append(line)
+            continue
+        parts, pos = [], 0
+        for c in _CODE_SPAN.finditer(line):
+            parts += [_prose_segment(line[pos : c.start()]), c.group(0)]
+            pos = c.end()
+        parts.append(_prose_segment(line[pos:]))
+        lines_out.append("".join(parts))
+    if fence is not None:
+        lines_out.append(fence)
+    return "\n".join(lines_out)
 
 
 def md_details(summary: object, body: str) -> str:

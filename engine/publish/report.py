@@ -1,133 +1,321 @@
-"""``report.md``: the findings for people — summary table, each mode with evidence and an excerpt, the gate.
+"""``report.md``: the findings for a person with a minute — what failed, why, and what the gate says.
 
-Everything that came from a trace is untrusted: it is escaped for Markdown (no links, images,
-HTML, mentions or table breaks can be injected) and excerpts go in fenced blocks whose fence is
-longer than any backtick run inside.
+Order of reading: a headline that states the tests and the gate separately, what changed since
+the baseline, then one section per *root cause* (modes that share their runs, largest first) with
+its facets, statistics in words, the suggested fix, an excerpt and the failing tests. Ids,
+p-values and evidence rows sit in collapsed ``<details>`` blocks. The LLM engine's answer, its
+unverified patterns and rejected proposals come after, kept apart from verified modes.
+
+Everything from a trace is untrusted and goes through ``engine.publish.markdown`` (cleaned,
+escaped only where Markdown needs it, mentions broken, excerpts fenced).
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from engine.findings import Findings, GateEntry
+from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
+from engine.publish.markdown import md_block, md_cell, md_code, md_details, md_prose, md_text, md_title
+from engine.root_cause_groups import facet_label, groups
 
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#!|<>~@&:$])")
-_WWW = re.compile(r"(?i)\b(www)\.")
-_BACKTICKS = re.compile(r"`+")
-
-
-def md_escape(text: object) -> str:
-    """Escape untrusted text for inline Markdown (one line: newlines become spaces)."""
-    s = " ".join(str(text).split())
-    return _WWW.sub(r"\1\\.", _MD_SPECIAL.sub(r"\\\1", s))
-
-
-def md_code_block(text: str) -> str:
-    """A fenced code block that untrusted content cannot close early."""
-    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}text\n{text}\n{fence}"
+MAX_TESTS_LISTED = 10
+MAX_CHANGES_NAMED = 5
+MAX_ONE_OFFS = 50
+PLACEHOLDERS = ("<*>", "<URL>", "<PATH>", "<EMAIL>", "<UUID>", "<HEX>")
+PLACEHOLDER_NOTE = (
+    "In titles, `<*>` stands for a part that varied between occurrences (an id, a number, a quoted "
+    "value); `<URL>`, `<PATH>`, `<EMAIL>`, `<UUID>` and `<HEX>` likewise."
+)
 
 
-def _pct(x: float) -> str:
-    return f"{x:.1%}"
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n} {word if n == 1 else (plural or word + 's')}"
 
 
-def _gate_rows(title: str, entries: list[GateEntry]) -> list[str]:
-    if not entries:
-        return []
-    out = [f"**{title}** ({len(entries)})", ""]
-    for e in entries:
-        p = f", p={e.p_value:.3g}" if e.p_value is not None else ""
-        note = f" — {md_escape(e.note)}" if e.note else ""
-        out.append(
-            f"- `{e.id}` {md_escape(e.title)}: {e.baseline_runs}/{e.baseline_total} → "
-            f"{e.candidate_runs}/{e.candidate_total} runs{p}{note}"
+def _status_of(g: Gate) -> dict[str, str]:
+    status = {e.id: "persisting" for e in g.persisting}
+    status.update({e.id: "emerging" for e in g.emerging})
+    status.update({e.id: "regressed" for e in g.regressed})
+    status.update({e.id: "new" for e in g.new})
+    return status
+
+
+def outcome_phrase(d: DatasetSummary) -> str:
+    """"12 of 26 tests failed" (or traces, when no test outcomes are known)."""
+    if d.run_unit != "tests" or not d.tests:
+        return f"{_plural(d.traces, 'trace')} analysed (no test outcomes)"
+    if not d.failing_tests:
+        return f"all {_plural(d.tests, 'test')} passed" if d.passing_tests == d.tests else f"0 of {d.tests} tests failed"
+    return f"{d.failing_tests} of {_plural(d.tests, 'test')} failed"
+
+
+def gate_phrase(g: Gate) -> str:
+    """The gate in words, apart from the tests: "gate: no new failure modes vs baseline"."""
+    vs = "vs baseline"
+    if g.verdict == "fail":
+        if g.new or g.regressed:
+            bits = [f"{len(g.new)} new" if g.new else "", f"{len(g.regressed)} regressed" if g.regressed else ""]
+            return f"gate: FAILED — {' and '.join(b for b in bits if b)} failure {'mode' if len(g.failing_ids) == 1 else 'modes'} {vs}"
+        if g.fail_on == "any" and g.failing_ids:
+            return f"gate: FAILED — {_plural(len(g.failing_ids), 'failure mode')} found (fail-on any)"
+        reason = g.notes[0] if g.notes else "see the notes"
+        return f"gate: FAILED — {reason}"
+    if not g.baseline:
+        return "gate: no baseline to compare with (pass)"
+    if g.new or g.regressed:
+        n = len(g.new) + len(g.regressed)
+        return f"gate: passed with {_plural(n, 'new or regressed mode')} {vs} (fail-on {g.fail_on})"
+    return f"gate: no new failure modes {vs}"
+
+
+def in_words(m: FailureMode, d: DatasetSummary) -> str:
+    """Statistics in words: "in 3 of 12 failing tests and 0 of 14 passing"."""
+    if d.run_unit != "tests" or not d.tests:
+        return f"in {m.run_count} of {_plural(d.runs, 'trace')}"
+    e = m.enrichment
+    if e is not None:
+        failing, f_total, passing, p_total = e.failing_with, e.failing_total, e.passing_with, e.passing_total
+    else:
+        failing, f_total, p_total = m.failing_test_count, d.failing_tests, d.passing_tests
+        if d.failing_tests + d.passing_tests != d.tests:  # outcomes unknown for some tests
+            return f"in {failing} of {f_total} failing tests ({m.test_count} of {d.tests} tests in all)"
+        passing = max(m.test_count - m.failing_test_count, 0)
+    if not f_total:
+        return f"in {passing} of {p_total} tests, all passing"
+    return f"in {failing} of {f_total} failing tests and {passing} of {p_total} passing"
+
+
+def _change_list(entries: Sequence[GateEntry]) -> str:
+    named = ", ".join(f"{md_title(e.title)} ({md_code(e.id)})" for e in entries[:MAX_CHANGES_NAMED])
+    more = f" and {len(entries) - MAX_CHANGES_NAMED} more" if len(entries) > MAX_CHANGES_NAMED else ""
+    return named + more
+
+
+def _changes(g: Gate) -> list[str]:
+    if not g.baseline:
+        return [
+            "No baseline given, so nothing to compare: record one with "
+            "`pytest --halo --halo-baseline FILE --halo-update-baseline` and later runs are gated against it.",
+            "",
+        ]
+    rows = [
+        (label, entries)
+        for label, entries in (
+            ("New", g.new),
+            ("Regressed", g.regressed),
+            ("Emerging (unseen in a small baseline, not gated)", g.emerging),
+            ("Resolved", g.resolved),
         )
-    out.append("")
+        if entries
+    ]
+    if not rows:
+        return [f"Since the baseline: no changes ({_plural(len(g.persisting), 'mode')} persisting).", ""]
+    out = ["Since the baseline:", ""]
+    out += [f"- **{label}**: {_change_list(entries)}" for label, entries in rows]
+    if g.persisting:
+        out.append(f"- {_plural(len(g.persisting), 'mode')} persisting")
+    return [*out, ""]
+
+
+def _failing_tests(members: Sequence[FailureMode]) -> list[str]:
+    seen: dict[str, None] = {}
+    for m in members:
+        for ev in m.evidence:
+            if ev.test_nodeid:
+                seen.setdefault(ev.test_nodeid, None)
+    return sorted(seen)
+
+
+def _facet_line(m: FailureMode, d: DatasetSummary, status: dict[str, str]) -> str:
+    tag = f" · **{status[m.id]}**" if m.id in status else ""
+    return f"- {facet_label(m.category)}: {md_title(m.title)} — {in_words(m, d)}{tag}"
+
+
+def _stats_details(members: Sequence[FailureMode], d: DatasetSummary, status: dict[str, str]) -> str:
+    rows = [
+        "| Facet | Id | Runs | Prevalence | Fisher p | BH q | Status | Source |",
+        "|---|---|---:|---:|---:|---:|---|---|",
+    ]
+    for m in members:
+        e = m.enrichment
+        p = f"{e.p_value:.2g}" if e else "—"
+        q = f"{e.q_value:.2g}" if e else "—"
+        rows.append(
+            f"| {md_cell(facet_label(m.category))} | {md_code(m.id, in_table=True)} | {m.run_count} | "
+            f"{m.prevalence:.1%} | {p} | {q} | {status.get(m.id, '—')} | {m.source} |"
+        )
+    body = ["\n".join(rows), ""]
+    for m in members:
+        if m.systemic_because:
+            body.append(f"{md_code(m.id)} is systemic because it " + md_text("; ".join(m.systemic_because)) + ".")
+            body.append("")
+        for k, vals in m.details.items():
+            body += [f"{md_code(m.id)} {md_text(k)}: " + ", ".join(md_code(v) for v in vals), ""]
+        if m.evidence:
+            body.append(f"Evidence for {md_code(m.id)}:")
+            body.append("")
+            for ev in m.evidence:
+                test = f" in {md_code(ev.test_nodeid)}" if ev.test_nodeid else ""
+                body.append(f"- trace {md_code(ev.trace_id)} span {md_code(ev.span_id)}{test}")
+            body.append("")
+    return md_details("Ids, statistics and evidence", "\n".join(body))
+
+
+def _root_cause_section(
+    i: int, members: Sequence[FailureMode], d: DatasetSummary, status: dict[str, str]
+) -> list[str]:
+    lead = members[0]
+    out = [f"## {i}. {md_title(lead.title)}", ""]
+    tag = f" · **{status[lead.id]}**" if lead.id in status else ""
+    src = " · found by the detectors and the LLM engine" if lead.source == "both" else (
+        " · found by the LLM engine" if lead.source == "llm" else "")
+    out += [f"Seen {in_words(lead, d)} · {md_code(lead.id)}{tag}{src}.", ""]
+    if lead.description:
+        out += [md_title(lead.description), ""]
+    if len(members) > 1:
+        out += ["Facets (modes in the same runs, each with its own id):", ""]
+        out += [_facet_line(m, d, status) for m in members]
+        out.append("")
+    fixes = [m.suggested_fix for m in members if m.suggested_fix]
+    if fixes:
+        out += [f"**Suggested fix:** {md_title(fixes[0])}", ""]
+    locations = [loc for m in members for loc in m.locations]
+    if locations:
+        out += ["Where in the code:", ""]
+        for loc in locations[:5]:
+            why = f" — {md_text(loc.why)}" if loc.why else ""
+            out.append(f"- {md_code(f'{loc.path}:{loc.line}')} {md_text(loc.kind)} {md_text(loc.name)}{why}")
+        out.append("")
+    changes = sorted({m.suspected_change for m in members if m.suspected_change})
+    if changes:
+        out += ["Suspected change: " + ", ".join(md_code(c) for c in changes), ""]
+    example = next((m.example for m in members if m.example), None)
+    if example:
+        out += ["Example:", "", md_block(example), ""]
+    tests = _failing_tests(members)
+    if tests:
+        out += ["Tests:", ""]
+        out += [f"- {md_code(t)}" for t in tests[:MAX_TESTS_LISTED]]
+        if len(tests) > MAX_TESTS_LISTED:
+            out.append(f"- … {len(tests) - MAX_TESTS_LISTED} more in findings.json")
+        out.append("")
+    out += [_stats_details(members, d, status), ""]
+    return out
+
+
+def _overview(roots: Sequence[Sequence[FailureMode]], d: DatasetSummary, status: dict[str, str]) -> list[str]:
+    failing_col = "Failing tests" if d.run_unit == "tests" and d.tests else "Traces"
+    rows = [f"| # | Root cause | Facets | {failing_col} | Status |", "|---:|---|---|---:|---|"]
+    for i, members in enumerate(roots, 1):
+        lead = members[0]
+        facets = ", ".join(dict.fromkeys(facet_label(m.category) for m in members))
+        count = (
+            f"{max(m.failing_test_count for m in members)} of {d.failing_tests}"
+            if failing_col == "Failing tests"
+            else f"{max(m.run_count for m in members)} of {d.runs}"
+        )
+        st = ", ".join(dict.fromkeys(status[m.id] for m in members if m.id in status)) or "—"
+        rows.append(f"| {i} | {md_title(lead.title, in_table=True)} | {md_cell(facets)} | {count} | {st} |")
+    return ["\n".join(rows), ""]
+
+
+def _llm_section(f: Findings, unverified: Sequence[FailureMode], d: DatasetSummary) -> list[str]:
+    if not (f.llm or f.llm_answer or f.rejected or unverified):
+        return []
+    out = ["## LLM analysis", ""]
+    t = f.llm
+    if t is not None:
+        cost = f", ${t.cost_usd:.4f}" if t.cost_usd is not None else ""
+        cached = f" ({t.cached} cached)" if t.cached else ""
+        out += [
+            f"Model {md_code(t.model)}: {_plural(t.requests, 'request')}{cached}, {t.tokens_in:,} tokens in, "
+            f"{t.tokens_out:,} out{cost}, {t.wall_s:.1f} s; stopped: {md_text(t.stopped_because)}.",
+            "",
+        ]
+    if f.llm_answer:
+        out += ["### Answer", "", md_prose(f.llm_answer), ""]
+    if unverified:
+        out += [
+            "### Unverified patterns",
+            "",
+            "Proposed by the LLM engine with no checkable signature: not re-found by the detectors, "
+            "never gated or tracked. Read them as leads, not findings.",
+            "",
+        ]
+        for m in unverified:
+            conf = f", confidence {m.confidence:.0%}" if m.confidence is not None else ""
+            seen = f" — {in_words(m, d)}" if m.run_count else ""
+            out.append(f"- **unverified:** {md_title(m.title)} ({md_code(m.id)}{conf}){seen}")
+            if m.description:
+                out.append(f"  {md_text(m.description)}")
+        out.append("")
+    if f.rejected:
+        out += ["### Rejected proposals", ""]
+        for r in f.rejected:
+            out.append(f"- {md_title(r.title)} — {md_text(r.reason)} (round {r.round})")
+        out.append("")
+    return out
+
+
+def _gate_entry(e: GateEntry) -> str:
+    p = f", p={e.p_value:.3g}" if e.p_value is not None else ""
+    note = f" — {md_text(e.note)}" if e.note else ""
+    return (
+        f"- {md_code(e.id)} {md_title(e.title)}: {e.baseline_runs} of {e.baseline_total} baseline runs → "
+        f"{e.candidate_runs} of {e.candidate_total} now{p}{note}"
+    )
+
+
+def _gate_section(g: Gate) -> list[str]:
+    out = ["## Gate", "", f"{gate_phrase(g)}; fail-on {md_code(g.fail_on)}; baseline "
+           + (md_code(g.baseline) if g.baseline else "none") + ".", ""]
+    groups_ = [("New", g.new), ("Regressed", g.regressed), ("Emerging", g.emerging),
+               ("Persisting", g.persisting), ("Resolved", g.resolved)]
+    body = []
+    for title, entries in groups_:
+        if entries:
+            body += [f"**{title}** ({len(entries)})", "", *(_gate_entry(e) for e in entries), ""]
+    if body:
+        out += [md_details("Gate entries with run counts and p-values", "\n".join(body)), ""]
     return out
 
 
 def render_report(f: Findings) -> str:
     """The whole report as a Markdown string."""
     d, g = f.dataset, f.gate
-    status = {e.id: "new" for e in g.new}
-    status.update({e.id: "regressed" for e in g.regressed})
-    status.update({e.id: "persisting" for e in g.persisting})
-    status.update({e.id: "emerging" for e in g.emerging})
-    lines = ["# pytest-halo failure modes", ""]
-    verdict = f"**Gate: {g.verdict.upper()}** (fail-on `{g.fail_on}`)"
-    lines += [
-        verdict,
-        "",
-        f"Analysed **{d.spans}** spans in **{d.traces}** traces from {len(d.files)} file(s); "
-        f"**{d.runs}** runs counted as {d.run_unit}"
-        + (f", **{d.failing_tests}** failing" if d.run_unit == "tests" else "")
-        + (f"; {d.skipped} bad records skipped" if d.skipped else "")
-        + ".",
-        "",
-    ]
-    if f.failure_modes:
-        lines += [
-            "| # | Id | Failure mode | Category | Runs | Failing | Prevalence | Status |",
-            "|---|----|--------------|----------|-----:|--------:|-----------:|--------|",
-        ]
-        for i, m in enumerate(f.failure_modes, 1):
-            lines.append(
-                f"| {i} | `{m.id}` | {md_escape(m.title)} | {md_escape(m.category)} | {m.run_count} | "
-                f"{m.failing_test_count} | {_pct(m.prevalence)} | {status.get(m.id, '—')} |"
-            )
-        lines.append("")
-    else:
-        lines += ["No systemic failure modes found.", ""]
-    for i, m in enumerate(f.failure_modes, 1):
-        lines += [f"## {i}. {md_escape(m.title)}", ""]
+    status = _status_of(g)
+    verified = [m for m in f.failure_modes if m.verified]
+    unverified = [m for m in f.failure_modes if not m.verified]
+    roots = groups(verified)
+    lines = ["# pytest-halo report", "", f"**{outcome_phrase(d)} · {gate_phrase(g)}**", ""]
+    lines += _changes(g)
+    if roots:
         lines.append(
-            f"`{m.id}` · {md_escape(m.category)} · source {m.source} · {m.run_count} runs "
-            f"({_pct(m.prevalence)}), {m.test_count} tests, {m.failing_test_count} failing, {m.trace_count} traces"
+            f"{_plural(len(roots), 'root cause')} ({_plural(len(verified), 'failure mode')}) "
+            f"in {_plural(d.spans, 'span')} from {_plural(d.traces, 'trace')}"
+            + (f"; {_plural(d.skipped, 'bad record')} skipped" if d.skipped else "")
+            + "."
         )
         lines.append("")
-        if m.systemic_because:
-            lines += ["Systemic because: " + md_escape("; ".join(m.systemic_because)), ""]
-        if m.enrichment:
-            e = m.enrichment
-            lines += [
-                f"In failing runs {e.failing_with}/{e.failing_total} vs passing {e.passing_with}/{e.passing_total} "
-                f"(Fisher p={e.p_value:.2g}, BH q={e.q_value:.2g}).",
-                "",
-            ]
-        for k, vals in m.details.items():
-            lines += [f"{md_escape(k)}: " + ", ".join(md_escape(v) for v in vals), ""]
-        if m.suggested_fix:
-            lines += [f"**Suggested fix:** {md_escape(m.suggested_fix)}", ""]
-        if m.example:
-            lines += ["Example:", "", md_code_block(m.example), ""]
-        if m.evidence:
-            lines += ["Evidence:", ""]
-            for ev in m.evidence:
-                test = f" (test {md_escape(ev.test_nodeid)})" if ev.test_nodeid else ""
-                lines.append(f"- trace `{md_escape(ev.trace_id)}` span `{md_escape(ev.span_id)}`{test}")
-            lines.append("")
-    lines += ["## Gate", ""]
-    lines.append(f"Baseline: {md_escape(g.baseline) if g.baseline else 'none'}")
-    lines.append("")
-    for title, entries in (
-        ("New", g.new),
-        ("Regressed", g.regressed),
-        ("Emerging (unseen in a small baseline)", g.emerging),
-        ("Persisting", g.persisting),
-        ("Resolved", g.resolved),
-    ):
-        lines += _gate_rows(title, entries)
-    for note in g.notes + f.notes:
-        lines += [f"> {md_escape(note)}", ""]
+        lines += _overview(roots, d, status)
+        if any(p in m.title for m in verified for p in PLACEHOLDERS):
+            lines += [PLACEHOLDER_NOTE, ""]
+    else:
+        lines += [f"No systemic failure modes in {_plural(d.spans, 'span')} from {_plural(d.traces, 'trace')}.", ""]
+    for i, members in enumerate(roots, 1):
+        lines += _root_cause_section(i, members, d, status)
+    lines += _llm_section(f, unverified, d)
+    lines += _gate_section(g)
+    notes = [n for n in g.notes + f.notes if n]
+    if notes:
+        lines += ["## Notes", "", *(f"- {md_text(n)}" for n in notes), ""]
     if f.one_offs:
-        lines += ["## One-offs (not systemic)", ""]
-        for o in f.one_offs[:50]:
-            lines.append(f"- `{o.id}` {md_escape(o.title)} — {o.run_count} run(s); {md_escape(o.reason)}")
-        if len(f.one_offs) > 50:
-            lines.append(f"- … {len(f.one_offs) - 50} more in findings.json")
+        lines += ["## One-offs (seen too rarely to be systemic; not gated)", ""]
+        for o in f.one_offs[:MAX_ONE_OFFS]:
+            lines.append(f"- {md_title(o.title)} ({md_code(o.id)}): {_plural(o.run_count, 'run')}; {md_text(o.reason)}")
+        if len(f.one_offs) > MAX_ONE_OFFS:
+            lines.append(f"- … {len(f.one_offs) - MAX_ONE_OFFS} more in findings.json")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
 

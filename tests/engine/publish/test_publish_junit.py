@@ -40,3 +40,21 @@ def test_fail_on_any_fails_every_mode_never_fails_none() -> None:
     never = Gate(fail_on="never", new=[GateEntry(id=modes[0].id, title="x")], verdict="pass")
     root = ET.fromstring(render_junit(Findings(failure_modes=modes, gate=never)))
     assert list(root.iter("failure")) == []
+
+
+def test_names_and_texts_are_cleaned_and_unverified_patterns_are_not_cases() -> None:
+    evil = FailureMode(id="fm-00000000000e", title="login fails: password=hunter \x1b[2J\x07 ghp_abcdefghijklmnopqrstuvwxyz0123",
+                       category="tool_error", detector="d", key="e", example="token=abcdefgh \x00\x1b]0;x\x07",
+                       suggested_fix="rotate xoxb-abcdefghij-klmnopqrstuv", root_cause="fm-00000000000e")
+    llm = FailureMode(id="fm-00000000000f", title="pattern", category="c", detector="llm", key="f", source="llm",
+                      verified=False)
+    gate = Gate(baseline="b.json", new=[GateEntry(id=evil.id, title=evil.title)], verdict="fail",
+                failing_ids=[evil.id])
+    xml = render_junit(Findings(failure_modes=[evil, llm], gate=gate))
+    for secret in ("hunter", "ghp_", "abcdefgh ", "xoxb-", "\x1b", "\x07", "\x00"):
+        assert secret not in xml, secret
+    root = ET.fromstring(xml)
+    names = [c.get("name") for c in root.iter("testcase")]
+    assert names == ["fm-00000000000e: login fails: password=[REDACTED] [REDACTED]"]
+    props = {p.get("name"): p.get("value") for p in root.iter("property")}
+    assert props["halo.root_cause"] == "fm-00000000000e"

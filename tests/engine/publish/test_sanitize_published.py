@@ -1,0 +1,81 @@
+"""Secrets and terminal escapes in trace text never reach findings.json, report.md, junit.xml or the terminal.
+
+Real analysis over canonical spans whose tool errors carry the secrets (titles and keys are built
+from them), then every published output is checked; ids hash the redacted key, so they do not
+change when the secret does.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import orjson
+import pytest
+
+from engine.findings import Findings
+from engine.run import run_analysis
+from engine.traces import conventions as C
+from engine.traces.span import STATUS_ERROR, make_span
+
+T0 = 1_700_000_000_000_000_000
+ENV_SECRET = "swordfish-river-stone"
+HOSTILE = (
+    "auth rejected: password=opensesame; Authorization: Basic dXNlcjpwYXNzd29yZA== "
+    "slack xoxb-abcdefghij-klmnopqrstuv via redis://:hunterpw@cache and env " + ENV_SECRET +
+    " \x1b[2J\x1b]0;pwned\x07\x1bc ping @octocat"
+)
+SECRETS = ("opensesame", "dXNlcjpwYXNzd29yZA", "xoxb-", "hunterpw", ENV_SECRET, "\x1b", "\x07", "pwned")
+
+
+def _traces(path: Path, error: str, n: int = 3) -> Path:
+    with open(path, "wb") as fh:
+        for i in range(n):
+            tid = f"{i + 1:032x}"
+            attrs = {C.TEST_NODEID: f"tests/test_login.py::test_{i}", C.TEST_OUTCOME: "failed"}
+            root = make_span(trace_id=tid, span_id=f"{i + 1:08x}00000001", name="agent.run", start_ns=T0 + i,
+                             end_ns=T0 + i + 10, attributes={"openinference.span.kind": "AGENT", **attrs})
+            tool = make_span(
+                trace_id=tid, span_id=f"{i + 1:08x}00000002", parent_span_id=root["span_id"], name="tool login",
+                start_ns=T0 + i + 1, end_ns=T0 + i + 5, status_code=STATUS_ERROR, status_message=error,
+                attributes={"openinference.span.kind": "TOOL", "tool.name": "login",
+                            "tool.parameters": '{"user": "bob", "password": "opensesame"}', **attrs},
+            )
+            fh.write(orjson.dumps(root) + b"\n" + orjson.dumps(tool) + b"\n")
+    return path
+
+
+@pytest.fixture
+def published(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, list[str]]:
+    monkeypatch.setenv("LOGIN_SERVICE_TOKEN", ENV_SECRET)
+    out = run_analysis([_traces(tmp_path / "traces.jsonl", HOSTILE)], tmp_path / "out")
+    return tmp_path / "out", out.summary_lines
+
+
+def test_no_secret_or_escape_in_any_output(published: tuple[Path, list[str]]) -> None:
+    out_dir, summary = published
+    texts = {p.name: p.read_text(encoding="utf-8") for p in out_dir.iterdir() if p.suffix in (".json", ".md", ".xml")}
+    texts["terminal"] = "\n".join(summary)
+    assert {"findings.json", "report.md", "junit.xml"} <= set(texts)
+    for name, text in texts.items():
+        for secret in SECRETS:
+            assert secret not in text, (name, secret)
+        assert "\\u001b" not in text and "\\u0007" not in text, name  # not even JSON-escaped
+    findings = Findings.read(out_dir / "findings.json")
+    mode = next(m for m in findings.failure_modes if m.detector == "tool_error")
+    assert "[REDACTED]" in mode.title and "[REDACTED]" in mode.key
+    outside_code = re.sub(r"```+text\n.*?\n```+|`[^`\n]*`", "", texts["report.md"], flags=re.S)
+    assert "@octocat" not in outside_code and "@\u200boctocat" in outside_code  # GitHub never links inside code
+    assert any("[REDACTED]" in line for line in summary)
+
+
+def test_ids_hash_the_redacted_key_so_a_changed_secret_keeps_the_id(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOGIN_SERVICE_TOKEN", ENV_SECRET)
+    ids = []
+    for i, secret in enumerate(("opensesame", "letmeinplease")):
+        err = HOSTILE.replace("opensesame", secret)
+        run_analysis([_traces(tmp_path / f"t{i}.jsonl", err)], tmp_path / f"out{i}")
+        findings = Findings.read(tmp_path / f"out{i}" / "findings.json")
+        ids.append(sorted((m.id, m.key) for m in findings.failure_modes if m.detector == "tool_error"))
+    assert ids[0] == ids[1] and ids[0]
