@@ -25,6 +25,7 @@ from engine.sanitize import clean, excerpt
 BRIEF_MD = "fix-brief.md"
 BRIEF_JSON = "fix-brief.json"
 SNAPSHOT_DIR = "brief-baselines"
+VERIFY_DIR = "verify"
 MAX_REPRO_IDS = 10
 MAX_EXCERPTS = 3
 EXCERPT_CHARS = 400
@@ -35,8 +36,8 @@ PREAMBLE = (
     "You are fixing an AI agent's harness. Each section below is a failure mode that recurs across this "
     "project's test runs, found in the traces by pytest-halo. Fix the harness — the prompts and instructions, "
     "the tool definitions and their descriptions, argument validation, error messages, retries and budgets — "
-    "not the tests, and never by special-casing one test's input: a fix must hold for the whole family of "
-    "runs the mode describes, not just the trace quoted. Work one mode at a time, most important first: run "
+    "not the tests, and never by special-casing one test's input or overfitting to one trace: a fix must hold "
+    "for the whole family of runs the mode describes. Work one mode at a time, most important first: run "
     "its reproduce command, change the code at the locations given (they are where the traces' names and "
     "error text appear in the source, a starting point, not a proof), then run its verify command; it passes "
     "only when the mode no longer shows up."
@@ -64,7 +65,8 @@ class BriefMode(BaseModel):
     failing_test_count: int
     test_count: int
     failing_tests: list[str] = Field(default_factory=list)
-    evidence: list[str] = Field(default_factory=list)
+    evidence: list[str] = Field(default_factory=list, description="redacted, capped excerpts of what the traces show")
+    seen_in: list[str] = Field(default_factory=list, description="test, trace and span of a few occurrences")
     locations: list[BriefLocation] = Field(default_factory=list)
     suspected_change: str | None = None
     suggested_fix: str | None = None
@@ -87,12 +89,33 @@ def _pattern(m: FailureMode) -> str | None:
     return rest if sep and rest else None
 
 
-def _what_happens(m: FailureMode, runs_total: int, unit: str) -> str:
+_WHAT = {
+    "tool_error": "A call to the tool `{tool}` fails with the error below, and the agent has to work around it "
+                  "(or gives up).",
+    "hallucinated_tool": "The model calls `{tool}`, a tool it was never offered: the framework rejects the call. "
+                         "The prompt or the task implies a capability the agent does not have.",
+    "retry_loop": "After `{tool}` fails, the model calls it again and again instead of changing course.",
+    "repeated_call": "The model calls `{tool}` with identical arguments several times in one run.",
+    "invalid_arguments": "The model's arguments to `{tool}` do not fit the tool's schema.",
+    "redundant_argument": "The model passes `{tool}` a parameter the tool does not declare.",
+    "budget_exhaustion": "Runs end by exhausting the agent's budget ({key}) instead of with an answer.",
+    "refusal": "The model refuses the request instead of doing what the tools allow.",
+    "refusal_loop": "The model refuses repeatedly within one run.",
+    "exception": "An exception ends or disrupts the run.",
+    "guardrail": "A guardrail trips.",
+    "handoff_loop": "Control bounces between agents without progress.",
+}
+
+
+def _what_happens(m: FailureMode) -> str:
+    """One paragraph: the LLM engine's when it wrote one, else what the mode's category means here."""
     if m.description:
         return m.description
-    text = f"{m.title}."
+    head = m.key.partition("\x1f")[0]
+    text = _WHAT.get(m.category, "").format(tool=head, key=m.key)
+    text = f"{text} ({m.title})" if text else f"{m.title}."
     if m.systemic_because:
-        text += " Systemic because: " + "; ".join(m.systemic_because) + "."
+        text += " Systemic: " + "; ".join(m.systemic_because) + "."
     return text
 
 
@@ -134,6 +157,8 @@ def build_brief(
     """The brief's data: every verified systemic mode, most important first."""
     d = findings.dataset
     base_arg = _rel(baseline, run_from) if baseline is not None else "<findings.json of this run>"
+    # the verify run writes elsewhere, so running it never replaces this brief and its findings
+    verify_dir = _rel(baseline.parent.parent / VERIFY_DIR, run_from) if baseline is not None else ".halo-verify"
     brief = Brief(run_from=str(run_from.resolve()) if run_from else None,
                   baseline=_rel(baseline, run_from) if baseline is not None else None)
     for m in sorted((m for m in findings.failure_modes if m.verified), key=mode_order):
@@ -143,7 +168,8 @@ def build_brief(
         if ids:
             quoted = " ".join(shlex.quote(clean(n)) for n in ids)
             reproduce = f"pytest {quoted}"
-            verify = f"pytest --halo --halo-baseline {shlex.quote(base_arg)} --halo-fail-on regressed {quoted}"
+            verify = (f"pytest --halo --halo-dir {shlex.quote(verify_dir)} --halo-baseline {shlex.quote(base_arg)} "
+                      f"--halo-fail-on regressed {quoted}")
             if len(failing) > len(ids):
                 note = f"{len(ids)} of the {len(failing)} failing tests"
         elif failing:
@@ -151,14 +177,15 @@ def build_brief(
         else:
             note = "no failing test shows this mode: it is enriched or recurring in passing runs"
         evidence = [excerpt(m.example, EXCERPT_CHARS)] if m.example else []
-        for e in m.evidence[: MAX_EXCERPTS - len(evidence) + 1]:
-            where = f"test {e.test_nodeid}" if e.test_nodeid else "a run"
-            evidence.append(clean(f"seen in {where} (trace {e.trace_id}, span {e.span_id})"))
+        evidence += [excerpt(v, EXCERPT_CHARS) for k, v in sorted(m.details.items())
+                     if k.startswith("example") and isinstance(v, str)]
+        seen_in = [clean(f"{e.test_nodeid or 'a run'} (trace {e.trace_id}, span {e.span_id})")
+                   for e in m.evidence[:MAX_EXCERPTS]]
         brief.modes.append(BriefMode(
             id=m.id,
             title=clean(m.title),
             category=m.category,
-            what_happens=clean(_what_happens(m, d.runs, d.run_unit)),
+            what_happens=clean(_what_happens(m)),
             pattern=clean(_pattern(m)) if _pattern(m) else None,
             runs=m.run_count,
             of_runs=d.runs,
@@ -167,6 +194,7 @@ def build_brief(
             test_count=m.test_count,
             failing_tests=[clean(n) for n in failing],
             evidence=evidence[:MAX_EXCERPTS],
+            seen_in=seen_in,
             locations=[BriefLocation(path=clean(loc.path), line=loc.line, kind=loc.kind, why=clean(loc.why))
                        for loc in m.locations],
             suspected_change=clean(m.suspected_change) if m.suspected_change else None,
@@ -203,6 +231,8 @@ def render_brief(brief: Brief) -> str:
             out += ["**Evidence.**", ""]
             for ev in m.evidence:
                 out += [md_block(ev), ""]
+        if m.seen_in:
+            out += ["Seen in: " + "; ".join(md_code(s) for s in m.seen_in) + ".", ""]
         if m.locations:
             out += ["**Where in the code.**", ""]
             out += [f"- {md_code(f'{loc.path}:{loc.line}')} ({md_text(loc.kind)}) — {md_text(loc.why)}"

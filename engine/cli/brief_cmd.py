@@ -1,0 +1,62 @@
+"""``halo brief [FINDINGS]``: print the fix brief of a findings file (Markdown, or ``--json``).
+
+Exit status: 0 printed (also when there is nothing to fix), 2 no such or unreadable findings file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.cli import UsageError
+
+DEFAULT_FINDINGS = Path(".halo/findings.json")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "brief",
+        help="print the fix brief for a coding agent from a findings file",
+        description="Print the fix brief of a findings file: per systemic failure mode, what happens, where in "
+        "the code, and commands that reproduce it and verify its fix. Writes the findings snapshot the "
+        "verify commands gate against next to the findings file.",
+    )
+    p.add_argument("findings", nargs="?", type=Path, default=DEFAULT_FINDINGS, metavar="FINDINGS",
+                   help=f"findings.json (default {DEFAULT_FINDINGS})")
+    p.add_argument("--repo", type=Path, metavar="DIR",
+                   help="the project's pytest rootdir: locate modes in its code and run commands from it "
+                        "(default: the folder holding .halo/, else the current directory)")
+    p.add_argument("--json", action="store_true", help="print fix-brief.json instead of Markdown")
+    p.set_defaults(func=run)
+
+
+def _repo_of(findings_path: Path) -> Path:
+    parent = findings_path.resolve().parent
+    return parent.parent if parent.name == ".halo" else Path.cwd()
+
+
+def run(args: argparse.Namespace) -> int:
+    from engine.code.locate import locate_modes
+    from engine.findings import Findings
+    from engine.publish.brief import build_brief, render_brief, write_snapshot
+
+    path: Path = args.findings
+    if not path.is_file():
+        raise UsageError(f"no findings file at {path} (run `pytest --halo` or `halo analyze` first)")
+    try:
+        findings = Findings.read(path)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+    repo = args.repo or _repo_of(path)
+    if not repo.is_dir():
+        raise UsageError(f"--repo {repo} is not a directory")
+    locate_modes(findings, repo)
+    snapshot = write_snapshot(findings, path.resolve().parent) if findings.failure_modes else None
+    brief = build_brief(findings, run_from=repo, baseline=snapshot)
+    if args.json:
+        print(json.dumps(brief.model_dump(mode="json"), indent=2))
+    else:
+        sys.stdout.write(render_brief(brief) + "\n")
+    return 0
