@@ -14,17 +14,26 @@ from pathlib import Path
 from typing import Any
 
 from engine.analysis.baseline import compare, load_baseline
+from engine.analysis.baseline_traces import write_baseline_traces
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors.api import DetectorSet
 from engine.analysis.findings_hooks import run_findings_hooks
 from engine.analysis.merge import merge_modes
 from engine.analysis.pipeline import AnalysisInputError, analyze_paths, read_tests_file
+from engine.analysis.signature_modes import (
+    hold_out_unverified,
+    proposals_from_modes,
+    put_back,
+    unknowable_to_emerging,
+)
+from engine.analysis.signature_tracking import track_signatures
 from engine.analysis.summary import summary_lines
 from engine.findings import FAIL_ON_CHOICES, Findings
 from engine.publish.base import Publisher, check_publisher
 from engine.publish.brief import FixBrief
 from engine.publish.outputs import REPORT_FILE, default_publishers
 from engine.reasoning import ReasonContext, Reasoner, ReasonResult, check_reasoner
+from engine.signatures import LIBRARY_FILE, save_library
 from engine.traces.problems import Problems
 
 __all__ = ["AnalysisInputError", "AnalysisOutcome", "run_analysis"]
@@ -103,6 +112,24 @@ def locate(findings: Findings, repo_root: Path, diff_base: str | None = None) ->
         findings.notes.append(f"code locations unavailable: {type(exc).__name__}: {exc}")
 
 
+def write_signature_outputs(
+    findings: Findings, library: Sequence[Any], out_dir: Path, paths: list[Path], tests_file: Path | None,
+    baseline_path: Path | None,
+) -> dict[str, Path]:
+    """The signature library (``signatures.json``) and, when asked, the baseline's traces; a failure is a note."""
+    written: dict[str, Path] = {}
+    try:
+        if library:
+            save_library(out_dir / LIBRARY_FILE, library)
+            written[LIBRARY_FILE] = out_dir / LIBRARY_FILE
+        if baseline_path is not None:
+            for p in write_baseline_traces(_open_store(paths), tests_file, baseline_path):
+                written[p.name] = p
+    except Exception as exc:  # noqa: BLE001 - outputs beside the findings, never a reason to lose them
+        findings.notes.append(f"signature outputs not written: {type(exc).__name__}: {exc}")
+    return written
+
+
 def run_analysis(
     paths: list[Path],
     out_dir: Path,
@@ -118,6 +145,7 @@ def run_analysis(
     detectors: Sequence[Any] = (),
     findings_hooks: Sequence[tuple[str, Callable[[Findings], object]]] = (),
     diff_base: str | None = None,
+    baseline_traces: bool = False,
 ) -> AnalysisOutcome:
     """Analyse ``paths``, gate against ``baseline``, publish into ``out_dir``.
 
@@ -125,6 +153,8 @@ def run_analysis(
     the code and from where the fix brief's commands run. ``detectors``: user detectors
     (``engine.analysis.detectors.api``), in the same pass as the built-ins. ``findings_hooks``:
     ``(name, hook(findings))`` called before the gate, to read or annotate (deletions are undone).
+    ``baseline_traces``: with ``update_baseline``, also write the analysed traces beside the baseline
+    so signatures found later are evaluated on them (``engine.analysis.baseline_traces``).
 
     Raises ``AnalysisInputError`` when nothing readable was found, ``ValueError`` for a bad
     ``fail_on`` or an unreadable baseline file.
@@ -150,12 +180,21 @@ def run_analysis(
         raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")
 
     results = reason(findings, checked_reasoners, paths, out_dir, tests_file) if checked_reasoners else []
+    proposals = []
     for result in results:
-        merge_modes(findings, result.modes, cfg)
+        found, unverified = proposals_from_modes(result.modes)
+        proposals.extend(found)
+        merge_modes(findings, unverified, cfg)
         findings.notes.extend(result.notes)
+    # every known signature is re-applied (with or without a model) before hooks and the gate see the modes
+    tracked = track_signatures(findings, paths=paths, out_dir=out_dir, baseline=base, baseline_path=baseline_path,
+                               proposals=proposals, tests=tests, cfg=cfg)
 
     run_findings_hooks(findings, findings_hooks)
-    findings.gate = compare(findings, base, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha)
+    held, gate_base = hold_out_unverified(findings, tracked.baseline)
+    findings.gate = compare(findings, gate_base, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha)
+    put_back(findings, held)
+    unknowable_to_emerging(findings.gate, tracked.unknowable)
     if update_baseline and baseline_path:
         findings.gate.verdict = "pass"
         findings.gate.failing_ids = []
@@ -164,7 +203,10 @@ def run_analysis(
     if repo_root is not None:
         locate(findings, Path(repo_root), diff_base)
     out_dir.mkdir(parents=True, exist_ok=True)
+    extra = write_signature_outputs(findings, tracked.library, out_dir, paths, tests_file,
+                                    baseline_path if update_baseline and baseline_traces else None)
     written = publish(findings, out_dir, checked_publishers)
+    written.update(extra)
     if update_baseline and baseline_path:
         baseline_path.parent.mkdir(parents=True, exist_ok=True)
         findings.write(baseline_path)

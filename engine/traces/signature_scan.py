@@ -36,6 +36,11 @@ from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.index import TraceIndex, read_json
 from engine.traces.normalize import TOOL_ARGS_KEYS, TOOL_RESULT_KEYS, NormalizedSpan, normalize
 from engine.traces.regex_scan import compile_guarded, matching_spans, required_literals
+
+try:  # the parser ``regex_scan`` uses too; without it the regex-as-prefilter is off
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    import sre_parse as _sre_parse  # type: ignore[no-redef]
 from engine.traces.span import Span
 from engine.traces.store import TraceStore
 
@@ -81,7 +86,7 @@ class SignatureMatch:
 
 @dataclass
 class _Plan:
-    """One signature, compiled: the exact predicate and its prefilters."""
+    """One signature, compiled: the exact predicate and the raw-line prefilters every match passes."""
 
     match: SignatureMatch
     category: str | None
@@ -89,7 +94,14 @@ class _Plan:
     span_name: str | None
     field: str
     rx: Any
-    literal_rx: tuple[Any, Any] | None  # (bytes, text) guarded patterns over raw lines
+    raw_filters: list[tuple[Any, Any]]  # (bytes, text) guarded patterns; a match's raw line hits each
+    error_only: bool = False  # only error spans can match (plus spans the index had to coerce)
+
+
+_SAFE_CHARS = frozenset(c for c in range(0x20, 0x7F) if chr(c) not in _UNSAFE)
+# Unicode characters whose case folding reaches an ASCII letter: a case-insensitive search must find
+# them too, as UTF-8 bytes (searched as text) or as a JSON \u escape.
+_FOLDS = {"k": "\\\\u212a", "s": "\\\\u017f"}
 
 
 def _safe_segment(lit: bytes) -> bytes | None:
@@ -101,14 +113,30 @@ def _safe_segment(lit: bytes) -> bytes | None:
     return best if len(best) >= 3 else None
 
 
+def _ci_literal(text: str) -> str:
+    """A case-insensitive pattern body for a plain literal, including the JSON escapes of its Unicode folds."""
+    out = []
+    for ch in text:
+        fold = _FOLDS.get(ch.lower())
+        out.append(f"(?:{re.escape(ch)}|{fold})" if fold else re.escape(ch))
+    return "".join(out)
+
+
+def _guarded(pattern: str) -> tuple[Any, Any] | None:
+    try:
+        return compile_guarded(pattern)
+    except ValueError:
+        return None
+
+
 def _literal_prefilter(regex: str) -> tuple[Any, Any] | None:
     """A raw-line pattern every span the regex can match must contain, or None when there is none.
 
     ``(?i)`` at the very start is honoured by searching the literals case-insensitively.
     """
-    body, flags = regex, ""
+    body, ci = regex, False
     if body.startswith("(?i)"):
-        body, flags = body[4:], "(?i)"
+        body, ci = body[4:], True
     if "(?" in body:  # other inline flags change what a literal means: no prefilter
         return None
     lits, _ = required_literals(body)
@@ -117,11 +145,117 @@ def _literal_prefilter(regex: str) -> tuple[Any, Any] | None:
     safe = [_safe_segment(x) for x in lits]
     if any(s is None for s in safe):
         return None
-    pattern = flags + "|".join(re.escape(s.decode("ascii")) for s in safe if s is not None)
-    try:
-        return compile_guarded(pattern)
-    except ValueError:
+    words = [s.decode("ascii") for s in safe if s is not None]
+    if ci:
+        return _guarded("(?i)" + "|".join(_ci_literal(w) for w in words))
+    return _guarded("|".join(re.escape(w) for w in words))
+
+
+def _name_prefilter(name: str) -> tuple[Any, Any] | None:
+    """Spans named ``name`` (compared without case) carry it verbatim in their raw line."""
+    if len(name) < 3 or any(ord(c) not in _SAFE_CHARS for c in name):
         return None
+    return _guarded("(?i)" + _ci_literal(name))
+
+
+_ERROR_MARKS = _guarded(r"STATUS_CODE_ERROR|\"error\.type\"|\"langfuse\.observation\.level\"")
+
+
+def _raw_safe(tree: Any) -> bool:
+    """Can every match of this parsed pattern only consist of characters JSON writes as themselves?
+
+    Then a match in a decoded text is also a match in the raw line, and the regex itself is a
+    sound prefilter over raw lines (anchors and word boundaries see other neighbours there: no).
+    """
+    for op, av in tree:
+        name = str(op)
+        if name == "LITERAL":
+            if av not in _SAFE_CHARS:
+                return False
+        elif name == "IN":
+            for iop, iav in av:
+                iname = str(iop)
+                if iname == "LITERAL" and iav in _SAFE_CHARS:
+                    continue
+                if iname == "RANGE" and all(c in _SAFE_CHARS for c in range(iav[0], iav[1] + 1)):
+                    continue
+                if iname == "CATEGORY" and str(iav) in ("CATEGORY_DIGIT", "CATEGORY_WORD"):
+                    continue
+                return False
+        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+            if not _raw_safe(av[2]):
+                return False
+        elif name == "SUBPATTERN":
+            if av[1] or av[2] or not _raw_safe(av[-1]):  # inline flags in the group: no
+                return False
+        elif name == "BRANCH":
+            if not all(_raw_safe(b) for b in av[1]):
+                return False
+        else:  # ANY, NOT_LITERAL, AT (anchors, \b), ASSERT, GROUPREF, ...
+            return False
+    return True
+
+
+def _without_assertions(regex: str) -> str | None:
+    """The pattern with ``^``, ``$``, ``\\b`` and ``\\B`` removed outside classes: it matches a superset
+    (assertions only ever remove matches), and what remains may be a sound raw-line prefilter."""
+    out: list[str] = []
+    i, n, in_class = 0, len(regex), False
+    while i < n:
+        c = regex[i]
+        if c == "\\":
+            tok = regex[i : i + 2]
+            if not in_class and tok in ("\\b", "\\B", "\\A", "\\z"):
+                i += 2
+                continue
+            out.append(tok)
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+            if regex[i + 1 : i + 2] == "]":  # "[]...]": the first ] is a member
+                return None
+        elif c in "^$":
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out) or None
+
+
+def _regex_prefilter(regex: str) -> tuple[Any, Any] | None:
+    """The regex itself over raw lines (as bytes: ``\\d``/``\\w`` are ASCII, as in RE2) when that is sound."""
+    if not regex.isascii():
+        return None
+    stripped = _without_assertions(regex)
+    if stripped is None:
+        return None
+    regex = stripped
+    try:
+        tree = _sre_parse.parse(regex, 0)
+    except Exception:  # noqa: BLE001 - RE2-only syntax: no prefilter
+        return None
+    if tree.state.flags & (re.IGNORECASE | re.DOTALL | re.MULTILINE | re.VERBOSE) or not _raw_safe(tree):
+        return None
+    try:
+        rx = re.compile(regex.encode())
+    except re.error:
+        return None
+    if rx.search(b"") is not None:
+        return None
+    return _guarded(regex) if not re.search(r"\\[wWdDsSbB]", regex) else _bytes_only(regex)
+
+
+def _bytes_only(regex: str) -> tuple[Any, Any] | None:
+    """``compile_guarded`` keeps ``\\w``/``\\d`` patterns as text (Unicode classes); as a prefilter the
+    ASCII meaning is the right one, so search the bytes form on both paths."""
+    pair = _guarded(regex)
+    if pair is None:
+        return None
+    twin = pair[1].ascii_twin()
+    return (twin, pair[1]) if twin is not None else None
 
 
 def _plan(sig: Signature | Mapping[str, Any]) -> _Plan:
@@ -132,9 +266,17 @@ def _plan(sig: Signature | Mapping[str, Any]) -> _Plan:
         problem, n = str(exc).splitlines()[0], Signature()
     sid = signature_id(n) if problem is None else ""
     m = SignatureMatch(sig_id=sid, signature=n, error=problem)
-    rx = compile_regex(n.regex) if problem is None and n.regex else None
-    lit = _literal_prefilter(n.regex) if problem is None and n.regex else None
-    return _Plan(m, n.category, n.tool_name, n.span_name, n.field, rx, lit)
+    if problem is not None:
+        return _Plan(m, None, None, None, "any", None, [])
+    filters: list[tuple[Any, Any] | None] = []
+    if n.regex:
+        filters.append(_regex_prefilter(n.regex) or _literal_prefilter(n.regex))
+    for name in (n.tool_name, n.span_name):
+        if name:
+            filters.append(_name_prefilter(name))
+    rx = compile_regex(n.regex) if n.regex else None
+    error_only = bool(n.regex) and n.field == "error"
+    return _Plan(m, n.category, n.tool_name, n.span_name, n.field, rx, [f for f in filters if f], error_only)
 
 
 def _as_text(v: Any) -> str | None:
@@ -233,17 +375,27 @@ def _trace_candidates(p: _Plan, idx: TraceIndex) -> list[int] | None:
 
 
 def _span_candidates(p: _Plan, idx: TraceIndex) -> set[int] | None:
-    """Span numbers of this file that can hold the signature (None: every span)."""
+    """Span numbers of this file that can hold the signature (None: every span).
+
+    Trace rollups first, then each raw-line filter over the survivors (the whole file in one mmap
+    pass while they are many, only their lines once they are few). Spans the index had to coerce
+    (``state.slow``) may be spelled differently in their raw line: they always stay candidates.
+    """
     traces = _trace_candidates(p, idx)
     cands: set[int] | None = None
     if traces is not None:
         cands = {n for t in traces for n in idx.spans_of(t)}
-        if not cands:
+    filters = list(p.raw_filters)
+    if p.error_only and _ERROR_MARKS is not None:
+        filters.append(_ERROR_MARKS)
+    slow = idx.state.slow
+    for brx, trx in filters:
+        if cands is not None and not cands:
             return cands
-    if p.literal_rx is not None:
-        brx, trx = p.literal_rx
         few = cands is not None and len(cands) * 4 < idx.span_count
         hits = matching_spans(idx.path, idx.state.off, idx.state.ln, brx, trx, cands if few else None)
+        if slow:
+            hits |= slow if cands is None else (slow & cands)
         cands = hits if cands is None else cands & hits
     return cands
 
