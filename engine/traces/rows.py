@@ -18,8 +18,7 @@ TEXT_CAP = 2000
 
 def rollup_rows(store: TraceStore) -> Iterator[dict[str, Any]]:
     """One dict per trace: trace_id, span_count, duration_ms, has_errors, tool_names, test_outcome, ..."""
-    for trace_id in store.trace_ids:
-        yield store.summary(trace_id).model_dump()
+    return store.summary_rows()
 
 
 def span_rows(store: TraceStore, trace_ids: Iterable[str], text_cap: int = TEXT_CAP) -> Iterator[dict[str, Any]]:

@@ -393,14 +393,16 @@ class TraceStore:
         return [g for g in traces if g in keep]
 
     # ------------------------------------------------------------------ summaries
-    def _summary(self, g: int) -> Q.TraceSummary:
+    def _summary_row(self, g: int) -> dict[str, Any]:
         parts = self._parts[g]
+        if len(parts) == 1:  # the common case, without the cross-file sums (bulk export walks every trace)
+            return self._single_part_row(g, *parts[0])
         rows = [(self.indexes[fi], self.indexes[fi].row(ti)) for fi, ti in parts]
         start = min(r[R.START_NS] for _, r in rows)
         end = max(r[R.END_NS] for _, r in rows)
         nodeid = next((r[R.NODEID] for _, r in rows if r[R.NODEID]), None)
         outcome = next((r[R.OUTCOME] for _, r in rows if r[R.OUTCOME]), None)
-        return Q.TraceSummary(
+        return dict(
             trace_id=self._tids[g],
             span_count=sum(r[R.N] for _, r in rows),
             start_time=ns_to_iso(start),
@@ -419,6 +421,33 @@ class TraceStore:
             test_outcome=outcome,
             raw_jsonl_bytes=sum(r[R.BYTES] for _, r in rows),
         )
+
+    def _single_part_row(self, g: int, fi: int, ti: int) -> dict[str, Any]:
+        idx = self.indexes[fi]
+        r = idx.row(ti)
+        start, end, nodeid = r[R.START_NS], r[R.END_NS], r[R.NODEID]
+
+        def names(slot: int, cap: int) -> list[str]:
+            return cap_list(sorted(set(_bits(idx, r[slot]))), cap) if r[slot] else []
+
+        return dict(
+            trace_id=self._tids[g], span_count=r[R.N], start_time=ns_to_iso(start), end_time=ns_to_iso(end),
+            duration_ms=round((end - start) / 1e6, 3), has_errors=bool(r[R.ERR]), error_span_count=r[R.ERR],
+            service_names=names(R.M_SERVICE, 20), model_names=names(R.M_MODEL, 20),
+            agent_names=names(R.M_AGENT, 20), tool_names=names(R.M_TOOL, 30),
+            categories={c: r[R.CAT_SLOT[c]] for c in CATEGORIES if r[R.CAT_SLOT[c]]},
+            total_input_tokens=r[R.TIN], total_output_tokens=r[R.TOUT],
+            test_nodeid=nodeid[:500] if nodeid else None, test_outcome=r[R.OUTCOME] or None,
+            raw_jsonl_bytes=r[R.BYTES],
+        )
+
+    def _summary(self, g: int) -> Q.TraceSummary:
+        return Q.TraceSummary.model_construct(**self._summary_row(g))  # built from the index: already valid
+
+    def summary_rows(self) -> Iterator[dict[str, Any]]:
+        """``summary()`` of every trace as plain dicts, in first-appearance order (no models: for bulk export)."""
+        for g in range(len(self._tids)):
+            yield self._summary_row(g)
 
     def summary(self, trace_id: str) -> Q.TraceSummary:
         """The index-only summary of one trace."""
