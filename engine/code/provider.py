@@ -1,0 +1,109 @@
+"""The code and git tools as an LLM-engine ``ToolProvider`` (``engine.llm.tools.base``).
+
+``code_tool_provider(repo_root, diff_base)`` gives the provider; pass it to ``make_reasoner(...,
+providers=[...])``. ``list_files``/``grep_files``/``read_file`` are offered whenever the root is a
+folder; ``git_log``/``git_show``/``git_blame`` only inside a git work tree; ``git_diff`` only when a
+base ref resolves. The provider's ``changed_files`` line tells the engine what the change touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from engine.code import tools as code
+from engine.code.git_tools import (
+    GitBlameArgs,
+    GitDiffArgs,
+    GitLogArgs,
+    GitShowArgs,
+    GitTools,
+    changed_lines,
+    diff_base,
+    git_root,
+)
+from engine.code.tools import CodeToolError
+
+
+@dataclass
+class CodeTool:
+    """One read-only tool: a plain function of its pydantic arguments, run off the event loop."""
+
+    name: str
+    description: str
+    arguments: type[BaseModel]
+    func: Callable[[Any], str]
+    scope: str = "all"
+
+    async def run(self, ctx: Any, args: Any) -> Any:
+        from engine.llm.tools.base import ToolError
+
+        run_blocking = getattr(ctx.env, "run_blocking", None) if ctx is not None else None
+        try:
+            if run_blocking is not None:
+                return await run_blocking(lambda: self.func(args))
+            return self.func(args)
+        except CodeToolError as exc:
+            raise ToolError(str(exc)) from None
+
+
+class CodeToolProvider:
+    """Contributes the code tools (and the git tools inside a work tree) for one repository."""
+
+    name = "code tools"
+
+    def __init__(self, repo_root: Path, diff_base_ref: str | None = None, budget: int = code.DEFAULT_BUDGET) -> None:
+        self.root = Path(repo_root)
+        self.diff_base_ref = diff_base_ref
+        self.budget = budget
+
+    def tools(self, env: Any = None) -> list[Any]:
+        from engine.llm.tools.base import ToolUnavailable
+
+        if not self.root.is_dir():
+            raise ToolUnavailable(f"no repository at {self.root}")
+        root, b = self.root, self.budget
+        out = [
+            CodeTool("list_files", "List files of the project under test (paths relative to its root).",
+                     code.ListFilesArgs, lambda a: code.list_files(root, a, b)),
+            CodeTool("grep_files", "Search the project's files with a regular expression; returns path:line: text.",
+                     code.GrepFilesArgs, lambda a: code.grep_files(root, a, b)),
+            CodeTool("read_file", "Read numbered lines of a project file ('path' or 'path:line' for a window).",
+                     code.ReadFileArgs, lambda a: code.read_file(root, a, b)),
+        ]
+        if git_root(root) is None:
+            return out
+        base = diff_base(root, self.diff_base_ref)
+        git = GitTools(root, base, b)
+        out += [
+            CodeTool("git_log", "Recent commits (optionally touching a path).", GitLogArgs, git.git_log),
+            CodeTool("git_show", "One commit's message, stat and patch.", GitShowArgs, git.git_show),
+            CodeTool("git_blame", "Who last changed lines start_line..end_line of a file, and in which commit.",
+                     GitBlameArgs, git.git_blame),
+        ]
+        if base is not None:
+            touched = self.changed_files(base)
+            out.append(CodeTool(
+                "git_diff",
+                "The change under review (from the merge base with the base branch to the working tree). "
+                f"It touches: {', '.join(touched[:30]) or 'nothing'}{' ...' if len(touched) > 30 else ''}.",
+                GitDiffArgs, git.git_diff))
+        return out
+
+    def changed_files(self, base: str) -> list[str]:
+        try:
+            return sorted(changed_lines(self.root, base))
+        except CodeToolError:
+            return []
+
+    async def close(self) -> None:
+        return None
+
+
+def code_tool_provider(repo_root: Path, diff_base_ref: str | None = None) -> CodeToolProvider:
+    """The provider for ``make_reasoner(settings, providers=[..., code_tool_provider(root, base)])``."""
+    return CodeToolProvider(repo_root, diff_base_ref)
