@@ -73,6 +73,8 @@ class RunLock:
         with contextlib.suppress(OSError):
             os.close(self._fd)
         self._fd = -1
+        with contextlib.suppress(OSError):
+            self.path.parent.rmdir()  # only when no other run's files are there
 
 
 @dataclass

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine.safe_io import atomic_writer
+from engine.safe_io import UnsafePathError, atomic_writer
 from pytest_halo.capture.writer import dumps_line
 from pytest_halo.merge import MergeStats, find_parts, merge_parts
 from pytest_halo.options import HaloConfig
@@ -126,7 +126,8 @@ def run_engine_analysis(
     try:
         outcome = run_analysis(
             [traces], out_dir, baseline=cfg.baseline, fail_on=cfg.fail_on,
-            update_baseline=cfg.update_baseline, tests_file=tests, reasoners=reasoners,
+            update_baseline=cfg.update_baseline, baseline_traces=cfg.baseline_traces, tests_file=tests,
+            reasoners=reasoners,
             repo_root=cfg.repo, diff_base=cfg.diff_base,
             detectors=cfg.hooks.detectors() if cfg.hooks else (),
             findings_hooks=cfg.hooks.findings_hooks() if cfg.hooks else (),
@@ -165,12 +166,12 @@ def _finish(cfg: HaloConfig, run_id: str, records: TestRecords, result: SessionR
     try:
         result.stats = merge_parts(parts, result.traces_path, records.outcomes())
         result.traces_written = True
-    except OSError as exc:
+    except (OSError, UnsafePathError) as exc:
         result.faults.append(describe_os_error(exc, result.traces_path) + f"; this run's spans stay in {_rel(parts_dir)}")
         parts = []  # kept for the user; the next run reports and removes them
     try:
         result.n_tests = write_tests(result.tests_path, records, result.stats, run_id)
-    except OSError as exc:
+    except (OSError, UnsafePathError) as exc:
         result.faults.append(describe_os_error(exc, result.tests_path))
         result.n_tests = len(records.by_nodeid)
     for p in parts:
