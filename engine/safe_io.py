@@ -94,7 +94,7 @@ def check_regular_output(path: str | os.PathLike[str]) -> None:
     """Raise ``UnsafePathError`` unless ``path`` is absent or a regular file (a symlink is refused)."""
     try:
         st = os.lstat(path)  # the link itself: a symlink output is never followed or replaced
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # absent (creating it is the writer's problem)
         return
     if not stat.S_ISREG(st.st_mode):
         raise UnsafePathError(f"{os.fspath(path)} is {_kind(st.st_mode)}: refusing to write over it")
@@ -121,9 +121,14 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fd = -1
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
+            try:
+                yield fh
+                fh.flush()
+                os.fsync(fh.fileno())
+            except OSError as exc:  # name the file we meant to write, not the hidden temp file
+                if exc.filename is None or exc.filename == tmp_name:
+                    raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(target)) from exc
+                raise
         check_regular_output(target)  # refuse if a symlink/FIFO appeared meanwhile
         os.replace(tmp_name, target)
         tmp_name = ""
