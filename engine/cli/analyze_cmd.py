@@ -30,6 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "any: any systemic mode; never: report only (default: new)",
     )
     p.add_argument("--update-baseline", action="store_true", help="write these findings to --baseline")
+    p.add_argument(
+        "--baseline-traces",
+        action="store_true",
+        help="with --update-baseline: also keep the traces beside the baseline (NAME.traces.jsonl.gz, "
+        "NAME.tests.jsonl.gz), so signatures found later are evaluated on them and can be gated as new",
+    )
     p.add_argument("--tests", type=Path, metavar="FILE", help="tests.jsonl with test outcomes and trace links")
     p.add_argument("--min-runs", type=int, help="runs a mode must recur in to be systemic (default 2)")
     p.add_argument("--min-prevalence", type=float, help="share of runs a mode must reach (default 0.002)")
@@ -45,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     check_input_paths(args.paths)
     if args.update_baseline and not args.baseline:
         raise UsageError("--update-baseline needs --baseline FILE")
+    if args.baseline_traces and not args.update_baseline:
+        raise UsageError("--baseline-traces needs --update-baseline (the traces are written with the baseline)")
     if args.baseline is not None:  # before any work: a baseline given but unusable fails the gate closed
         try:
             check_baseline_path(args.baseline, args.update_baseline)
@@ -69,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
             baseline=args.baseline,
             fail_on=args.fail_on,
             update_baseline=args.update_baseline,
+            baseline_traces=args.baseline_traces,
             tests_file=args.tests,
             config=config,
             reasoners=reasoners,
