@@ -35,6 +35,7 @@ class HaloConfig(BaseModel):
     dir: Path = Path(".halo")
     baseline: Path | None = None
     update_baseline: bool = False
+    baseline_traces: bool = False
     fail_on: Literal["new", "regressed", "any", "never"] = "new"
     strict: bool = False
     skip_analysis: bool = False

@@ -32,6 +32,9 @@ OPTS: tuple[Opt, ...] = (
     Opt("baseline", "--halo-baseline", "HALO_BASELINE", "halo_baseline", "baseline findings file to gate against", is_path=True),
     Opt("update_baseline", "--halo-update-baseline", "HALO_UPDATE_BASELINE", "halo_update_baseline",
         "write this run's failure modes as the new baseline", is_bool=True),
+    Opt("baseline_traces", "--halo-baseline-traces", "HALO_BASELINE_TRACES", "halo_baseline_traces",
+        "with --halo-update-baseline, also keep this run's traces beside the baseline so signatures found "
+        "later can be gated as new", is_bool=True),
     Opt("fail_on", "--halo-fail-on", "HALO_FAIL_ON", "halo_fail_on",
         "gate: fail the run on new|regressed|any failure modes, or never (default new)",
         choices=("new", "regressed", "any", "never")),

@@ -1,9 +1,13 @@
 """A baseline's own traces: written beside the baseline file on request, read back to evaluate new signatures.
 
 A signature first found on a PR was never evaluated on the baseline's data, so its absence
-there proves nothing. When the baseline carries its traces (``traces.jsonl.gz`` and, for
-test-linked runs, ``tests.jsonl.gz`` in the baseline file's directory), the signature is
-evaluated on them and the gate judges it with the same statistics as a detector mode.
+there proves nothing. When the baseline carries its traces, the signature is evaluated on them
+and the gate judges it with the same statistics as a detector mode.
+
+The files sit beside the baseline and are named after it (``base.json`` →
+``base.traces.jsonl.gz`` and, for test-linked runs, ``base.tests.jsonl.gz``): two baselines
+in one directory keep their own traces, and a baseline kept in ``.halo`` or the repository
+root never leaves a ``traces.jsonl.gz`` where trace inputs are looked for.
 """
 
 from __future__ import annotations
@@ -28,9 +32,10 @@ TESTS_FILE = "tests.jsonl.gz"
 
 
 def baseline_trace_files(baseline_path: Path) -> tuple[Path, Path]:
-    """Where a baseline's traces and tests live: beside the baseline file."""
-    d = Path(baseline_path).parent
-    return d / TRACES_FILE, d / TESTS_FILE
+    """Where a baseline's traces and tests live: beside the baseline file, named after it."""
+    p = Path(baseline_path)
+    stem = p.name[: -len(".json")] if p.name.endswith(".json") else p.name
+    return p.with_name(f"{stem}.{TRACES_FILE}"), p.with_name(f"{stem}.{TESTS_FILE}")
 
 
 def write_baseline_traces(store: TraceStore, tests_file: Path | None, baseline_path: Path) -> list[Path]:

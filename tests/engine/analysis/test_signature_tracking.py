@@ -72,7 +72,8 @@ def _baseline(tmp_path: Path, with_traces: bool) -> Path:
 
 def test_pr_only_signature_is_new_against_a_baseline_with_traces(tmp_path: Path) -> None:
     baseline = _baseline(tmp_path, with_traces=True)
-    assert (baseline.parent / "traces.jsonl.gz").is_file() and (baseline.parent / "tests.jsonl.gz").is_file()
+    assert (baseline.parent / "findings.traces.jsonl.gz").is_file()
+    assert (baseline.parent / "findings.tests.jsonl.gz").is_file()
     assert Findings.read(baseline).signatures == []
     rs = runs(20)
     pr = write(tmp_path / "pr" / "traces.jsonl", rs)
@@ -97,7 +98,7 @@ def test_pr_only_signature_seen_in_baseline_traces_is_not_new(tmp_path: Path) ->
 
 def test_pr_only_signature_is_emerging_without_baseline_traces(tmp_path: Path) -> None:
     baseline = _baseline(tmp_path, with_traces=False)
-    assert not (baseline.parent / "traces.jsonl.gz").exists()
+    assert not (baseline.parent / "findings.traces.jsonl.gz").exists()
     rs = runs(20)
     pr = write(tmp_path / "pr" / "traces.jsonl", rs)
     out = run_analysis([pr], tmp_path / "out", baseline=baseline,
