@@ -126,7 +126,7 @@ def run_baseline_fetch(args: argparse.Namespace) -> int:
         return 0
     errors: tuple[type[BaseException], ...] = (*PUBLISH_ERRORS, zipfile.BadZipFile, ValueError, OSError)
     try:
-        found = fetch(make_github(ctx.api_url, ctx.token), ctx.repository, branch=branch, name=name, out_dir=args.out)
+        found = fetch(make_github(ctx.api_url, ctx.token), ctx.repository, token=ctx.token, branch=branch, name=name, out_dir=args.out)
     except errors as exc:
         announce(explain(exc, "baseline fetch") + "; reporting without gating")
         write_outputs(ctx.output_file, {"found": "false"})

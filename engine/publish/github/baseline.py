@@ -16,6 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
 ARTIFACT_PREFIX = "halo-baseline"
 FINDINGS = "findings.json"
 SIGNATURES = "signatures.json"
@@ -52,14 +56,23 @@ class Found:
     files: list[Path]
 
 
-def _download_zip(gh_requester: Any, url: str) -> bytes:
-    """GET the archive (GitHub answers 302 to storage; PyGithub follows it without our token)."""
-    _, _, chunks = gh_requester.getStream(url, chunk_size=1 << 16)
-    buf = bytearray()
-    for chunk in chunks:
-        buf += chunk
-        if len(buf) > MAX_MEMBER_BYTES:
-            raise ValueError("baseline artifact is larger than 200 MiB")
+def _download_zip(url: str, token: str, timeout: float = 60.0) -> bytes:
+    """GET the archive. GitHub answers 302 to a storage host outside PyGithub's allowed domains
+    (``*.blob.core.windows.net``), so this is plain ``requests``, which drops our token on the
+    cross-host redirect."""
+    session = requests.Session()
+    retry = Retry(total=3, backoff_factor=1.0, status_forcelist=(500, 502, 503, 504), allowed_methods=("GET",))
+    session.mount("https://", HTTPAdapter(max_retries=retry))
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    headers = {"Authorization": f"Bearer {token}", "Accept": "application/vnd.github+json",
+               "User-Agent": "pytest-halo"}
+    with session.get(url, headers=headers, stream=True, timeout=timeout) as resp:
+        resp.raise_for_status()
+        buf = bytearray()
+        for chunk in resp.iter_content(1 << 16):
+            buf += chunk
+            if len(buf) > MAX_MEMBER_BYTES:
+                raise ValueError("baseline artifact is larger than 200 MiB")
     return bytes(buf)
 
 
@@ -79,7 +92,7 @@ def extract(data: bytes, out_dir: Path) -> list[Path]:
     return written
 
 
-def fetch(gh: Any, repository: str, *, branch: str, name: str, out_dir: Path) -> Found | None:
+def fetch(gh: Any, repository: str, *, token: str, branch: str, name: str, out_dir: Path) -> Found | None:
     """The newest baseline artifact of ``branch``'s successful push runs, extracted; None when there is none."""
     repo = gh.get_repo(repository)  # lazy client: no GET of the repository
     runs = repo.get_workflow_runs(branch=branch, status="success", event="push")
@@ -89,7 +102,7 @@ def fetch(gh: Any, repository: str, *, branch: str, name: str, out_dir: Path) ->
         for art in run.get_artifacts():
             if art.name != name or art.expired:
                 continue
-            files = extract(_download_zip(gh.requester, art.archive_download_url), out_dir)
+            files = extract(_download_zip(art.archive_download_url, token), out_dir)
             if any(p.name == FINDINGS for p in files):
                 return Found(artifact_id=art.id, run_id=run.id, head_sha=run.head_sha, files=files)
     return None

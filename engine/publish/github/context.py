@@ -72,7 +72,7 @@ class RunContext:
             server_url=(env.get("GITHUB_SERVER_URL") or DEFAULT_SERVER_URL).rstrip("/"),
             run_id=env.get("GITHUB_RUN_ID", ""),
             workflow=env.get("GITHUB_WORKFLOW", ""),
-            job=env.get("GITHUB_JOB", ""),
+            job=env.get("HALO_JOB_KEY") or env.get("GITHUB_JOB", ""),  # a key per matrix leg
             event_name=env.get("GITHUB_EVENT_NAME", ""),
             event=event,
             sha=env.get("GITHUB_SHA", ""),

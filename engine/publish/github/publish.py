@@ -43,6 +43,7 @@ class PublishResult:
 
 
 def step_outputs(f: Findings, findings_path: Path) -> dict[str, str]:
+    findings_path = findings_path.resolve()
     report = findings_path.parent / "report.md"
     return {
         "verdict": f.gate.verdict,

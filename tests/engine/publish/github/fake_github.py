@@ -160,7 +160,8 @@ class FakeGitHub:
             if int(m[1]) not in self.blobs:
                 return self._json({"message": "Not Found"}, 404)
             # GitHub redirects to storage on another host; PyGithub must not send our token there
-            host = self.server.url_for("/").replace("127.0.0.1", "localhost").rstrip("/")
+            root = self.server.url_for("/").rstrip("/")
+            host = root.replace("localhost", "127.0.0.1") if "localhost" in root else root.replace("127.0.0.1", "localhost")
             return Response("", status=302, headers={"Location": f"{host}/blob/{m[1]}"})
         if path == f"{r}/pulls":
             head = req.args.get("head")
