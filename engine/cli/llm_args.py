@@ -47,6 +47,8 @@ def add_llm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-cost", type=float, metavar="USD", help="run-wide dollar budget")
     g.add_argument("--max-tokens", type=int, metavar="N", help="run-wide token budget (in + out)")
     g.add_argument("--llm-timeout", type=float, metavar="S", help="run-wide wall-clock budget, seconds")
+    g.add_argument("--llm-max-retries", type=int, metavar="N",
+                   help="retries of a failed model request (429, 5xx, timeouts, connection errors; default 6)")
     g.add_argument("--llm-replay", type=Path, metavar="FILE",
                    help="record model answers into FILE, or replay them from FILE when it exists")
     g.add_argument("--no-llm-cache", action="store_true", help="do not read or write the response cache")
@@ -84,7 +86,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "refusal_retries": args.refusal_retries, "synthesis_model": args.synthesis_model,
         "compaction_model": args.compaction_model, "max_cost_usd": args.max_cost, "max_tokens": args.max_tokens,
         "timeout_s": args.llm_timeout, "replay": args.llm_replay, "cache": not args.no_llm_cache,
-        "repo_path": args.repo_path, "strict": args.strict,
+        "repo_path": args.repo_path, "strict": args.strict, "max_retries": args.llm_max_retries,
     }
     if args.prompt:
         data["prompt"] = args.prompt
@@ -125,6 +127,11 @@ def finish(args: argparse.Namespace, outcome: Any, summary_lines: Sequence[str])
     results = list(getattr(outcome, "reason_results", []) or [])
     if results and not any(line.startswith("halo: LLM") for line in summary_lines):
         print(totals_line(results[0].totals), flush=True)
+        for note in results[0].notes:
+            if note.startswith("halo: LLM analysis"):  # why it failed or stopped early: one line
+                print(note, flush=True)
+    elif not results:
+        print("halo: LLM analysis did not run (see findings.json notes)", flush=True)
     if args.print_answer and results and results[0].answer:
         from engine.sanitize import strip_control
 

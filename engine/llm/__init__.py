@@ -17,9 +17,11 @@ MISSING_OPENAI = 'the LLM engine needs the openai package: pip install "pytest-h
 
 
 def openai_available() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("openai") is not None
+    try:
+        import openai  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def make_reasoner(settings: Any, *, progress: Any = None, providers: Any = None) -> Any:
