@@ -68,3 +68,17 @@ class TraceState:
     input_tool_errors: dict[str, tuple[str | None, str | None, str, str]] = field(default_factory=dict)
     call_names: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # call id -> (tool, arguments)
     pending_exceptions: list[Hit] = field(default_factory=list)  # kept unless explained by the end
+
+    # ---- read-only conveniences for detectors (``engine.analysis.detectors.api``)
+    @property
+    def final_output(self) -> str | None:
+        """The text of the run's last LLM call (None when there was none or it recorded no text)."""
+        return self.final_turn[2] if self.final_turn is not None else None
+
+    @property
+    def final_span_id(self) -> str:
+        return self.final_turn[1] if self.final_turn is not None else ""
+
+    def called(self, tool: str) -> bool:
+        """Did the run execute (or, without tool spans, request) a call to ``tool``?"""
+        return any(t.tool == tool for t in self.tools) or any(t.tool == tool for t in self.requested)
