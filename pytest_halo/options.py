@@ -20,6 +20,11 @@ class LLMSettings(BaseModel):
     api_key_env: str = "OPENAI_API_KEY"
     timeout_s: float | None = None
     max_cost_usd: float | None = None
+    prompt: str | None = None
+    max_depth: int | None = None
+    max_turns: int | None = None
+    max_tokens: int | None = None
+    replay: Path | None = None
 
     @property
     def configured(self) -> bool:
@@ -54,7 +59,8 @@ class HaloConfig(BaseModel):
 _BOOLS = {o.field for o in OPTS if o.is_bool}
 _PATHS = {o.field for o in OPTS if o.is_path}
 _LLM = {"model": "model", "base_url": "base_url", "api_key_env": "api_key_env",
-        "llm_timeout": "timeout_s", "llm_max_cost": "max_cost_usd"}
+        "llm_timeout": "timeout_s", "llm_max_cost": "max_cost_usd", "prompt": "prompt", "max_depth": "max_depth",
+        "max_turns": "max_turns", "llm_max_tokens": "max_tokens", "llm_replay": "replay"}
 
 
 def resolve_config(config: Any) -> HaloConfig:

@@ -52,6 +52,13 @@ OPTS: tuple[Opt, ...] = (
         "name of the env var holding the LLM API key (default OPENAI_API_KEY)"),
     Opt("llm_timeout", "--halo-llm-timeout", "HALO_LLM_TIMEOUT", "halo_llm_timeout", "LLM analysis time budget, seconds"),
     Opt("llm_max_cost", "--halo-llm-max-cost", "HALO_LLM_MAX_COST", "halo_llm_max_cost", "LLM analysis cost budget, USD"),
+    Opt("prompt", "--halo-prompt", "HALO_PROMPT", "halo_prompt", "what the LLM engine looks for (default: systemic failure modes)"),
+    Opt("max_depth", "--halo-max-depth", "HALO_MAX_DEPTH", "halo_max_depth", "LLM subagent depth (default 2)"),
+    Opt("max_turns", "--halo-max-turns", "HALO_MAX_TURNS", "halo_max_turns", "LLM model requests per agent (default 20)"),
+    Opt("llm_max_tokens", "--halo-llm-max-tokens", "HALO_LLM_MAX_TOKENS", "halo_llm_max_tokens",
+        "LLM analysis token budget (in + out)"),
+    Opt("llm_replay", "--halo-llm-replay", "HALO_LLM_REPLAY", "halo_llm_replay",
+        "record LLM answers into FILE, or replay them from FILE when it exists", is_path=True),
 )
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
