@@ -1,0 +1,66 @@
+"""``pytest --halo --halo-model M --halo-base-url URL``: the engine runs at the end of a test session."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from scripted_server import calls, role_of, tool_results, turn_of
+
+from engine.findings import Findings
+
+INNER = '''
+import pytest
+from pytest_halo import trace_agent, trace_tool
+
+@trace_tool("lookup_order")
+def lookup_order(order_id):
+    if order_id.startswith("x"):
+        raise ValueError(f"order {order_id} not found in region EU")
+    return {"order": order_id, "status": "shipped"}
+
+@pytest.mark.parametrize("order_id", ["x1", "x2", "x3", "a1", "a2"])
+def test_support(order_id):
+    with trace_agent("support"):
+        try:
+            lookup_order(order_id)
+        except ValueError:
+            pytest.fail("could not help")
+'''
+
+
+def plugin_script(req, n):
+    if role_of(req) != "root":
+        return calls(("final_answer", {"answer": "n/a"}))
+    if turn_of(req) == 0:
+        return calls(("query_traces", {"filters": {"has_errors": True, "test_outcome": "failed"}}))
+    traces = json.loads(tool_results(req, "query_traces")[0])["traces"]
+    return calls(("final_answer", {
+        "answer": "# Orders\nLookups of x-orders fail.",
+        "failure_modes": [{"title": "lookup_order cannot find EU orders", "category": "tool_error",
+                           "evidence": [{"trace_id": t["trace_id"]} for t in traces[:2]],
+                           "signature": {"tool_name": "lookup_order", "field": "error",
+                                         "regex": r"not found in region EU"},
+                           "confidence": 0.9}]}))
+
+
+def test_pytest_halo_with_a_model(pytester, scripted, tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith(("HALO", "OTEL_", "PYTEST_XDIST_", "PYTEST_ADDOPTS")) or key == "OPENAI_API_KEY":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    srv = scripted(plugin_script)
+    pytester.makepyfile(test_orders=INNER)
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "--halo", "--halo-model", "gpt-4o-mini", "--halo-base-url", srv.url,
+        "--halo-prompt", "why do order lookups fail?", "--halo-max-turns", "6", "--halo-llm-max-tokens", "50000",
+        "--halo-fail-on", "never", timeout=120)
+    assert result.ret == 1  # the three failing tests; halo leaves the exit status alone
+    assert len(srv.by_role("root")) == 2
+    assert "why do order lookups fail?" in srv.requests[0]["messages"][1]["content"]
+    assert "maximum_depth=2" in srv.requests[0]["messages"][0]["content"]
+    f = Findings.read(pytester.path / ".halo" / "findings.json")
+    llm = [m for m in f.failure_modes if m.signature and m.signature.tool_name == "lookup_order"]
+    assert llm and llm[0].source in ("llm", "both") and llm[0].run_count == 3
+    assert (pytester.path / ".halo" / "engine-traces.jsonl").is_file()
