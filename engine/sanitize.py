@@ -6,7 +6,7 @@ attacker put there (escape sequences that clear a terminal, bidi overrides that 
 Every publisher (findings.json, report.md, junit.xml, the terminal, GitHub) applies ``clean``.
 
 Secret shapes come from detect-secrets' plugins (their ``denylist`` rules), plus the shapes those
-rules miss (see ``_OWN_RULES``), plus the values of this process's environment variables named like
+rules miss (see ``rules``), plus the values of this process's environment variables named like
 ``*KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*``. Rules without lookaround run on RE2 (linear
 time on long untrusted text); one combined RE2 pre-check skips every rule when nothing can match,
 which is the common case — redaction runs on titles and capped excerpts, never per span.
@@ -20,26 +20,10 @@ import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cache
 from typing import Any
 
 import re2
-from detect_secrets.plugins.aws import AWSKeyDetector
-from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
-from detect_secrets.plugins.basic_auth import BasicAuthDetector
-from detect_secrets.plugins.discord import DiscordBotTokenDetector
-from detect_secrets.plugins.github_token import GitHubTokenDetector
-from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
-from detect_secrets.plugins.keyword import DENYLIST as KEYWORD_DENYLIST
-from detect_secrets.plugins.mailchimp import MailchimpDetector
-from detect_secrets.plugins.npm import NpmDetector
-from detect_secrets.plugins.openai import OpenAIDetector
-from detect_secrets.plugins.private_key import PrivateKeyDetector
-from detect_secrets.plugins.pypi_token import PypiTokenDetector
-from detect_secrets.plugins.sendgrid import SendGridDetector
-from detect_secrets.plugins.slack import SlackDetector
-from detect_secrets.plugins.square_oauth import SquareOAuthDetector
-from detect_secrets.plugins.stripe import StripeDetector
-from detect_secrets.plugins.twilio import TwilioKeyDetector
 
 REDACTED = "[REDACTED]"
 ENV_NAME_HINTS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "PASSWD", "CREDENTIAL")
@@ -83,8 +67,9 @@ def _plugin_rules(plugin: type, groups: dict[int, int] | None = None) -> list[_R
     """detect-secrets' denylist patterns of ``plugin`` (``groups``: pattern index → the secret's group)."""
     out = []
     for i, pat in enumerate(plugin.denylist):  # type: ignore[attr-defined]
-        source = pat.pattern.replace("(?!\\w)", "")  # GitLab's trailing guard; the greedy class already ends there
-        source = re.sub(r"\{(\d+),\d{4,}\}", r"{\1,}", source)  # RE2 repeats at most 1000 times
+        # GitLab's trailing guard goes (the greedy class already ends there); RE2 repeats at most 1000 times
+        source = pat.pattern.replace("(?!\\w)", "")
+        source = re.sub(r"\{(\d+),\d{4,}\}", r"{\1,}", source)
         out.append(_Rule(plugin.__name__, _compile(source, bool(pat.flags & re.I)), (groups or {}).get(i, 0)))
     return out
 
@@ -103,73 +88,98 @@ def _not_placeholder(value: str) -> bool:
     return bool(v) and REDACTED[:-1] not in v and not (v.startswith("<") and v.endswith(">"))
 
 
-_PEM_MARKERS = "|".join(re.escape(p.pattern) for p in PrivateKeyDetector.denylist)
-# secret-ish words from detect-secrets' keyword plugin, plus the ones it leaves out (token, auth, credentials)
-_KEYWORDS = "|".join([k.replace("_?", "[_-]?") for k in KEYWORD_DENYLIST] + [r"token\b", r"auth\b", r"credentials?\b"])
-_ASSIGN = r"""["']?\s*(?:=|:=|=>|:)\s*"""
-_VALUE = r"""(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|([^\s"',;&)}\]<>]{1,512}))"""
+@cache
+def rules() -> list[_Rule]:
+    """Every rule, in the order they apply: built on first use, so importing this module stays cheap.
 
-_OWN_RULES: list[_Rule] = [
-    # PEM blocks (detect-secrets flags the header line only); a block cut short runs to the end of the text
-    _Rule(
-        "pem_block",
-        _compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)"),
-    ),
-    _Rule("private_key_marker", _compile(rf"(?:{_PEM_MARKERS})[\s\S]*")),
-    # user:password@ in URLs, the user possibly empty (redis://:pw@host)
-    _Rule("url_password", _compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]*:([^\s@/]+)@", ignore_case=True), 1),
-    # the value of an Authorization header, whatever its scheme
-    _Rule(
-        "authorization",
-        _compile(r"""\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:basic|bearer|token|digest)\s+)?([^\s"',;]{6,})""",
-                 ignore_case=True),
-        1,
-    ),
-    _Rule("basic_credential", _compile(r"\bBasic\s+([A-Za-z0-9+/]{6,}={0,2})"), 1, _is_basic_credential),
-    _Rule("bearer", _compile(r"\bbearer\s+([A-Za-z0-9._~+/=-]{8,})", ignore_case=True), 1),
-    # OpenAI (sk-, sk-proj-, sk-svcacct-) and Anthropic (sk-ant-api03-) keys; detect-secrets wants OpenAI's legacy marker
-    _Rule("sk_key", _compile(r"\bsk-[A-Za-z0-9_-]{20,}")),
-    # GitHub tokens of any length and fine-grained PATs (detect-secrets: exactly 36 characters, no github_pat_)
-    _Rule("github", _compile(r"\b(?:gh[pousr]_[A-Za-z0-9_]{16,}|github_pat_[A-Za-z0-9_]{22,})")),
-    # Slack tokens without digits (detect-secrets requires a digit group)
-    _Rule("slack", _compile(r"\bxox[abposre]-[A-Za-z0-9-]{10,}|\bxapp-[A-Za-z0-9-]{10,}")),
-    _Rule("google_api_key", _compile(r"\bAIza[0-9A-Za-z_-]{35}")),
-    _Rule("google_oauth", _compile(r"\bya29\.[0-9A-Za-z_-]{20,}")),
-    _Rule("jwt", _compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?")),
-    # AWS secret access keys next to their name, quoted or not (detect-secrets requires quotes)
-    _Rule(
-        "aws_secret",
-        _compile(r"""aws[\w.-]{0,20}?(?:secret|key)[\w.-]{0,20}["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})""", ignore_case=True),
-        1,
-    ),
-    # password=…, "secret": "…", token: … (after the specific shapes, so their names survive)
-    _Rule(
-        "keyword",
-        _compile(rf"[\w.-]*?(?:{_KEYWORDS})[\w-]*{_ASSIGN}{_VALUE}", ignore_case=True),
-        -1,
-        _not_placeholder,
-    ),
-]
+    detect-secrets (and the ``requests`` it imports) costs ~0.1 s to import and compiling the rules
+    ~40 ms: a pytest run without ``--halo`` never pays it, a run with it pays once.
+    """
+    from detect_secrets.plugins.aws import AWSKeyDetector
+    from detect_secrets.plugins.azure_storage_key import AzureStorageKeyDetector
+    from detect_secrets.plugins.basic_auth import BasicAuthDetector
+    from detect_secrets.plugins.discord import DiscordBotTokenDetector
+    from detect_secrets.plugins.github_token import GitHubTokenDetector
+    from detect_secrets.plugins.gitlab_token import GitLabTokenDetector
+    from detect_secrets.plugins.keyword import DENYLIST as KEYWORD_DENYLIST
+    from detect_secrets.plugins.mailchimp import MailchimpDetector
+    from detect_secrets.plugins.npm import NpmDetector
+    from detect_secrets.plugins.openai import OpenAIDetector
+    from detect_secrets.plugins.private_key import PrivateKeyDetector
+    from detect_secrets.plugins.pypi_token import PypiTokenDetector
+    from detect_secrets.plugins.sendgrid import SendGridDetector
+    from detect_secrets.plugins.slack import SlackDetector
+    from detect_secrets.plugins.square_oauth import SquareOAuthDetector
+    from detect_secrets.plugins.stripe import StripeDetector
+    from detect_secrets.plugins.twilio import TwilioKeyDetector
 
-_DETECT_SECRETS_RULES: list[_Rule] = [
-    *_plugin_rules(AWSKeyDetector, {1: 1}),
-    *_plugin_rules(GitHubTokenDetector),
-    *_plugin_rules(OpenAIDetector),
-    *_plugin_rules(SlackDetector),
-    *_plugin_rules(StripeDetector),
-    *_plugin_rules(SendGridDetector),
-    *_plugin_rules(PypiTokenDetector),
-    *_plugin_rules(GitLabTokenDetector),
-    *_plugin_rules(DiscordBotTokenDetector),
-    *_plugin_rules(TwilioKeyDetector),
-    *_plugin_rules(MailchimpDetector),
-    *_plugin_rules(AzureStorageKeyDetector),
-    *_plugin_rules(SquareOAuthDetector),
-    *_plugin_rules(BasicAuthDetector, {0: 1}),
-    *_plugin_rules(NpmDetector, {0: 1}),
-]
+    pem_markers = "|".join(re.escape(p.pattern) for p in PrivateKeyDetector.denylist)
+    # secret-ish words from detect-secrets' keyword plugin, plus the ones it leaves out (token, auth, credentials)
+    keywords = "|".join([k.replace("_?", "[_-]?") for k in KEYWORD_DENYLIST] + [r"token\b", r"auth\b", r"credentials?\b"])
+    assign = r"""["']?\s*(?:=|:=|=>|:)\s*"""
+    value = r"""(?:"([^"\n]{1,512})"|'([^'\n]{1,512})'|([^\s"',;&)}\]<>]{1,512}))"""
 
-RULES: list[_Rule] = _OWN_RULES[:-1] + _DETECT_SECRETS_RULES + _OWN_RULES[-1:]
+    own: list[_Rule] = [
+        # PEM blocks (detect-secrets flags the header line only); a block cut short runs to the end of the text
+        _Rule(
+            "pem_block",
+            _compile(r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?(?:-----END[A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?-----|$)"),
+        ),
+        _Rule("private_key_marker", _compile(rf"(?:{pem_markers})[\s\S]*")),
+        # user:password@ in URLs, the user possibly empty (redis://:pw@host)
+        _Rule("url_password", _compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@]*:([^\s@/]+)@", ignore_case=True), 1),
+        # the value of an Authorization header, whatever its scheme
+        _Rule(
+            "authorization",
+            _compile(r"""\b(?:proxy-)?authorization["']?\s*[:=]\s*["']?(?:(?:basic|bearer|token|digest)\s+)?([^\s"',;]{6,})""",
+                     ignore_case=True),
+            1,
+        ),
+        _Rule("basic_credential", _compile(r"\bBasic\s+([A-Za-z0-9+/]{6,}={0,2})"), 1, _is_basic_credential),
+        _Rule("bearer", _compile(r"\bbearer\s+([A-Za-z0-9._~+/=-]{8,})", ignore_case=True), 1),
+        # OpenAI (sk-, sk-proj-, sk-svcacct-) and Anthropic (sk-ant-api03-) keys; detect-secrets wants OpenAI's legacy marker
+        _Rule("sk_key", _compile(r"\bsk-[A-Za-z0-9_-]{20,}")),
+        # GitHub tokens of any length and fine-grained PATs (detect-secrets: exactly 36 characters, no github_pat_)
+        _Rule("github", _compile(r"\b(?:gh[pousr]_[A-Za-z0-9_]{16,}|github_pat_[A-Za-z0-9_]{22,})")),
+        # Slack tokens without digits (detect-secrets requires a digit group)
+        _Rule("slack", _compile(r"\bxox[abposre]-[A-Za-z0-9-]{10,}|\bxapp-[A-Za-z0-9-]{10,}")),
+        _Rule("google_api_key", _compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+        _Rule("google_oauth", _compile(r"\bya29\.[0-9A-Za-z_-]{20,}")),
+        _Rule("jwt", _compile(r"\beyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]{5,}(?:\.[A-Za-z0-9_-]*)?")),
+        # AWS secret access keys next to their name, quoted or not (detect-secrets requires quotes)
+        _Rule(
+            "aws_secret",
+            _compile(r"""aws[\w.-]{0,20}?(?:secret|key)[\w.-]{0,20}["']?\s*[:=]\s*["']?([A-Za-z0-9/+]{40})""", ignore_case=True),
+            1,
+        ),
+        # password=…, "secret": "…", token: … (after the specific shapes, so their names survive)
+        _Rule(
+            "keyword",
+            _compile(rf"[\w.-]*?(?:{keywords})[\w-]*{assign}{value}", ignore_case=True),
+            -1,
+            _not_placeholder,
+        ),
+    ]
+
+    from_plugins: list[_Rule] = [
+        *_plugin_rules(AWSKeyDetector, {1: 1}),
+        *_plugin_rules(GitHubTokenDetector),
+        *_plugin_rules(OpenAIDetector),
+        *_plugin_rules(SlackDetector),
+        *_plugin_rules(StripeDetector),
+        *_plugin_rules(SendGridDetector),
+        *_plugin_rules(PypiTokenDetector),
+        *_plugin_rules(GitLabTokenDetector),
+        *_plugin_rules(DiscordBotTokenDetector),
+        *_plugin_rules(TwilioKeyDetector),
+        *_plugin_rules(MailchimpDetector),
+        *_plugin_rules(AzureStorageKeyDetector),
+        *_plugin_rules(SquareOAuthDetector),
+        *_plugin_rules(BasicAuthDetector, {0: 1}),
+        *_plugin_rules(NpmDetector, {0: 1}),
+    ]
+
+    return own[:-1] + from_plugins + own[-1:]
 
 
 def _set_source(rule: _Rule) -> str:
@@ -189,7 +199,11 @@ def _rule_set(rules: list[_Rule]) -> Any:
     return rs
 
 
-_RULE_SET = _rule_set(RULES)
+@cache
+def _compiled() -> tuple[Any, list[tuple[Any, Callable[[Any], str]]]]:
+    """The RE2 set over every rule and each rule's (pattern, replacement)."""
+    all_rules = rules()
+    return _rule_set(all_rules), [(r.pattern, _replace(r)) for r in all_rules]
 
 
 def _replace(rule: _Rule) -> Callable[[Any], str]:
@@ -212,7 +226,6 @@ def _replace(rule: _Rule) -> Callable[[Any], str]:
     return sub
 
 
-_SUBS = [(r.pattern, _replace(r)) for r in RULES]
 
 
 def env_secrets(environ: Iterable[tuple[str, str]] | None = None) -> list[str]:
@@ -273,11 +286,12 @@ def redact(text: object) -> str:
             s = s.replace(value, REDACTED)
     if not s.isascii():
         s = _SURROGATES.sub("\ufffd", s)  # RE2 reads UTF-8; a lone surrogate cannot be encoded
-    hits = _RULE_SET.Match(s)
+    rule_set, subs = _compiled()
+    hits = rule_set.Match(s)
     if not hits:
         return s
     for i in sorted(hits):
-        pattern, sub = _SUBS[i]
+        pattern, sub = subs[i]
         s = pattern.sub(sub, s)
     return s
 
