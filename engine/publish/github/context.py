@@ -112,13 +112,6 @@ class RunContext:
         return f"{owner}:{branch}" if owner and branch else None
 
     @property
-    def is_fork(self) -> bool:
-        head = _dig(self.event, "pull_request", "head", "repo", "full_name")
-        if head is None:
-            head = _dig(self.workflow_run, "head_repository", "full_name")
-        return bool(head) and head != self.repository
-
-    @property
     def default_branch(self) -> str:
         return str(_dig(self.event, "repository", "default_branch") or "main")
 

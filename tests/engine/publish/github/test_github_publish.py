@@ -283,3 +283,13 @@ def test_cli_exits_zero_when_github_refuses_and_two_on_usage_errors(tmp_path, fa
     assert main(["github", "publish", "--findings", str(tmp_path / "missing.json")]) == 2
     monkeypatch.delenv("GITHUB_REPOSITORY")
     assert main(["github", "publish", "--findings", str(path)]) == 2
+
+
+def test_job_summary_stays_under_one_mebibyte(tmp_path, fake_github, actions_env) -> None:
+    env = actions_env("push", ref="refs/heads/feature")
+    f = make_findings(n_new=2500, n_persisting=0, llm=False)
+    for m in f.failure_modes:
+        m.example = "é" * 2000
+    res = _publish(tmp_path, fake_github, f, env)
+    size = len(Path(env["GITHUB_STEP_SUMMARY"]).read_bytes())
+    assert res.summary_written and 500_000 < size <= 1024 * 1024
