@@ -22,6 +22,7 @@ from engine.root_cause_groups import facet_label, groups
 MAX_TESTS_LISTED = 10
 MAX_CHANGES_NAMED = 5
 MAX_ONE_OFFS = 50
+MAX_SECTIONS = 50
 PLACEHOLDERS = ("<*>", "<URL>", "<PATH>", "<EMAIL>", "<UUID>", "<HEX>")
 PLACEHOLDER_NOTE = (
     "In titles, `<*>` stands for a part that varied between occurrences (an id, a number, a quoted "
@@ -303,8 +304,10 @@ def render_report(f: Findings) -> str:
             lines += [PLACEHOLDER_NOTE, ""]
     else:
         lines += [f"No systemic failure modes in {_plural(d.spans, 'span')} from {_plural(d.traces, 'trace')}.", ""]
-    for i, members in enumerate(roots, 1):
+    for i, members in enumerate(roots[:MAX_SECTIONS], 1):
         lines += _root_cause_section(i, members, d, status)
+    if len(roots) > MAX_SECTIONS:
+        lines += [f"{len(roots) - MAX_SECTIONS} smaller root causes are in the table above and in findings.json.", ""]
     lines += _llm_section(f, unverified, d)
     lines += _gate_section(g)
     notes = [n for n in g.notes + f.notes if n]

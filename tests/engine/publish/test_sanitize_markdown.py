@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from engine.publish.markdown import ZWSP, md_block, md_cell, md_code, md_details, md_text
+from engine.publish.markdown import ZWSP, md_block, md_cell, md_code, md_details, md_prose, md_text, md_title
 
 
 def test_md_text_neutralises_markup_but_stays_readable() -> None:
@@ -70,3 +70,31 @@ def test_md_details_escapes_summary_html() -> None:
     out = md_details("p <b>bold</b>", "body")
     assert out.startswith("<details><summary>p &lt;b&gt;bold&lt;/b&gt;</summary>")
     assert out.endswith("</details>")
+
+
+def test_md_prose_keeps_markdown_but_disarms_it() -> None:
+    answer = (
+        "## Answer\n"
+        "The tool `lookup_order` fails for @octocat, see #12 and [click](http://evil.example) <img src=x onerror=y>\n"
+        "- item with `<code> @x` and $5 and &amp;\n"
+        "```python\nprint('<b>@x</b>')\n```\n"
+        "| a | b |\n"
+        "```\nunclosed fence swallowing the rest"
+    )
+    out = md_prose(answer)
+    lines = out.splitlines()
+    assert lines[0] == "## Answer" and lines[2].startswith("- item")
+    assert "@" + ZWSP + "octocat" in out and "#" + ZWSP + "12" in out
+    assert "\\[click\\](`http://evil.example`)" in out and "\\<img" in out
+    assert "`<code> @x`" in out  # code spans untouched
+    assert "\\$5" in out and "\\&amp;" in out
+    assert "print('<b>@x</b>')" in out  # fenced code untouched
+    assert lines[-1] == "```" and lines[-2] == "unclosed fence swallowing the rest"  # the open fence is closed
+    assert "\x1b" not in md_prose("a\x1b[2Jb") and "ghp_" not in md_prose("ghp_abcdefghijklmnopqrstuvwxyz0123")
+
+
+def test_md_title_keeps_code_spans() -> None:
+    assert md_title("Tool `lookup_order` fails: a|b *x*") == "Tool `lookup_order` fails: a\\|b \\*x\\*"
+    assert md_title("`a|b` x", in_table=True) == "`a\\|b` x"
+    assert md_title("# `x`") == "\\# `x`"
+    assert md_title("odd ` tick") == "odd \\` tick"
