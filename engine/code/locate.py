@@ -22,6 +22,8 @@ _TOOL_KEYED = frozenset({
 })
 _AGENT_KEYED = frozenset({"refusal", "refusal_loop"})
 _TEMPLATE_KEYED = frozenset({"tool_error", "exception"})
+_KNOWN = _TOOL_KEYED | _AGENT_KEYED | _TEMPLATE_KEYED | {"budget_exhaustion", "handoff_loop", "guardrail"}
+_QUOTED = re.compile(r"`([A-Za-z_][\w.-]{0,100})`")
 _BUDGET_SETTINGS = {
     "max turns": ("max_turns", "max_turn", "turn_limit", "max_iterations"),
     "max steps": ("max_steps", "max_iterations", "step_limit", "max_iter"),
@@ -70,6 +72,8 @@ def query_of(mode: FailureMode) -> ModeQuery:
         q.text_kind = "output_literal"
     if mode.category == "budget_exhaustion":
         q.settings = _BUDGET_SETTINGS.get(mode.key, ())
+    if mode.category not in _KNOWN:  # a user's detector: the names its title quotes, `like_this`
+        q.tools.extend(n for n in _QUOTED.findall(mode.title) if n not in q.tools)
     sig = mode.signature
     if sig is not None and sig.tool_name and sig.tool_name not in q.tools:
         q.tools.append(sig.tool_name)
