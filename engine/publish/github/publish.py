@@ -113,7 +113,7 @@ def publish(
 
     if repo is not None and opts.comment_mode != "off":
         _comment(repo, ctx, f, opts, links, result)
-    if repo is not None and opts.check_run:
+    if repo is not None and opts.check_run and result.comment != "read-only":  # one notice says it all
         _check_run(repo, ctx, f, opts, links, result)
 
     for n in result.notices:
@@ -158,7 +158,8 @@ def _comment(repo: Any, ctx: RunContext, f: Findings, opts: PublishOptions, link
         )
         print(f"halo github publish: comment {result.comment} on #{pr}")
     except PUBLISH_ERRORS as exc:
-        result.notices.append(explain(exc, f"comment on #{pr}"))
+        what = f"comment{' and check run' if opts.check_run else ''} on #{pr}"
+        result.notices.append(explain(exc, what))
         if is_read_only(exc):
             result.comment = "read-only"
 

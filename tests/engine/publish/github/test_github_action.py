@@ -283,6 +283,6 @@ def test_fork_pull_request_read_only_token_still_summarises(tmp_path, fake_githu
     assert res["statuses"][-1] == ("Verdict", 0)
     assert res["summary"].startswith("ℹ️ **pytest-halo:") and "read-only" in res["summary"]
     assert "No baseline yet" in res["summary"]
-    assert res["logs"].count("::warning title=pytest-halo::") == 3  # no baseline, comment, check run
+    assert res["logs"].count("::warning title=pytest-halo::") == 2  # no baseline; read-only (comment and check run)
     assert fake_github.comments == {} and fake_github.check_runs == {}
 

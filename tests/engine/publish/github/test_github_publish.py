@@ -99,13 +99,14 @@ def test_fork_token_is_read_only_no_crash_summary_and_one_notice(tmp_path, fake_
     fake_github.read_only = True
     res = _publish(tmp_path, fake_github, make_findings(), env, check_run=True)
     assert res.comment == "read-only" and res.check_run_id is None
-    assert fake_github.comments.get(7, []) == []
+    assert fake_github.comments.get(7, []) == [] and fake_github.calls("POST", r"/check-runs$") == 0
     assert res.summary_written
     summary = Path(env["GITHUB_STEP_SUMMARY"]).read_text(encoding="utf-8")
     assert summary.startswith("❌ **pytest-halo: gate failed**")
     assert "read-only" in summary and "workflow\\_run" not in summary.split("read-only")[0][-5:]
     out = capsys.readouterr().out
-    assert out.count("::warning title=pytest-halo::") == 2  # comment and check run, each once
+    assert out.count("::warning title=pytest-halo::") == 1  # one notice for the comment and the check run
+    assert "comment and check run on #7" in out
     assert "Resource not accessible by integration" in out
     outputs = Path(env["GITHUB_OUTPUT"]).read_text(encoding="utf-8")
     assert "verdict=fail\n" in outputs and "new-count=1\n" in outputs
