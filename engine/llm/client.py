@@ -135,7 +135,8 @@ class ModelClient:
         req: dict[str, Any] = {"model": model, "messages": messages}
         if tools:
             req["tools"] = tools
-            req["parallel_tool_calls"] = s.parallel_tool_calls
+            if not s.parallel_tool_calls:  # sent only to turn it off: some servers reject the unknown key
+                req["parallel_tool_calls"] = False
             if tool_choice is not None:
                 req["tool_choice"] = tool_choice
         if s.temperature is not None:
@@ -168,7 +169,7 @@ class ModelClient:
         body, attempts = await self._with_retries(request)
         reply = parse_body(body)
         reply.attempts = attempts
-        if self.cache is not None:
+        if self.cache is not None and not reply.refusal:  # a refusal may be retried: never pin it
             self.cache.put(key, body)
         if self.replay is not None:
             self.replay.record(request_key(request, None), body)

@@ -294,6 +294,11 @@ class _AgentLoop:
             choice = {"type": "function", "function": {"name": "final_answer"}} if forced_why and tools else None
             reply = await run.request(info, self.span, self.model, list(self.convo.messages), tools,
                                       tool_choice=choice)
+            for _ in range(run.settings.refusal_retries):  # a refusal is retried, not counted as a turn
+                if not reply.refusal or reply.tool_calls:
+                    break
+                reply = await run.request(info, self.span, self.model, list(self.convo.messages), tools,
+                                          tool_choice=choice)
             self.turns.take()
             self.convo.add(reply.assistant_message())
             if not reply.tool_calls:

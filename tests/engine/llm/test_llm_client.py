@@ -119,3 +119,30 @@ def test_headers_and_api_key_reach_the_server(scripted, make_settings):
     assert req["temperature"] == 0.1 and req["max_tokens"] == 50 and req["reasoning_effort"] == "low"
     assert srv.headers[0]["x-team"] == "halo"
     assert srv.headers[0]["authorization"] == "Bearer test-key"
+
+
+def test_timeout_is_retried(scripted, make_settings):
+    def script(req, n):
+        if n == 0:
+            time.sleep(0.6)
+        return text("after a timeout")
+
+    srv = scripted(script)
+    assert _complete(make_settings(srv, request_timeout_s=0.3)).content == "after a timeout"
+    assert len(srv.requests) == 2
+
+
+def test_parallel_tool_calls_sent_only_to_turn_it_off(scripted, make_settings):
+    srv = scripted(lambda req, n: text("ok"))
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
+
+    async def go(settings):
+        client = ModelClient(settings)
+        try:
+            await client.complete(client.build_request("m", [{"role": "user", "content": "x"}], tools))
+        finally:
+            await client.close()
+
+    asyncio.run(go(make_settings(srv, cache=False)))
+    asyncio.run(go(make_settings(srv, cache=False, parallel_tool_calls=False)))
+    assert "parallel_tool_calls" not in srv.requests[0] and srv.requests[1]["parallel_tool_calls"] is False

@@ -320,3 +320,17 @@ def test_provider_down_fails_with_one_line(make_settings, tau_store, tmp_path):
     result, _ = run(make_settings(None, max_retries=1), tau_store, out_dir=tmp_path)
     assert result.failed and result.totals.stopped_because.startswith("error: cannot reach the provider")
     assert result.modes == [] and (tmp_path / "engine-traces.jsonl").is_file()
+
+
+def test_refusal_is_retried_without_costing_a_turn(scripted, make_settings, tau_store):
+    def script(req, n):
+        if n == 0:
+            body = text("")
+            body["choices"][0]["message"]["refusal"] = "I can't help with that."
+            return body
+        return calls(FINISH)
+
+    srv = scripted(script)
+    result, _ = run(make_settings(srv, refusal_retries=1, max_turns=1), tau_store)
+    assert len(srv.requests) == 2 and result.totals.stopped_because == "max_turns"
+    assert result.answer == "done"
