@@ -56,17 +56,24 @@ class CodeToolProvider:
 
     name = "code tools"
 
-    def __init__(self, repo_root: Path, diff_base_ref: str | None = None, budget: int = code.DEFAULT_BUDGET) -> None:
-        self.root = Path(repo_root)
+    def __init__(self, repo_root: Path | None = None, diff_base_ref: str | None = None,
+                 budget: int = code.DEFAULT_BUDGET) -> None:
+        self.root = Path(repo_root) if repo_root is not None else None
         self.diff_base_ref = diff_base_ref
         self.budget = budget
 
     def tools(self, env: Any = None) -> list[Any]:
+        """The tools for this run; without a root of its own, the run's ``env.extras["repo_root"]``."""
         from engine.llm.tools.base import ToolUnavailable
 
-        if not self.root.is_dir():
-            raise ToolUnavailable(f"no repository at {self.root}")
-        root, b = self.root, self.budget
+        extras = getattr(env, "extras", None) or {}
+        root = self.root or (Path(extras["repo_root"]) if extras.get("repo_root") else None)
+        base_ref = self.diff_base_ref or extras.get("diff_base")
+        if root is None:
+            raise ToolUnavailable("no repository given (--halo-repo / --repo)")
+        if not root.is_dir():
+            raise ToolUnavailable(f"no repository at {root}")
+        b = self.budget
         out = [
             CodeTool("list_files", "List files of the project under test (paths relative to its root).",
                      code.ListFilesArgs, lambda a: code.list_files(root, a, b)),
@@ -77,7 +84,7 @@ class CodeToolProvider:
         ]
         if git_root(root) is None:
             return out
-        base = diff_base(root, self.diff_base_ref)
+        base = diff_base(root, base_ref)
         git = GitTools(root, base, b)
         out += [
             CodeTool("git_log", "Recent commits (optionally touching a path).", GitLogArgs, git.git_log),
@@ -86,7 +93,7 @@ class CodeToolProvider:
                      GitBlameArgs, git.git_blame),
         ]
         if base is not None:
-            touched = self.changed_files(base)
+            touched = changed_files(root, base)
             out.append(CodeTool(
                 "git_diff",
                 "The change under review (from the merge base with the base branch to the working tree). "
@@ -94,16 +101,18 @@ class CodeToolProvider:
                 GitDiffArgs, git.git_diff))
         return out
 
-    def changed_files(self, base: str) -> list[str]:
-        try:
-            return sorted(changed_lines(self.root, base))
-        except CodeToolError:
-            return []
-
     async def close(self) -> None:
         return None
 
 
-def code_tool_provider(repo_root: Path, diff_base_ref: str | None = None) -> CodeToolProvider:
-    """The provider for ``make_reasoner(settings, providers=[..., code_tool_provider(root, base)])``."""
+def changed_files(root: Path, base: str) -> list[str]:
+    try:
+        return sorted(changed_lines(root, base))
+    except CodeToolError:
+        return []
+
+
+def code_tool_provider(repo_root: Path | None = None, diff_base_ref: str | None = None) -> CodeToolProvider:
+    """The provider: ``make_reasoner(settings, providers=[..., code_tool_provider(root, base)])``, or, with no
+    root, ``engine.llm.engine.register_tool_provider(code_tool_provider)`` reading the run's ``env.extras``."""
     return CodeToolProvider(repo_root, diff_base_ref)

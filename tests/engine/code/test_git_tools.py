@@ -143,6 +143,14 @@ def test_provider_offers_git_tools_only_inside_a_work_tree(repo, tmp_path, monke
     with pytest.raises(ToolError):
         asyncio.run(tools["read_file"].run(ctx, tools["read_file"].arguments(path="../x")))
 
+    # registered without a root, the provider reads the run's environment
+    from engine.llm.tools.base import ToolUnavailable
+
+    env = ToolEnvironment(store=None, settings=None, extras={"repo_root": str(repo), "diff_base": "main"})
+    assert "git_diff" in {t.name for t in code_tool_provider().tools(env)}
+    with pytest.raises(ToolUnavailable):
+        code_tool_provider().tools(ToolEnvironment(store=None, settings=None))
+
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "a.py").write_text("x = 1\n")
