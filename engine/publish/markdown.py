@@ -41,8 +41,13 @@ def _one_line(text: object) -> str:
     return " ".join(clean(text).split())
 
 
+# ``[REDACTED]`` reads better unescaped, and only a following ``(``, ``[`` or ``:`` could make it a link
+_REDACTED_ESCAPED = re.compile(r"\\\[REDACTED\\\](?![(\[:])")
+
+
 def _escape_inline(s: str) -> str:
     s = _INLINE.sub(lambda m: "\\" + m.group(0), s)
+    s = _REDACTED_ESCAPED.sub("[REDACTED]", s)
     s = _ENTITY.sub(r"\\&", s)
     s = _MENTION.sub("@" + ZWSP, s)
     return _ISSUE_REF.sub(lambda m: m.group(0) + ZWSP, s)

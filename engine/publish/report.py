@@ -84,6 +84,8 @@ def in_words(m: FailureMode, d: DatasetSummary) -> str:
         passing = max(m.test_count - m.failing_test_count, 0)
     if not f_total:
         return f"in {passing} of {p_total} tests, all passing"
+    if not p_total:
+        return f"in {failing} of {f_total} failing tests (no test passed)"
     return f"in {failing} of {f_total} failing tests and {passing} of {p_total} passing"
 
 

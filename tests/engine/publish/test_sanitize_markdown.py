@@ -98,3 +98,9 @@ def test_md_title_keeps_code_spans() -> None:
     assert md_title("`a|b` x", in_table=True) == "`a\\|b` x"
     assert md_title("# `x`") == "\\# `x`"
     assert md_title("odd ` tick") == "odd \\` tick"
+
+
+def test_redacted_placeholder_stays_readable_unless_it_could_link() -> None:
+    assert md_text("password=[REDACTED] x") == "password=[REDACTED] x"
+    assert md_text("[REDACTED](http://e.vil)") == "\\[REDACTED\\](`http://e.vil`)"
+    assert md_text("[REDACTED]: http://e.vil").startswith("\\[REDACTED\\]:")

@@ -21,11 +21,17 @@ from engine.traces.span import STATUS_ERROR, make_span
 T0 = 1_700_000_000_000_000_000
 ENV_SECRET = "swordfish-river-stone"
 HOSTILE = (
-    "auth rejected: password=opensesame; Authorization: Basic dXNlcjpwYXNzd29yZA== "
+    "auth rejected: password=opensesame api_key=zebrafishkey secret=plainsecret token=tokentokentoken "
+    "ghp_abcdefghijklmnopqrstuvwxyz0123456789; Authorization: Basic dXNlcjpwYXNzd29yZA== "
     "slack xoxb-abcdefghij-klmnopqrstuv via redis://:hunterpw@cache and env " + ENV_SECRET +
     " \x1b[2J\x1b]0;pwned\x07\x1bc ping @octocat"
 )
-SECRETS = ("opensesame", "dXNlcjpwYXNzd29yZA", "xoxb-", "hunterpw", ENV_SECRET, "\x1b", "\x07", "pwned")
+ARGS = (
+    '{"user": "bob", "password": "opensesame", "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", '
+    '"key": "-----BEGIN RSA PRIVATE KEY-----\\nMIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM\\n-----END RSA PRIVATE KEY-----"}'
+)
+SECRETS = ("opensesame", "zebrafishkey", "plainsecret", "tokentokentoken", "ghp_", "dXNlcjpwYXNzd29yZA", "xoxb-",
+           "hunterpw", ENV_SECRET, "wJalrXUtnFEMI", "MIIEpAIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM", "\x1b", "\x07", "pwned")
 
 
 def _traces(path: Path, error: str, n: int = 3) -> Path:
@@ -39,7 +45,7 @@ def _traces(path: Path, error: str, n: int = 3) -> Path:
                 trace_id=tid, span_id=f"{i + 1:08x}00000002", parent_span_id=root["span_id"], name="tool login",
                 start_ns=T0 + i + 1, end_ns=T0 + i + 5, status_code=STATUS_ERROR, status_message=error,
                 attributes={"openinference.span.kind": "TOOL", "tool.name": "login",
-                            "tool.parameters": '{"user": "bob", "password": "opensesame"}', **attrs},
+                            "tool.parameters": ARGS, **attrs},
             )
             fh.write(orjson.dumps(root) + b"\n" + orjson.dumps(tool) + b"\n")
     return path
@@ -65,7 +71,8 @@ def test_no_secret_or_escape_in_any_output(published: tuple[Path, list[str]]) ->
     mode = next(m for m in findings.failure_modes if m.detector == "tool_error")
     assert "[REDACTED]" in mode.title and "[REDACTED]" in mode.key
     outside_code = re.sub(r"```+text\n.*?\n```+|`[^`\n]*`", "", texts["report.md"], flags=re.S)
-    assert "@octocat" not in outside_code and "@\u200boctocat" in outside_code  # GitHub never links inside code
+    assert "@octocat" not in outside_code  # GitHub never links inside code
+    assert "password=[REDACTED]" in texts["report.md"]  # readable: the placeholder is not escaped
     assert any("[REDACTED]" in line for line in summary)
 
 
