@@ -7,6 +7,7 @@ through ``text.plain`` (redacted, no tags, mentions broken).
 
 from __future__ import annotations
 
+import posixpath
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -38,8 +39,10 @@ def _nodeid_target(nodeid: str, root: Path, prefix: str) -> tuple[str, int] | No
         return None
     func = rest.split("::")[-1].split("[", 1)[0] if rest else ""
     line = _line_of(root / file_part, func) if func else 1
-    path = f"{prefix.strip('/')}/{file_part}" if prefix.strip("/. ") else file_part
-    return path, line
+    base = posixpath.normpath(prefix.strip() or ".")
+    if base.startswith(".."):
+        base = "."
+    return (file_part if base == "." else posixpath.join(base.lstrip("/"), file_part)), line
 
 
 def _message(kind: str, m: FailureMode) -> str:

@@ -68,7 +68,7 @@ def decide(mode: str, *, failed: bool, all_clear: bool, changed: bool) -> Wanted
 
 def is_ours(comment: CommentLike, marker: str, author: str) -> bool:
     body = comment.body or ""
-    user = getattr(comment.user, "login", None) if comment.user is not None else None
+    user = comment.user.login if comment.user is not None else None
     return marker in body and user == author
 
 

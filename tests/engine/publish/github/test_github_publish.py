@@ -187,7 +187,7 @@ def test_check_run_annotations_are_batched_by_50(tmp_path, fake_github, actions_
     f = make_findings(n_new=1)
     f.failure_modes[0].evidence = [Evidence(trace_id="a" * 32, test_nodeid=f"tests/test_agent.py::test_case_{i}[x]")
                                    for i in range(120)]
-    res = _publish(tmp_path, fake_github, f, env, check_run=True, path_prefix="agent")
+    res = _publish(tmp_path, fake_github, f, env, check_run=True, path_prefix="./agent/")
     run = fake_github.check_runs[res.check_run_id]  # type: ignore[index]
     assert run["requests"] == 3 and len(run["annotations"]) == 120
     assert fake_github.calls("POST", r"/check-runs$") == 1 and fake_github.calls("PATCH", r"/check-runs/\d+$") == 2
