@@ -2,29 +2,40 @@
 
 A signature (``engine.findings.Signature``) is checked on the normalized view of a span
 (``engine.traces.normalize``): its category, tool name and span name compared without case,
-and its RE2 regex searched in the error, output or input text (``span_texts``). Reading and
-normalizing every span costs a parse per span, so the index narrows first, soundly:
+and its RE2 regex searched in the error, output or input text (``span_texts``). Parsing and
+normalizing a span costs far more than finding text in its raw line, so candidates are
+narrowed first, soundly (never a span the full check would match):
 
-* trace rollups: a ``category`` needs a trace with spans of it, a ``tool_name`` a trace that
-  called a tool of that name;
-* the regex's required literal (``regex_scan.required_literals``): when every match must
-  contain a plain ASCII literal that JSON never escapes, only spans whose raw line contains it
-  (one memchr-speed pass over an mmap of the file) can match.
+* trace rollups of the index: a ``category`` needs a trace with spans of it, a ``tool_name`` a
+  trace that called a tool of that name;
+* raw-line filters, each one RE2 pass over an mmap of the file (or over the remaining
+  candidates' lines once they are few): the regex itself when every character it can match is
+  one JSON writes as itself (assertions dropped: that only widens it), else its required
+  literal; the tool or span name; for ``field: error``, the marks every error span carries.
+  Spans the index had to coerce (``state.slow``) may be spelled differently and always stay.
 
-Only the candidates left are parsed and judged exactly. ``match_signatures`` evaluates many
-signatures reading each candidate span once (how every analysis re-applies the library).
+Only the candidates left are parsed and judged exactly; the normalized view is computed only
+for spans that pass the cheap checks (category, names) and need a text. ``match_signatures``
+evaluates many signatures reading each candidate span once (how every analysis re-applies
+the library).
 """
 
 from __future__ import annotations
 
+import mmap
 import os
 import re
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+import re2
+
 from engine.findings import Signature
 from engine.signatures import (
+    RE2_MAX_MEM,
     SignatureError,
     compile_regex,
     normalize_signature,
@@ -34,15 +45,15 @@ from engine.signatures import (
 from engine.traces import canonical_reader as R
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.index import TraceIndex, read_json
-from engine.traces.normalize import TOOL_ARGS_KEYS, TOOL_RESULT_KEYS, NormalizedSpan, normalize
-from engine.traces.regex_scan import compile_guarded, matching_spans, required_literals
+from engine.traces.normalize import TOOL_ARGS_KEYS, TOOL_RESULT_KEYS, NormalizedSpan, normalize, rollup
+from engine.traces.regex_scan import required_literals
+from engine.traces.span import STATUS_ERROR, Span
+from engine.traces.store import TraceStore
 
 try:  # the parser ``regex_scan`` uses too; without it the regex-as-prefilter is off
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
-    import sre_parse as _sre_parse  # type: ignore[no-redef]
-from engine.traces.span import Span
-from engine.traces.store import TraceStore
+    _sre_parse = None
 
 __all__ = ["SignatureMatch", "match_signature", "match_signatures", "span_texts"]
 
@@ -53,6 +64,7 @@ _UNSAFE = frozenset('"\\/<>&\'')
 _INPUT_EXTRA_KEYS = ("gen_ai.input.messages", "gen_ai.prompt", "llm.prompts")
 _ERROR_EXTRA_KEYS = ("exception.stacktrace",)
 _CANON_KEYS = ("trace_state", "resource", "scope")
+_FEW = 4  # below span_count / _FEW candidates, filters read only the candidates' lines
 
 
 @dataclass
@@ -86,7 +98,7 @@ class SignatureMatch:
 
 @dataclass
 class _Plan:
-    """One signature, compiled: the exact predicate and the raw-line prefilters every match passes."""
+    """One signature, compiled: the exact predicate and the raw-line filters every match passes."""
 
     match: SignatureMatch
     category: str | None
@@ -94,8 +106,8 @@ class _Plan:
     span_name: str | None
     field: str
     rx: Any
-    raw_filters: list[tuple[Any, Any]]  # (bytes, text) guarded patterns; a match's raw line hits each
-    error_only: bool = False  # only error spans can match (plus spans the index had to coerce)
+    raw_filters: list[Any]  # RE2 bytes programs; the raw line of every matching span contains a match
+    error_only: bool = False  # only error spans can match
 
 
 _SAFE_CHARS = frozenset(c for c in range(0x20, 0x7F) if chr(c) not in _UNSAFE)
@@ -122,14 +134,18 @@ def _ci_literal(text: str) -> str:
     return "".join(out)
 
 
-def _guarded(pattern: str) -> tuple[Any, Any] | None:
+def _raw(pattern: str) -> Any:
+    """An RE2 program over raw (UTF-8) lines; None when RE2 refuses it (then there is simply no filter)."""
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.max_mem = RE2_MAX_MEM
     try:
-        return compile_guarded(pattern)
-    except ValueError:
+        return re2.compile(pattern.encode(), opts)
+    except re2.error:
         return None
 
 
-def _literal_prefilter(regex: str) -> tuple[Any, Any] | None:
+def _literal_prefilter(regex: str) -> Any:
     """A raw-line pattern every span the regex can match must contain, or None when there is none.
 
     ``(?i)`` at the very start is honoured by searching the literals case-insensitively.
@@ -147,18 +163,18 @@ def _literal_prefilter(regex: str) -> tuple[Any, Any] | None:
         return None
     words = [s.decode("ascii") for s in safe if s is not None]
     if ci:
-        return _guarded("(?i)" + "|".join(_ci_literal(w) for w in words))
-    return _guarded("|".join(re.escape(w) for w in words))
+        return _raw("(?i)" + "|".join(_ci_literal(w) for w in words))
+    return _raw("|".join(re.escape(w) for w in words))
 
 
-def _name_prefilter(name: str) -> tuple[Any, Any] | None:
+def _name_prefilter(name: str) -> Any:
     """Spans named ``name`` (compared without case) carry it verbatim in their raw line."""
     if len(name) < 3 or any(ord(c) not in _SAFE_CHARS for c in name):
         return None
-    return _guarded("(?i)" + _ci_literal(name))
+    return _raw("(?i)" + _ci_literal(name))
 
 
-_ERROR_MARKS = _guarded(r"STATUS_CODE_ERROR|\"error\.type\"|\"langfuse\.observation\.level\"")
+_ERROR_MARKS = _raw(r"STATUS_CODE_ERROR|\"error\.type\"|\"langfuse\.observation\.level\"")
 
 
 def _raw_safe(tree: Any) -> bool:
@@ -225,37 +241,21 @@ def _without_assertions(regex: str) -> str | None:
     return "".join(out) or None
 
 
-def _regex_prefilter(regex: str) -> tuple[Any, Any] | None:
-    """The regex itself over raw lines (as bytes: ``\\d``/``\\w`` are ASCII, as in RE2) when that is sound."""
-    if not regex.isascii():
+def _regex_prefilter(regex: str) -> Any:
+    """The regex itself over raw lines (``\\d``/``\\w`` are ASCII in RE2 too) when that is sound."""
+    if not regex.isascii() or _sre_parse is None:
         return None
     stripped = _without_assertions(regex)
     if stripped is None:
         return None
-    regex = stripped
     try:
-        tree = _sre_parse.parse(regex, 0)
+        tree = _sre_parse.parse(stripped, 0)
     except Exception:  # noqa: BLE001 - RE2-only syntax: no prefilter
         return None
     if tree.state.flags & (re.IGNORECASE | re.DOTALL | re.MULTILINE | re.VERBOSE) or not _raw_safe(tree):
         return None
-    try:
-        rx = re.compile(regex.encode())
-    except re.error:
-        return None
-    if rx.search(b"") is not None:
-        return None
-    return _guarded(regex) if not re.search(r"\\[wWdDsSbB]", regex) else _bytes_only(regex)
-
-
-def _bytes_only(regex: str) -> tuple[Any, Any] | None:
-    """``compile_guarded`` keeps ``\\w``/``\\d`` patterns as text (Unicode classes); as a prefilter the
-    ASCII meaning is the right one, so search the bytes form on both paths."""
-    pair = _guarded(regex)
-    if pair is None:
-        return None
-    twin = pair[1].ascii_twin()
-    return (twin, pair[1]) if twin is not None else None
+    rx = _raw(stripped)
+    return rx if rx is not None and rx.search(b"") is None else None
 
 
 def _plan(sig: Signature | Mapping[str, Any]) -> _Plan:
@@ -284,8 +284,6 @@ def _as_text(v: Any) -> str | None:
         return None
     if isinstance(v, str):
         return v
-    import orjson
-
     try:
         return orjson.dumps(v).decode()
     except TypeError:
@@ -330,17 +328,47 @@ def span_texts(span: Span, ns: NormalizedSpan | None = None) -> dict[str, str | 
     return {"error": error or None, "output": output, "input": inp}
 
 
-def _judge(p: _Plan, span: Span, ns: NormalizedSpan, texts: dict[str, str | None] | None) -> tuple[bool, Any]:
-    """Does the plan hold on this span? Returns (verdict, the regex match or None)."""
-    if p.category is not None and ns.category != p.category:
+def _maybe_error(span: Span) -> bool:
+    """A superset of ``normalize``'s error verdict, from plain dict gets (no view needed to rule a span out)."""
+    attrs = span.get("attributes") or {}
+    return (span.get("status") or {}).get("code") == STATUS_ERROR or "error.type" in attrs or (
+        "langfuse.observation.level" in attrs)
+
+
+class _View:
+    """What the plans ask of one span, each piece computed once and only when asked."""
+
+    __slots__ = ("span", "cat", "tool", "name", "_ns", "_texts")
+
+    def __init__(self, span: Span) -> None:
+        self.span = span
+        cat, _, _, _, tool, _, _ = rollup(span)  # the index's cheap facts: same category and tool name as normalize
+        self.cat = cat
+        self.tool = (tool or "").strip().lower()
+        self.name = str(span.get("name") or "").strip().lower()
+        self._ns: NormalizedSpan | None = None
+        self._texts: dict[str, str | None] | None = None
+
+    def texts(self) -> dict[str, str | None]:
+        if self._texts is None:
+            self._ns = normalize(self.span)
+            self._texts = span_texts(self.span, self._ns)
+        return self._texts
+
+
+def _judge(p: _Plan, v: _View) -> tuple[bool, Any]:
+    """Does the plan hold on this span? Returns (verdict, (text, start, end) of the regex match or None)."""
+    if p.category is not None and v.cat != p.category:
         return False, None
-    if p.tool is not None and (ns.tool_name or "").strip().lower() != p.tool:
+    if p.tool is not None and v.tool != p.tool:
         return False, None
-    if p.span_name is not None and (ns.name or "").strip().lower() != p.span_name:
+    if p.span_name is not None and v.name != p.span_name:
         return False, None
     if p.rx is None:
         return True, None
-    assert texts is not None
+    if p.error_only and not _maybe_error(v.span):
+        return False, None
+    texts = v.texts()
     fields = ("error", "output", "input") if p.field == "any" else (p.field,)
     for f in fields:
         text = texts.get(f)
@@ -374,12 +402,39 @@ def _trace_candidates(p: _Plan, idx: TraceIndex) -> list[int] | None:
     return traces
 
 
-def _span_candidates(p: _Plan, idx: TraceIndex) -> set[int] | None:
+def _scan_file(mm: Any, off: Any, ln: Any, rx: Any) -> set[int]:
+    """Span numbers whose raw line holds a match of ``rx``: one RE2 pass over the whole map, skipping
+    to the end of a span's line after its first match (no filter can match across a newline)."""
+    hits: set[int] = set()
+    size = len(mm)
+    pos = 0
+    search = rx.search
+    while pos < size:
+        m = search(mm, pos)
+        if m is None:
+            break
+        at = m.start()
+        i = bisect_right(off, at) - 1
+        if i < 0 or at >= off[i] + ln[i]:  # inside a line that is not a kept span
+            nl = mm.find(b"\n", at)
+            pos = size if nl < 0 else nl + 1
+            continue
+        hits.add(i)
+        pos = off[i] + ln[i]
+    return hits
+
+
+def _check_lines(mm: Any, off: Any, ln: Any, rx: Any, cands: Iterable[int]) -> set[int]:
+    """The candidates whose own raw line holds a match of ``rx``."""
+    search = rx.search
+    return {i for i in cands if search(mm, off[i], off[i] + ln[i]) is not None}
+
+
+def _span_candidates(p: _Plan, idx: TraceIndex, mm: Any) -> set[int] | None:
     """Span numbers of this file that can hold the signature (None: every span).
 
-    Trace rollups first, then each raw-line filter over the survivors (the whole file in one mmap
-    pass while they are many, only their lines once they are few). Spans the index had to coerce
-    (``state.slow``) may be spelled differently in their raw line: they always stay candidates.
+    Trace rollups first, then each raw-line filter over the survivors. Spans the index had to
+    coerce (``state.slow``) may be spelled differently in their raw line: they always stay.
     """
     traces = _trace_candidates(p, idx)
     cands: set[int] | None = None
@@ -388,22 +443,27 @@ def _span_candidates(p: _Plan, idx: TraceIndex) -> set[int] | None:
     filters = list(p.raw_filters)
     if p.error_only and _ERROR_MARKS is not None:
         filters.append(_ERROR_MARKS)
-    slow = idx.state.slow
-    for brx, trx in filters:
+    st = idx.state
+    for rx in filters:
         if cands is not None and not cands:
             return cands
-        few = cands is not None and len(cands) * 4 < idx.span_count
-        hits = matching_spans(idx.path, idx.state.off, idx.state.ln, brx, trx, cands if few else None)
-        if slow:
-            hits |= slow if cands is None else (slow & cands)
-        cands = hits if cands is None else cands & hits
+        if cands is not None and len(cands) * _FEW < idx.span_count:
+            hits = _check_lines(mm, st.off, st.ln, rx, cands)
+        else:
+            hits = _scan_file(mm, st.off, st.ln, rx)
+            if cands is not None:
+                hits &= cands
+        if st.slow:
+            hits |= st.slow if cands is None else (st.slow & cands)
+        cands = hits
     return cands
 
 
-def _read_span(idx: TraceIndex, n: int, fh: Any) -> Span | None:
+def _read_span(idx: TraceIndex, n: int, mm: Any) -> Span | None:
     """Span ``n`` of this index as a canonical dict (the store's reading, without its structure repairs)."""
-    d = read_json(idx.read_raw(n, fh))
-    if n in idx.state.slow or type(d) is not dict or any(k not in d for k in _CANON_KEYS):
+    st = idx.state
+    d = read_json(mm[st.off[n] : st.off[n] + st.ln[n]].rstrip(b"\r\n"))
+    if n in st.slow or type(d) is not dict or any(k not in d for k in _CANON_KEYS):
         d, _, _ = canonicalize_record(d)
     return d if isinstance(d, dict) else None
 
@@ -422,6 +482,13 @@ def _open(store_or_paths: Any) -> TraceStore:
     return TraceStore.open(list(store_or_paths))
 
 
+def _map(path: str) -> Any:
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+
+
 def match_signatures(
     store_or_paths: TraceStore | str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
     sigs: Sequence[Signature | Mapping[str, Any]],
@@ -435,45 +502,54 @@ def match_signatures(
     live = [p for p in plans if p.match.error is None]
     order = {tid: g for g, tid in enumerate(store.trace_ids)}
     for idx in store.indexes:
-        per_plan = [_span_candidates(p, idx) for p in live]
-        if all(c is not None and not c for c in per_plan):
+        if not live or idx.span_count == 0:
             continue
-        if any(c is None for c in per_plan):
-            todo: Iterable[int] = range(idx.span_count)
-        else:
-            union: set[int] = set()
-            for c in per_plan:
-                union |= c  # type: ignore[arg-type]
-            todo = sorted(union)
-        needs_text = [p.rx is not None for p in live]
-        tids, tr = idx.trace_ids, idx.state.tr
-        with open(idx.path, "rb") as fh:
-            for n in todo:
-                want = [k for k, c in enumerate(per_plan) if c is None or n in c]
-                if not want:
-                    continue
-                span = _read_span(idx, n, fh)
-                if span is None:
-                    continue
-                ns = normalize(span)
-                texts = span_texts(span, ns) if any(needs_text[k] for k in want) else None
-                tid = tids[tr[n]]
-                sid = span.get("span_id") or ""
-                for k in want:
-                    p = live[k]
-                    p.match.scanned_spans += 1
-                    ok, hit = _judge(p, span, ns, texts)
-                    if not ok:
-                        continue
-                    p.match.span_count += 1
-                    p.match.traces.setdefault(tid, []).append(sid)
-                    first = p.match.example_at
-                    if first is None or (order[tid], sid) < (order[first[0]], first[1]):
-                        p.match.example_at = (tid, sid)
-                        p.match.example = _example(hit) if hit is not None else None
+        mm = _map(idx.path)
+        try:
+            _match_file(idx, mm, live, order)
+        finally:
+            if isinstance(mm, mmap.mmap):
+                mm.close()
     for p in live:
         p.match.traces = {t: p.match.traces[t] for t in sorted(p.match.traces, key=order.__getitem__)}
     return [p.match for p in plans]
+
+
+def _match_file(idx: TraceIndex, mm: Any, live: list[_Plan], order: dict[str, int]) -> None:
+    per_plan = [_span_candidates(p, idx, mm) for p in live]
+    if all(c is not None and not c for c in per_plan):
+        return
+    todo: Iterable[int]
+    if any(c is None for c in per_plan):
+        todo = range(idx.span_count)
+    else:
+        union: set[int] = set()
+        for c in per_plan:
+            union |= c  # type: ignore[arg-type]
+        todo = sorted(union)
+    tids, tr = idx.trace_ids, idx.state.tr
+    for n in todo:
+        want = [k for k, c in enumerate(per_plan) if c is None or n in c]
+        if not want:
+            continue
+        span = _read_span(idx, n, mm)
+        if span is None:
+            continue
+        view = _View(span)
+        tid = tids[tr[n]]
+        sid = span.get("span_id") or ""
+        for k in want:
+            p = live[k]
+            p.match.scanned_spans += 1
+            ok, hit = _judge(p, view)
+            if not ok:
+                continue
+            p.match.span_count += 1
+            p.match.traces.setdefault(tid, []).append(sid)
+            first = p.match.example_at
+            if first is None or (order[tid], sid) < (order[first[0]], first[1]):
+                p.match.example_at = (tid, sid)
+                p.match.example = _example(hit) if hit is not None else None
 
 
 def match_signature(

@@ -117,3 +117,28 @@ def test_equals_a_full_check_on_tau_bench(corpora: Path, tmp_path: Path) -> None
 def test_accepts_paths(corpora: Path) -> None:
     m = match_signature([corpora / TAU], {"tool_name": "cancel_reservation"})
     assert m.trace_count > 10 and m.sig_id.startswith("fm-")
+
+
+def test_prefilters_never_lose_escaped_spellings(tmp_path: Path) -> None:
+    """Producers spell text differently in JSON (``\\u`` escapes, HTML-safe ``\\u003c``): filters stay sound."""
+    import json
+
+    r = Run(0)
+    r.tool("lookup", result="<b>Überweisung</b> blocked: KELVIN \u212a and long \u017f")
+    r.tool("lookup", result="plain ok")
+    path = tmp_path / "escaped.jsonl"
+    with open(path, "w") as fh:
+        for s in r.spans:
+            line = json.dumps(s, ensure_ascii=True)  # every non-ASCII character as \uXXXX
+            fh.write(line.replace("<", "\\u003c").replace(">", "\\u003e") + "\n")  # Go's HTML-safe escapes
+    store = TraceStore.open([path], cache_dir=tmp_path / "cache")
+    for regex in ("<b>Überweisung</b> blocked", "(?i)kelvin k", "(?i)LONG S", r"berweisung</b> \w+"):
+        m = match_signature(store, {"tool_name": "lookup", "field": "output", "regex": regex})
+        assert m.span_count == 1, regex
+    assert match_signature(store, {"field": "output", "regex": "plain ok"}).span_count == 1
+
+
+def test_assertions_and_anchors_keep_their_meaning(small: TraceStore) -> None:
+    assert match_signature(small, {"tool_name": "pay", "field": "error", "regex": r"^PaymentError\b"}).span_count == 3
+    assert match_signature(small, {"tool_name": "pay", "field": "error", "regex": r"^card declined"}).span_count == 0
+    assert match_signature(small, {"tool_name": "pay", "field": "error", "regex": r"declined \(2\)$"}).span_count == 1
