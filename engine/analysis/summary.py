@@ -54,7 +54,8 @@ def _gate(g: Gate) -> str:
         return f"gate: no baseline to compare with (pass, fail-on={g.fail_on})"
     if g.new or g.regressed:
         return f"gate: passed with {len(g.new) + len(g.regressed)} new or regressed vs baseline (fail-on={g.fail_on})"
-    return f"gate: no new failure modes vs baseline (fail-on={g.fail_on})"
+    emerging = f", {len(g.emerging)} emerging" if g.emerging else ""
+    return f"gate: no new failure modes vs baseline (fail-on={g.fail_on}{emerging})"
 
 
 def _count(members: list[FailureMode], d: DatasetSummary) -> str:

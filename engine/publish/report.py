@@ -67,7 +67,8 @@ def gate_phrase(g: Gate) -> str:
     if g.new or g.regressed:
         n = len(g.new) + len(g.regressed)
         return f"gate: passed with {_plural(n, 'new or regressed mode')} {vs} (fail-on {g.fail_on})"
-    return f"gate: no new failure modes {vs}"
+    emerging = f" ({len(g.emerging)} emerging, not gated)" if g.emerging else ""
+    return f"gate: no new failure modes {vs}{emerging}"
 
 
 def in_words(m: FailureMode, d: DatasetSummary) -> str:

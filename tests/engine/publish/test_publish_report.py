@@ -102,6 +102,8 @@ def test_phrases() -> None:
         "gate: FAILED — 2 failure modes found (fail-on any)"
     assert gate_phrase(Gate(baseline="b", verdict="fail", notes=["baseline b.json is not valid JSON"])) == \
         "gate: FAILED — baseline b.json is not valid JSON"
+    assert gate_phrase(Gate(baseline="b", emerging=[GateEntry(id="x", title="t")])) == \
+        "gate: no new failure modes vs baseline (1 emerging, not gated)"
     m = _mode(1, "tool_error", "t", failing=2)
     assert in_words(m, DatasetSummary(traces=40, runs=40)) == "in 2 of 40 traces"
     unknown = DatasetSummary(tests=30, failing_tests=12, passing_tests=14, run_unit="tests")
