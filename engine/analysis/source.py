@@ -37,7 +37,7 @@ def iter_canonical_jsonl(path: Path, problems: Problems) -> Iterator[Span]:
 def _readable(path: Path, problems: Problems, files: list[str]) -> str | None:
     """The file's format, or None (tallied) when it cannot be read; ``files`` receives the files read."""
     if not path.is_file():
-        problems.skip("unreadable_file", str(path), "no such file")
+        problems.skip("unreadable_file", str(path), "not a regular file" if path.exists() else "no such file")
         return None
     files.append(str(path))
     try:

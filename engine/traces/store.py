@@ -183,7 +183,7 @@ class TraceStore:
             seen.add(real)
             if not path.is_file():
                 fi = FileInfo(label, "unknown", "", "none")
-                fi.problems.skip("unreadable_file", label, "no such file")
+                fi.problems.skip("unreadable_file", label, "not a regular file" if path.exists() else "no such file")
                 files.append(fi)
                 continue
             try:
