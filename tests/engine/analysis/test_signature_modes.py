@@ -8,7 +8,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from sigdata import DENIED, proposal, runs, write  # noqa: E402
 
-from engine.analysis.assemble import TestIndex  # noqa: E402
+from engine.analysis import assemble  # noqa: E402
 from engine.analysis.config import AnalysisConfig  # noqa: E402
 from engine.analysis.pipeline import analyze_paths  # noqa: E402
 from engine.analysis.signature_modes import apply_signatures, proposals_from_modes  # noqa: E402
@@ -22,14 +22,14 @@ CFG = AnalysisConfig()
 
 def _setup(tmp_path: Path, rs: list) -> tuple[Findings, TraceStore]:
     path = write(tmp_path / "traces.jsonl", rs)
-    findings = analyze_paths([path], config=CFG, tests=TestIndex(), problems=Problems())
+    findings = analyze_paths([path], config=CFG, tests=assemble.TestIndex(), problems=Problems())
     return findings, TraceStore.open([path], cache_dir=tmp_path / "cache")
 
 
 def _apply(findings: Findings, store: TraceStore, modes: list) -> object:
     props, unverified = proposals_from_modes(modes)
     assert unverified == []
-    return apply_signatures(findings, store, props, TestIndex(), CFG)
+    return apply_signatures(findings, store, props, assemble.TestIndex(), CFG)
 
 
 def test_counts_like_a_detector_mode(tmp_path: Path) -> None:
@@ -126,7 +126,7 @@ def test_unsigned_modes_are_unverified() -> None:
 def test_tau_bench_signature_equals_the_detector_count(corpora: Path, tmp_path: Path) -> None:
     """On real data: a signature for a detector's tool error joins it with the same run count; a new one stands."""
     path = corpora / "tau-bench-airline" / "gpt-4o-airline.json"
-    findings = analyze_paths([path], config=CFG, tests=TestIndex(), problems=Problems())
+    findings = analyze_paths([path], config=CFG, tests=assemble.TestIndex(), problems=Problems())
     store = TraceStore.open([path], cache_dir=tmp_path / "cache")
     seats = next(m for m in findings.failure_modes if "not enough seats" in m.title)
     sig = Signature(tool_name="update_reservation_flights", field="error", regex="not enough seats on flight")
