@@ -97,3 +97,20 @@ def test_tests_that_failed_in_the_baseline_are_not_paired_evidence() -> None:
                    alpha=0.05)
     assert gate.verdict == "pass" and len(gate.emerging) == 1
     assert paired_p_value(0) == 1.0 and paired_p_value(3) == pytest.approx(1 / 27)
+
+
+def test_same_harness_trials_paired_by_task_give_no_new_mode(corpora: Path, tmp_path: Path) -> None:
+    """Real agent noise: tau-bench trial 0 vs trial 2 of the same 50 tasks, node ids paired by task (trial
+    numbers removed). Pairing must not turn run-to-run variation into "new" modes."""
+    path = corpora / "tau-bench-airline" / "gpt-4o-airline.json"
+    records = json.loads(path.read_bytes())
+    (tmp_path / "b.json").write_text(json.dumps([dict(r, trial=0) for r in records if r["trial"] == 0]))
+    (tmp_path / "c.json").write_text(json.dumps([dict(r, trial=0) for r in records if r["trial"] == 2]))
+    baseline = tmp_path / "baseline.json"
+    first = run_analysis([tmp_path / "b.json"], tmp_path / "b", baseline=baseline, update_baseline=True)
+    assert len(first.findings.dataset.passing_test_ids) > 10
+    outcome = run_analysis([tmp_path / "c.json"], tmp_path / "c", baseline=baseline)
+    gate = outcome.findings.gate
+    assert gate.new == [] and gate.verdict == "pass", [(e.title, e.note) for e in gate.new]
+    candidate_ids = {e.test_nodeid for m in outcome.findings.failure_modes for e in m.evidence}
+    assert candidate_ids & set(first.findings.dataset.passing_test_ids)  # the runs really are paired
