@@ -7,7 +7,7 @@ Every publisher (findings.json, report.md, junit.xml, the terminal, GitHub) appl
 
 Secret shapes come from detect-secrets' plugins (their ``denylist`` rules), plus the shapes those
 rules miss (see ``rules``), plus the values of this process's environment variables named like
-``*KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*``. Rules without lookaround run on RE2 (linear
+``*KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*`` when they look like secrets. Rules without lookaround run on RE2 (linear
 time on long untrusted text); one combined RE2 pre-check skips every rule when nothing can match,
 which is the common case — redaction runs on titles and capped excerpts, never per span.
 """
@@ -231,11 +231,23 @@ def _replace(rule: _Rule) -> Callable[[Any], str]:
 def env_secrets(environ: Iterable[tuple[str, str]] | None = None) -> list[str]:
     """Values of environment variables named like a secret (``*KEY*``, ``*TOKEN*``...), longest first."""
     items = os.environ.items() if environ is None else environ
-    vals = {
-        v for k, v in items
-        if len(v) >= ENV_MIN_LEN and _secret_name(k) and v.strip() and REDACTED[:-1] not in v
-    }
+    vals = {v for k, v in items if _secret_name(k) and _secret_value(v)}
     return sorted(vals, key=lambda v: (-len(v), v))
+
+
+_CHAR_CLASSES = (re.compile(r"[a-z]"), re.compile(r"[A-Z]"), re.compile(r"[0-9]"), re.compile(r"[^A-Za-z0-9\s]"))
+_NOT_SECRET_VALUE = re.compile(r"^(?:[/~.]|[A-Za-z]:\\|[a-z][a-z0-9+.-]*://[^@\s]*$)")
+
+
+def _secret_value(v: str) -> bool:
+    """Whether a secret-named variable's value looks like a secret, not a word, path or plain URL.
+
+    A plain word (``PIP_KEYRING_PROVIDER=subprocess``) or a path would otherwise be redacted from
+    error messages on some machines and not others — and a key's id would change with the machine.
+    """
+    if len(v) < ENV_MIN_LEN or REDACTED[:-1] in v or not v.strip() or _NOT_SECRET_VALUE.match(v):
+        return False
+    return len(v) >= 24 or sum(1 for c in _CHAR_CLASSES if c.search(v)) >= 2
 
 
 def _secret_name(name: str) -> bool:

@@ -75,15 +75,20 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 def test_environment_secret_values_are_redacted(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_SERVICE_TOKEN", "plainvalue-without-shape")
-    monkeypatch.setenv("DB_PASSWORD", "correcthorse")
+    monkeypatch.setenv("DB_PASSWORD", "Tr0ub4dor&3")
     monkeypatch.setenv("SHORT_KEY", "abc")  # too short to be told from ordinary words
-    monkeypatch.setenv("EDITOR_NAME", "plainvalue-not-secret")
-    out = redact("sent plainvalue-without-shape with correcthorse and abc by plainvalue-not-secret")
-    assert "plainvalue-without-shape" not in out and "correcthorse" not in out
-    assert " abc " in out and "plainvalue-not-secret" in out
-    monkeypatch.setenv("DB_PASSWORD", "batterystaple")  # a changed value is seen at once
-    assert "batterystaple" not in redact("x batterystaple")
-    assert env_secrets([("API_KEY", "12345678"), ("HOME", "/home/someone")]) == ["12345678"]
+    monkeypatch.setenv("EDITOR_NAME", "plainvalue-not-secret")  # not a secret's name
+    monkeypatch.setenv("PIP_KEYRING_PROVIDER", "subprocess")  # a plain word: ids must not depend on the machine
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/home/someone/.aws/credentials")  # a path
+    out = redact("sent plainvalue-without-shape with Tr0ub4dor&3 and abc by plainvalue-not-secret via subprocess "
+                 "reading /home/someone/.aws/credentials")
+    assert "plainvalue-without-shape" not in out and "Tr0ub4dor&3" not in out
+    assert " abc " in out and "plainvalue-not-secret" in out and "subprocess" in out
+    assert "/home/someone/.aws/credentials" in out
+    monkeypatch.setenv("DB_PASSWORD", "batterystaple42")  # a changed value is seen at once
+    assert "batterystaple42" not in redact("x batterystaple42")
+    assert env_secrets([("API_KEY", "12345678ab"), ("HOME", "/home/someone"), ("X_TOKEN", "a" * 30)]) == \
+        ["a" * 30, "12345678ab"]
 
 
 def test_strip_control_removes_escapes_and_controls() -> None:

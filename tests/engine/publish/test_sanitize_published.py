@@ -19,7 +19,7 @@ from engine.traces import conventions as C
 from engine.traces.span import STATUS_ERROR, make_span
 
 T0 = 1_700_000_000_000_000_000
-ENV_SECRET = "swordfish-river-stone"
+ENV_SECRET = "swordfish-river-stone"  # no known shape: only the environment says it is secret
 HOSTILE = (
     "auth rejected: password=opensesame api_key=zebrafishkey secret=plainsecret token=tokentokentoken "
     "ghp_abcdefghijklmnopqrstuvwxyz0123456789; Authorization: Basic dXNlcjpwYXNzd29yZA== "
