@@ -334,3 +334,17 @@ def test_refusal_is_retried_without_costing_a_turn(scripted, make_settings, tau_
     result, _ = run(make_settings(srv, refusal_retries=1, max_turns=1), tau_store)
     assert len(srv.requests) == 2 and result.totals.stopped_because == "max_turns"
     assert result.answer == "done"
+
+
+def test_wall_clock_budget_forces_the_finish(scripted, make_settings, tau_store):
+    def script(req, n):
+        time.sleep(0.25)
+        if len(tool_names(req)) == 1:
+            return calls(FINISH)
+        return calls(("count_traces", {}))
+
+    srv = scripted(script)
+    result, events = run(make_settings(srv, timeout_s=0.6, max_turns=50), tau_store)
+    assert result.totals.stopped_because == "timeout" and result.answer == "done"
+    assert 2 <= len(srv.requests) <= 5 and [t["function"]["name"] for t in srv.requests[-1]["tools"]] == ["final_answer"]
+    assert any(e.kind == "wrap_up" for e in events) or len(srv.requests) <= 3
