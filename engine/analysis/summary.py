@@ -96,10 +96,12 @@ def summary_lines(findings: Findings, report: Path | None = None) -> list[str]:
         extra.append(f"{len(findings.failure_modes) - len(verified)} unverified LLM patterns")
     if d.skipped:
         extra.append(f"{d.skipped} bad records skipped")
-    lines.append(
-        f"halo: {_plural(len(roots), 'root cause')} ({_plural(len(verified), 'failure mode')}) "
-        f"in {d.spans} spans, {_plural(d.traces, 'trace')}; " + ", ".join(extra)
+    found = (
+        f"{_plural(len(roots), 'root cause')} ({_plural(len(verified), 'failure mode')})"
+        if roots
+        else "no systemic failure modes"
     )
+    lines.append(f"halo: {found} in {d.spans} spans, {_plural(d.traces, 'trace')}; " + ", ".join(extra))
     for i, members in enumerate(roots[:TOP_N], 1):
         lead = members[0]
         facets = [facet_label(m.category) for m in members[1:]]
