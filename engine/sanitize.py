@@ -308,15 +308,17 @@ def redact(text: object) -> str:
     return s
 
 
+_CONTROL_CHARS = "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
 # CSI / OSC / DCS-APC-PM-SOS sequences, two-character escapes, C0/C1 controls (tab and newline stay),
-# bidi overrides and isolates, line/paragraph separators, lone surrogates
+# bidi marks, overrides and isolates, line/paragraph separators, lone surrogates
 _CONTROL = re.compile(
     r"\x1b\[[0-?]*[ -/]*[@-~]?"
     r"|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?"
     r"|\x1b[PX^_][^\x1b]*(?:\x1b\\)?"
     r"|\x1b[ -/]*[0-~]?"
-    "|[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029\ud800-\udfff]"
+    "|" + _CONTROL_CHARS
 )
+_ANY_CONTROL = re.compile(_CONTROL_CHARS)  # one character class: a cheap test before the alternation
 
 
 def strip_control(text: object) -> str:
@@ -324,7 +326,7 @@ def strip_control(text: object) -> str:
     if text is None:
         return ""
     s = str(text)
-    if s.isascii() and s.isprintable():
+    if _ANY_CONTROL.search(s) is None:
         return s
     return _CONTROL.sub("", s.replace("\r\n", "\n"))
 
