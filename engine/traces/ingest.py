@@ -24,21 +24,24 @@ import orjson
 
 from engine.safe_io import atomic_writer
 from engine.traces import conventions as C
-from engine.traces.formats.common import cap_values, json_safe, open_binary, read_bytes, read_head
+from engine.traces.formats.common import BOM, cap_values, json_safe, open_binary, read_bytes, read_head
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
 FORMATS = (
     "canonical",
+    "canonical_bom",
     "otlp_json",
     "otel_sdk",
     "agents_sdk",
     "tau_bench",
     "swe_agent",
+    "multi_agent",
     "openai_messages",
     "langfuse",
     "phoenix",
 )
+NOT_TRACE_DATA = "not_trace_data"  # detect_format's answer for JSON of no shape we know
 TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".gz")
 _FULL_PARSE_LIMIT = 64 * 1024 * 1024  # sniff by parsing the whole document only below this size
 _FIRST_LINE_LIMIT = 64 * 1024 * 1024
@@ -128,7 +131,7 @@ def classify(obj: Any) -> str | None:
             return "canonical"
         if isinstance(obj.get("context"), dict) or isinstance(obj.get("spans"), list):
             return "otel_sdk"
-        for name in ("swe_agent", "openai_messages"):
+        for name in ("swe_agent", "multi_agent", "openai_messages"):
             if format_module(name).looks_like(obj):
                 return name
         return None
@@ -152,7 +155,8 @@ _HEAD_HINTS = (
     (re.compile(rb'"span_kind"'), "phoenix"),
     (re.compile(rb'"context"\s*:\s*\{'), "otel_sdk"),
     (re.compile(rb'"traj"\s*:'), "tau_bench"),
-    (re.compile(rb'"trajectory"\s*:|"history"\s*:'), "swe_agent"),
+    (re.compile(rb'"trajectory"\s*:'), "swe_agent"),
+    (re.compile(rb'"history"\s*:'), "multi_agent"),
     (re.compile(rb'"role"\s*:'), "openai_messages"),
 )
 
@@ -179,17 +183,28 @@ def _first_lines(path: Path, n: int = 3, limit: int = _FIRST_LINE_LIMIT) -> list
     return out
 
 
+_CANONICAL_HINT = re.compile(rb'"(?:trace_id|span_id|parent_span_id)"\s*:')
+
+
 def detect_format(path: str | os.PathLike[str]) -> str:
-    """Sniff a file's format from its (decompressed) first bytes; falls back to ``canonical``.
+    """Sniff a file's format from its (decompressed) first bytes.
 
     Order: the first few lines as JSONL records (cheap, works for huge files), then the
     whole document when it is small enough, then key hints in the first 64 KB (which also
-    names files that are not valid JSON, e.g. with merge-conflict markers).
+    names files that are not valid JSON, e.g. with merge-conflict markers). Canonical JSONL
+    that starts with a byte-order mark is ``canonical_bom`` (converted, not read in place);
+    anything else that names no span ids is ``NOT_TRACE_DATA``, reported once per file.
     """
     p = Path(path)
-    head = read_head(p).lstrip(b"\xef\xbb\xbf \t\r\n")
+    raw = read_head(p)
+    head = raw.lstrip(b"\xef\xbb\xbf \t\r\n")
     if not head:
         return "canonical"
+    fmt = _sniff(p, head)
+    return "canonical_bom" if fmt == "canonical" and raw.startswith(BOM) else fmt
+
+
+def _sniff(p: Path, head: bytes) -> str:
     try:
         lines = _first_lines(p)
     except (OSError, EOFError, zlib.error):
@@ -205,7 +220,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
             break  # the first line is a whole JSON value but no known record: a document, not JSONL
     try:
         if p.stat().st_size <= _FULL_PARSE_LIMIT:
-            fmt = classify(_loads_any(read_bytes(p)))
+            fmt = classify(_loads_any(read_bytes(p).removeprefix(BOM)))
             if fmt:
                 return fmt
     except (ValueError, RecursionError, OSError, EOFError, zlib.error):
@@ -213,7 +228,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     for rx, name in _HEAD_HINTS:
         if rx.search(head):
             return name
-    return "canonical"
+    return "canonical" if _CANONICAL_HINT.search(head) else NOT_TRACE_DATA
 
 
 # ---------------------------------------------------------------- iteration
@@ -256,7 +271,9 @@ def iter_spans(
             if fmt is None:
                 fmt = detect_format(path)
                 fs.format = fmt
-            if fmt not in FORMATS:
+            if fmt == NOT_TRACE_DATA:
+                fp.skip(NOT_TRACE_DATA, str(path), "not trace data: no known trace format or span fields")
+            elif fmt not in FORMATS:
                 fp.skip("unknown_format", str(path), f"{fmt!r}; known: {', '.join(FORMATS)}")
             else:
                 for span in format_module(fmt).iter_file(path, fp):

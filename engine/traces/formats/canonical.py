@@ -18,6 +18,7 @@ import orjson
 
 from engine.traces import conventions as C
 from engine.traces.formats.common import (
+    BOM,
     NO_DOCUMENT,
     cap_values,
     dict_at,
@@ -211,11 +212,13 @@ def _slow_parse(line: bytes, problems: Problems, where: str, error: str) -> Any 
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield every keepable span of a canonical JSONL file (or JSON array); count the rest by reason."""
-    if read_head(path, 64).lstrip()[:1] == b"[":
+    if read_head(path, 64).removeprefix(BOM).lstrip()[:1] == b"[":
         yield from _iter_array(path, problems)
         return
     for lineno, line in iter_lines(path):
         where = f"{path}:{lineno}"
+        if lineno == 1:
+            line = line.removeprefix(BOM)
         try:
             obj = orjson.loads(line)
         except orjson.JSONDecodeError as exc:

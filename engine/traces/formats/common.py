@@ -48,6 +48,15 @@ def source_name(path: Path) -> str:
     return path.name.removesuffix(".gz")
 
 
+def source_key(path: Path, data: bytes | None = None) -> str:
+    """The identity synthesized ids derive from: the file's name (without ``.gz``) and a digest of its
+    decompressed content. ``a/1.json`` and ``b/1.json`` are different runs; the directory is left out on
+    purpose, so a file copied, moved or compressed keeps its ids and the same data read twice is one run."""
+    if data is None:
+        data = read_bytes(path)
+    return f"{source_name(path)}|{hashlib.sha256(data).hexdigest()[:32]}"
+
+
 def read_bytes(path: Path) -> bytes:
     """Whole file as bytes (gzip-transparent); for the document formats, which are small."""
     with open_binary(path) as fh:
@@ -74,8 +83,13 @@ def iter_lines(path: Path) -> Iterator[tuple[int, bytes]]:
                 yield lineno, line
 
 
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark some editors put at the start of a file
+
+
 def decode_text(data: bytes, problems: Problems, where: str) -> str:
-    """UTF-8 decode; invalid bytes are replaced (counted as a repair) so the rest of the record survives."""
+    """UTF-8 decode (a leading BOM dropped); invalid bytes are replaced (counted as a repair) so the rest of
+    the record survives."""
+    data = data.removeprefix(BOM)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -313,8 +327,15 @@ NO_DOCUMENT: Any = object()
 def load_document(path: Path, problems: Problems) -> Any:
     """The single JSON document a file holds (transcripts, result lists), or ``NO_DOCUMENT`` when it does
     not parse — counted as ``malformed_json``, never raised."""
+    return load_keyed_document(path, problems)[0]
+
+
+def load_keyed_document(path: Path, problems: Problems) -> tuple[Any, str]:
+    """``load_document`` plus the file's ``source_key`` (one read for both); a leading UTF-8 BOM is ignored."""
+    data = read_bytes(path)
+    key = source_key(path, data)
     try:
-        return orjson.loads(read_bytes(path))
+        return orjson.loads(data.removeprefix(BOM)), key
     except orjson.JSONDecodeError as exc:
         problems.skip("malformed_json", f"{path}:1", str(exc))
-        return NO_DOCUMENT
+        return NO_DOCUMENT, key

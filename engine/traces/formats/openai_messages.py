@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import NO_DOCUMENT, load_document, source_name
+from engine.traces.formats.common import NO_DOCUMENT, load_keyed_document, source_name
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -49,7 +49,7 @@ def _outcome(run: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of every transcript in the file."""
-    doc = load_document(path, problems)
+    doc, source = load_keyed_document(path, problems)
     if doc is NO_DOCUMENT:
         return
     if isinstance(doc, dict):
@@ -74,7 +74,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         model = run.get("model") if isinstance(run.get("model"), str) else None
         yield from spans_for_run(
             Run(
-                key=f"{FORMAT}|{source_name(path)}|{i}",
+                key=f"{FORMAT}|{source}|{i}",
                 index=i,
                 messages=run["messages"],
                 source_format=FORMAT,

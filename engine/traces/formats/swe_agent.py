@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_document, source_name, str_at
+from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_keyed_document, source_name, str_at
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -83,7 +83,7 @@ def _model_name(doc: dict[str, Any]) -> str | None:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of one SWE-agent trajectory."""
-    doc = load_document(path, problems)
+    doc, source = load_keyed_document(path, problems)
     if doc is NO_DOCUMENT:
         return
     if not isinstance(doc, dict):
@@ -113,7 +113,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     stem = path.name.removesuffix(".gz").removesuffix(".traj")
     yield from spans_for_run(
         Run(
-            key=f"{FORMAT}|{source_name(path)}|0",
+            key=f"{FORMAT}|{source}|0",
             index=0,
             messages=messages,
             source_format=FORMAT,

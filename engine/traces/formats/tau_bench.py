@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.traces import conventions as C
-from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_document, source_name, to_text
+from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_keyed_document, source_name, to_text
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -45,7 +45,7 @@ def _reward(rec: dict[str, Any]) -> float | None:
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     """Yield the spans of every run in a tau-bench results file."""
-    doc = load_document(path, problems)
+    doc, source = load_keyed_document(path, problems)
     if doc is NO_DOCUMENT:
         return
     if isinstance(doc, dict) and isinstance(doc.get("results"), list):
@@ -81,7 +81,7 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         tools = info.get("tools") if isinstance(info.get("tools"), list) else None
         yield from spans_for_run(
             Run(
-                key=f"{FORMAT}|{source_name(path)}|{i}",
+                key=f"{FORMAT}|{source}|{i}",
                 index=i,
                 messages=traj,
                 source_format=FORMAT,

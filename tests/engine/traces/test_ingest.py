@@ -10,7 +10,7 @@ import orjson
 from engine.traces import conventions as C
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.formats.common import MAX_VALUE_CHARS
-from engine.traces.ingest import FORMATS, IngestStats, convert, detect_format, iter_spans
+from engine.traces.ingest import FORMATS, NOT_TRACE_DATA, IngestStats, convert, detect_format, iter_spans
 from engine.traces.problems import Problems
 from engine.traces.span import make_span
 
@@ -162,7 +162,7 @@ def test_no_format_raises_on_junk(tmp_path: Path) -> None:
         assert "converter_error" not in problems.skipped, (fmt, problems.examples)
         assert problems.skipped_total > 0
     # detection itself never raises either
-    assert {detect_format(p) for p in paths} <= set(FORMATS)
+    assert {detect_format(p) for p in paths} <= {*FORMATS, NOT_TRACE_DATA}
 
 
 def test_canonical_json_array(tmp_path: Path) -> None:
