@@ -94,7 +94,7 @@ class _AgentEnd:
     final: FinalAnswerArguments | None = None
 
 
-class _Run:
+class RunState:
     """Everything shared by the agents of one run."""
 
     def __init__(self, settings: EngineSettings, store: Any, findings: Any, *, tests_file: Path | None,
@@ -196,7 +196,7 @@ class _Run:
 
 
 class _AgentLoop:
-    def __init__(self, run: _Run, info: AgentInfo, convo: Conversation, model: str, parent_span: str) -> None:
+    def __init__(self, run: RunState, info: AgentInfo, convo: Conversation, model: str, parent_span: str) -> None:
         self.run = run
         self.info = info
         self.convo = convo
@@ -451,7 +451,7 @@ async def run_engine(
     provs: list[ToolProvider] = []
     try:
         provs = list(providers) if providers is not None else _tool_providers()
-        run = _Run(settings, store, findings, tests_file=tests_file, out_dir=out_dir, emit=emit, client=client,
+        run = RunState(settings, store, findings, tests_file=tests_file, out_dir=out_dir, emit=emit, client=client,
                    providers=provs)
         emit(EngineEvent("run_start", "root", 0, {"model": settings.root_model, "max_depth": settings.max_depth}))
         root = _AgentLoop(run, AgentInfo("root", 0, True),
