@@ -504,6 +504,11 @@ def tool_messages_in_input(attrs: dict[str, Any]) -> tuple[list[ToolMessage], di
     return results, calls
 
 
+def llm_output_text(attrs: dict[str, Any]) -> str | None:
+    """An LLM span's output text, as ``normalize`` fills ``output_text`` (public for callers that need only it)."""
+    return _output_text(attrs)
+
+
 def normalize(span: Span) -> NormalizedSpan:
     """Compute the full normalized view of one canonical span."""
     from engine.traces.span import iso_to_ns

@@ -45,7 +45,14 @@ from engine.signatures import (
 from engine.traces import canonical_reader as R
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.index import TraceIndex, read_json
-from engine.traces.normalize import TOOL_ARGS_KEYS, TOOL_RESULT_KEYS, NormalizedSpan, normalize, rollup
+from engine.traces.normalize import (
+    TOOL_ARGS_KEYS,
+    TOOL_RESULT_KEYS,
+    NormalizedSpan,
+    llm_output_text,
+    normalize,
+    rollup,
+)
 from engine.traces.regex_scan import required_literals
 from engine.traces.span import STATUS_ERROR, Span
 from engine.traces.store import TraceStore
@@ -65,6 +72,7 @@ _INPUT_EXTRA_KEYS = ("gen_ai.input.messages", "gen_ai.prompt", "llm.prompts")
 _ERROR_EXTRA_KEYS = ("exception.stacktrace",)
 _CANON_KEYS = ("trace_state", "resource", "scope")
 _FEW = 4  # below span_count / _FEW candidates, filters read only the candidates' lines
+_SET_MIN = 3  # from this many whole-file filters on, one combined pass beats one pass each
 
 
 @dataclass
@@ -320,12 +328,17 @@ def span_texts(span: Span, ns: NormalizedSpan | None = None) -> dict[str, str | 
     else:
         output = ns.output_text if ns.category == "llm" else None
         output = output or _first(attrs, TOOL_RESULT_KEYS)
-        inp = (
-            _first(attrs, TOOL_ARGS_KEYS)
-            or _first(attrs, _INPUT_EXTRA_KEYS)
-            or _flattened(attrs, "llm.input_messages.", "message.content")
-        )
+        inp = _llm_input(attrs)
     return {"error": error or None, "output": output, "input": inp}
+
+
+def _llm_input(attrs: Mapping[str, Any]) -> str | None:
+    """The input text of a span that is not a tool call: its input value, else its prompt messages."""
+    return (
+        _first(attrs, TOOL_ARGS_KEYS)
+        or _first(attrs, _INPUT_EXTRA_KEYS)
+        or _flattened(attrs, "llm.input_messages.", "message.content")
+    )
 
 
 def _maybe_error(span: Span) -> bool:
@@ -351,8 +364,14 @@ class _View:
 
     def texts(self) -> dict[str, str | None]:
         if self._texts is None:
-            self._ns = normalize(self.span)
-            self._texts = span_texts(self.span, self._ns)
+            if self.cat == "llm" and not _maybe_error(self.span):
+                # what span_texts gives for a non-error LLM span, without normalize's tool and message parsing
+                attrs = self.span.get("attributes") or {}
+                self._texts = {"error": None, "output": llm_output_text(attrs) or _first(attrs, TOOL_RESULT_KEYS),
+                               "input": _llm_input(attrs)}
+            else:
+                self._ns = normalize(self.span)
+                self._texts = span_texts(self.span, self._ns)
         return self._texts
 
 
@@ -430,31 +449,62 @@ def _check_lines(mm: Any, off: Any, ln: Any, rx: Any, cands: Iterable[int]) -> s
     return {i for i in cands if search(mm, off[i], off[i] + ln[i]) is not None}
 
 
-def _span_candidates(p: _Plan, idx: TraceIndex, mm: Any) -> set[int] | None:
+def _set_pass(mm: Any, off: Any, ln: Any, programs: Sequence[Any]) -> dict[bytes, set[int]] | None:
+    """Every program's span hits from one pass over the file: their alternation finds the lines any
+    of them can match (one RE2 scan), then an RE2 set says which ones match on each of those lines.
+
+    None when RE2 cannot build them (its memory cap): callers scan program by program.
+    """
+    union = _raw("|".join(f"(?:{prog.pattern.decode()})" for prog in programs))
+    opts = re2.Options()
+    opts.log_errors = False
+    opts.max_mem = 4 * RE2_MAX_MEM
+    rs = re2.Set.SearchSet(opts)
+    try:
+        for prog in programs:
+            rs.Add(prog.pattern)
+        rs.Compile()
+    except (re2.error, ValueError, TypeError):
+        return None
+    if union is None:
+        return None
+    hits: list[set[int]] = [set() for _ in programs]
+    match = rs.Match
+    for i in sorted(_scan_file(mm, off, ln, union)):
+        a = off[i]
+        for k in match(mm[a : a + ln[i]]) or ():
+            hits[k].add(i)
+    return {prog.pattern: h for prog, h in zip(programs, hits, strict=True)}
+
+
+def _filters(p: _Plan) -> list[Any]:
+    return p.raw_filters + ([_ERROR_MARKS] if p.error_only and _ERROR_MARKS is not None else [])
+
+
+def _span_candidates(p: _Plan, idx: TraceIndex, mm: Any, full: dict[bytes, set[int]]) -> set[int] | None:
     """Span numbers of this file that can hold the signature (None: every span).
 
-    Trace rollups first, then each raw-line filter over the survivors. Spans the index had to
-    coerce (``state.slow``) may be spelled differently in their raw line: they always stay.
+    Trace rollups first, then each raw-line filter over the survivors (its whole-file hits,
+    computed once per program in ``full``, or the survivors' own lines once they are few). Spans
+    the index had to coerce (``state.slow``) may be spelled differently in their raw line: they
+    always stay.
     """
     traces = _trace_candidates(p, idx)
     cands: set[int] | None = None
     if traces is not None:
         cands = {n for t in traces for n in idx.spans_of(t)}
-    filters = list(p.raw_filters)
-    if p.error_only and _ERROR_MARKS is not None:
-        filters.append(_ERROR_MARKS)
     st = idx.state
-    for rx in filters:
+    for rx in _filters(p):
         if cands is not None and not cands:
             return cands
-        if cands is not None and len(cands) * _FEW < idx.span_count:
+        if rx.pattern not in full and cands is not None and len(cands) * _FEW < idx.span_count:
             hits = _check_lines(mm, st.off, st.ln, rx, cands)
         else:
-            hits = _scan_file(mm, st.off, st.ln, rx)
-            if cands is not None:
-                hits &= cands
+            if rx.pattern not in full:
+                full[rx.pattern] = _scan_file(mm, st.off, st.ln, rx)
+            hits = full[rx.pattern] if cands is None else full[rx.pattern] & cands
         if st.slow:
-            hits |= st.slow if cands is None else (st.slow & cands)
+            hits = hits | (st.slow if cands is None else (st.slow & cands))
         cands = hits
     return cands
 
@@ -516,7 +566,16 @@ def match_signatures(
 
 
 def _match_file(idx: TraceIndex, mm: Any, live: list[_Plan], order: dict[str, int]) -> None:
-    per_plan = [_span_candidates(p, idx, mm) for p in live]
+    full: dict[bytes, set[int]] = {}
+    wide: dict[bytes, Any] = {}  # first filters some plan runs over many spans: one pass for all of them
+    for p in live:
+        traces = _trace_candidates(p, idx)
+        filters = _filters(p)
+        if filters and (traces is None or sum(len(idx.spans_of(t)) for t in traces) * _FEW >= idx.span_count):
+            wide.setdefault(filters[0].pattern, filters[0])
+    if len(wide) >= _SET_MIN:
+        full = _set_pass(mm, idx.state.off, idx.state.ln, list(wide.values())) or {}
+    per_plan = [_span_candidates(p, idx, mm, full) for p in live]
     if all(c is not None and not c for c in per_plan):
         return
     todo: Iterable[int]

@@ -142,3 +142,28 @@ def test_assertions_and_anchors_keep_their_meaning(small: TraceStore) -> None:
     assert match_signature(small, {"tool_name": "pay", "field": "error", "regex": r"^PaymentError\b"}).span_count == 3
     assert match_signature(small, {"tool_name": "pay", "field": "error", "regex": r"^card declined"}).span_count == 0
     assert match_signature(small, {"tool_name": "pay", "field": "error", "regex": r"declined \(2\)$"}).span_count == 1
+
+
+GEN_SIGS = [
+    {"tool_name": "run_sql", "field": "error", "regex": "invalid SQL near"},
+    {"field": "error", "regex": "(?i)permission ?error"},
+    {"tool_name": "send_email"},
+    {"category": "llm", "field": "output", "regex": r"\brefunds? (?:with|about)"},
+    {"field": "input", "regex": r"\bquarterly report\b"},
+    {"field": "error", "regex": r"\d{3} (?:Too Many|Service)"},
+    {"category": "tool", "field": "output", "regex": "(?i)status"},
+]
+
+
+def test_batch_equals_a_full_check_on_generated_traces(tmp_path: Path) -> None:
+    """The generator's OpenInference LLM spans (flattened messages) and tool errors; batch = one by one = brute."""
+    import subprocess
+
+    gen = Path(__file__).parents[2] / "data" / "gen_traces.py"
+    out = tmp_path / "gen.jsonl"
+    subprocess.run([sys.executable, str(gen), "--spans", "3000", "--out", str(out)], check=True, capture_output=True)
+    store = TraceStore.open([out], cache_dir=tmp_path / "cache")
+    batch = match_signatures(store, GEN_SIGS)
+    for sig, got in zip(GEN_SIGS, batch, strict=True):
+        assert got.traces == _brute(store, sig), sig
+    assert sum(1 for m in batch if m.span_count) >= 6
