@@ -52,7 +52,8 @@ def add_llm_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--llm-replay", type=Path, metavar="FILE",
                    help="record model answers into FILE, or replay them from FILE when it exists")
     g.add_argument("--no-llm-cache", action="store_true", help="do not read or write the response cache")
-    g.add_argument("--repo-path", type=Path, metavar="DIR", help="source of the agent under test (code tools)")
+    g.add_argument("--repo-path", dest="repo", type=Path, metavar="DIR",
+                   help="halo-engine's name for --repo: the agent's source, for the code and git tools")
     g.add_argument("--strict", action="store_true", help="exit 3 when the LLM engine fails")
     g.add_argument("--print-answer", action="store_true", help=argparse.SUPPRESS)
 
@@ -86,7 +87,7 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "refusal_retries": args.refusal_retries, "synthesis_model": args.synthesis_model,
         "compaction_model": args.compaction_model, "max_cost_usd": args.max_cost, "max_tokens": args.max_tokens,
         "timeout_s": args.llm_timeout, "replay": args.llm_replay, "cache": not args.no_llm_cache,
-        "repo_path": args.repo_path, "strict": args.strict, "max_retries": args.llm_max_retries,
+        "repo_path": getattr(args, "repo", None), "strict": args.strict, "max_retries": args.llm_max_retries,
     }
     if args.prompt:
         data["prompt"] = args.prompt
@@ -112,7 +113,12 @@ def build_reasoners(args: argparse.Namespace) -> list[Any]:
     settings = settings_from_args(args)
     from engine.llm.progress import ProgressReporter
 
-    return [make_reasoner(settings, progress=ProgressReporter(sys.stderr))]
+    providers = []
+    if settings.repo_path is not None:  # the code and git tools over the project under test
+        from engine.code.provider import code_tool_provider
+
+        providers.append(code_tool_provider(settings.repo_path, getattr(args, "diff_base", None)))
+    return [make_reasoner(settings, progress=ProgressReporter(sys.stderr), providers=providers)]
 
 
 def finish(args: argparse.Namespace, outcome: Any, summary_lines: Sequence[str]) -> int | None:

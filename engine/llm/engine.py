@@ -67,7 +67,11 @@ _PROVIDERS: list[Callable[[], ToolProvider]] = []
 
 
 def register_tool_provider(factory: Callable[[], ToolProvider]) -> None:
-    """Add a provider factory (called once per run) for tools built elsewhere (run_code, code/git tools)."""
+    """Add a provider factory (called once per run) for tools built elsewhere (run_code, code/git tools).
+
+    Registered providers serve every run; providers passed to ``run_engine`` / ``make_reasoner`` are
+    added to them for that run. A provider raising ``ToolUnavailable`` costs one notice line.
+    """
     if not callable(factory):
         raise TypeError("register_tool_provider needs a callable returning a ToolProvider")
     _PROVIDERS.append(factory)
@@ -114,18 +118,28 @@ class RunState:
         self.rejected: list[RejectedMode] = []
         self.notes: list[str] = []
         self.providers = providers
+        extras = {"repo_root": settings.repo_path} if settings.repo_path is not None else {}
         self.env = ToolEnvironment(store=store, settings=settings, findings=findings, tests_file=tests_file,
-                                   out_dir=out_dir, complete_text=self.complete_text, run_blocking=self.run_blocking)
+                                   out_dir=out_dir, complete_text=self.complete_text, run_blocking=self.run_blocking,
+                                   extras=extras)
         self.registry = ToolRegistry(settings.max_depth)
         for tool in [*store_tools(), GetFailureModesTool(), GetTestsTool(), SynthesizeTracesTool(),
                      GetContextItemTool(), CallSubagentTool(), FinalAnswerTool()]:
             self.registry.add(tool)
         for provider in providers:
             try:
-                for tool in provider.tools(self.env):
-                    self.registry.add(tool)
+                offered = provider.tools(self.env)
             except ToolUnavailable as exc:
                 self.notice(f"{provider.name} unavailable: {exc}")
+                continue
+            except Exception as exc:  # noqa: BLE001 - a broken provider costs its tools, not the run
+                self.notice(f"{provider.name} unavailable: {type(exc).__name__}: {str(exc)[:200]}")
+                continue
+            for tool in offered:
+                try:
+                    self.registry.add(tool)
+                except (TypeError, ValueError) as exc:
+                    self.notice(f"{provider.name}: tool skipped: {exc}")
         if settings.max_cost_usd and price_of(settings.root_model, settings.prices) is None:
             line = f"no price known for {settings.root_model}: the cost budget cannot be enforced, tokens are counted"
             self.notice(line)
@@ -450,7 +464,7 @@ async def run_engine(
     stopped = "finished"
     provs: list[ToolProvider] = []
     try:
-        provs = list(providers) if providers is not None else _tool_providers()
+        provs = _tool_providers() + [check_provider(p) for p in providers or []]
         run = RunState(settings, store, findings, tests_file=tests_file, out_dir=out_dir, emit=emit, client=client,
                    providers=provs)
         emit(EngineEvent("run_start", "root", 0, {"model": settings.root_model, "max_depth": settings.max_depth}))

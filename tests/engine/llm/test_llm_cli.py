@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from scripted_server import calls, role_of, turn_of
+from scripted_server import calls, role_of, tool_results, turn_of
 from test_llm_tau_bench import tau_script
 
 from engine.cli import main
@@ -108,3 +108,22 @@ def test_record_then_replay_from_the_cli(scripted, tau_path, tmp_path, capsys, m
     capsys.readouterr()
     assert main([*base, "--base-url", "http://127.0.0.1:9/v1", "--strict"]) == 0  # replayed: no server needed
     assert "0 requests (2 cached)" in capsys.readouterr().out
+
+
+def test_repo_path_offers_the_code_tools(scripted, tau_path, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
+    repo = tmp_path / "agent"
+    repo.mkdir()
+    (repo / "tools.py").write_text("def book_reservation():\n    raise ValueError('payment amount does not add up')\n")
+
+    def script(req, n):
+        if turn_of(req) == 0:
+            return calls(("grep_files", {"pattern": "payment amount"}))
+        return calls(("final_answer", {"answer": tool_results(req, "grep_files")[0]}))
+
+    srv = scripted(script)
+    assert main([str(tau_path), "-p", "where?", "--model", "m", "--base-url", srv.url, "--api-key", "k",
+                 "--out", str(tmp_path / "o"), "--repo-path", str(repo)]) == 0
+    names = [t["function"]["name"] for t in srv.requests[0]["tools"]]
+    assert {"list_files", "grep_files", "read_file"} <= set(names)
+    assert "tools.py:2" in capsys.readouterr().out
