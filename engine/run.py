@@ -31,6 +31,7 @@ from engine.analysis.summary import summary_lines
 from engine.findings import FAIL_ON_CHOICES, Findings
 from engine.publish.base import Publisher, check_publisher
 from engine.publish.brief import FixBrief
+from engine.publish.html import HtmlReport
 from engine.publish.outputs import REPORT_FILE, default_publishers
 from engine.reasoning import ReasonContext, Reasoner, ReasonResult, check_reasoner
 from engine.signatures import LIBRARY_FILE, save_library
@@ -56,6 +57,17 @@ def _open_store(paths: list[Path]) -> Any:
     from engine.traces.store import TraceStore
 
     return TraceStore.open(paths)
+
+
+def _evidence_loader(paths: list[Path]) -> Callable[[Sequence[str]], dict[str, list[dict[str, Any]]]]:
+    """The evidence traces' spans for the HTML viewer, read from the store only when the page is written."""
+
+    def load(trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        from engine.traces.rows import view_rows
+
+        return view_rows(_open_store(paths), trace_ids)
+
+    return load
 
 
 def reason(
@@ -174,6 +186,7 @@ def run_analysis(
     tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
     if publishers is None:
         checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes)))
+        checked_publishers.append(check_publisher(HtmlReport(tests.outcomes, _evidence_loader(paths))))
     findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems, detectors=detector_set)
     if findings.dataset.spans == 0 and findings.dataset.tests == 0:
         detail = "; ".join(problems.examples[:3]) or "no spans"

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-SUBCOMMANDS = ("index", "convert", "analyze", "github", "sandbox", "run-code", "brief")
+SUBCOMMANDS = ("index", "convert", "analyze", "github", "sandbox", "run-code", "brief", "report")
 
 
 class UsageError(Exception):

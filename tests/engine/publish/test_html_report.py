@@ -1,0 +1,204 @@
+"""``report.html`` in a real headless Chromium (Debian's, driven by Playwright): it loads offline with no errors,
+its numbers match the findings, a mode opens its evidence trace at the evidence span, hostile trace text runs
+nothing, and a thousand modes and a 5,000-span trace stay lazy."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine.findings import Evidence, FailureMode, Findings
+from engine.publish.html import HtmlReport
+from engine.run import run_analysis
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLE = REPO / "examples" / "support_agent"
+CHROMIUM = Path(os.environ.get("HALO_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = Path(os.environ.get("HALO_TEST_ARTIFACTS", REPO / "benchmarks" / "out"))
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed (the test extra has it)")
+    if not CHROMIUM.exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install chromium; .ci/run does)")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=FLAGS)
+        yield b
+        b.close()
+
+
+class Page:
+    """A page with its console errors, network requests and dialogs recorded."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.dialogs: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        self.url = path.resolve().as_uri()
+        self.page.goto(self.url)
+        self.page.wait_for_selector("body[data-ready='1']")
+
+    def in_viewport(self, selector: str) -> bool:
+        return bool(self.page.eval_on_selector(selector, """n => { const r = n.getBoundingClientRect();
+            const w = n.closest('#waterfall').getBoundingClientRect();
+            return r.height > 0 && r.top >= 0 && r.bottom <= innerHeight && r.top >= w.top && r.bottom <= w.bottom; }"""))
+
+
+@pytest.fixture(scope="module")
+def example(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The bundled example run as a user runs it; returns its ``.halo`` folder."""
+    work = tmp_path_factory.mktemp("example")
+    shutil.copytree(EXAMPLE, work, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".halo", "__pycache__"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HALO"))}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "--halo", "-q", "-p", "no:cacheprovider"], cwd=work,
+                          env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert (work / ".halo" / "report.html").exists(), proc.stdout[-3000:] + proc.stderr[-2000:]
+    return work / ".halo"
+
+
+def test_example_page_loads_offline_and_its_numbers_match_the_findings(browser: Any, example: Path) -> None:
+    html = example / "report.html"
+    assert html.stat().st_size < 2_000_000
+    page = Page(browser, html)
+    findings = json.loads((example / "findings.json").read_text())
+    tests = {json.loads(line)["nodeid"]: json.loads(line)["outcome"] for line in (example / "tests.jsonl").open()}
+    p = page.page
+    assert p.text_content("#tests-line") == f"{findings['dataset']['failing_tests']} of {len(tests)} tests failed"
+    bars = p.eval_on_selector_all("#chart g.bar", "gs => gs.map(g => [g.dataset.id, Number(g.dataset.now)])")
+    assert bars == [[m["id"], m["prevalence"]] for m in findings["failure_modes"]]
+    cells = p.eval_on_selector_all("#matrix td[data-mode]", "tds => tds.map(td => [td.parentElement.dataset.test, "
+                                   "td.dataset.mode, td.className])")
+    expected = {(e["test_nodeid"], m["id"]) for m in findings["failure_modes"] for e in m["evidence"]}
+    assert {(t, m) for t, m, _ in cells} == expected
+    for test, _, cls in cells:
+        assert cls == ("hit-failed" if tests[test] == "failed" else "hit-passed")
+    assert len(p.query_selector_all("#matrix tr[data-test]")) == len(tests) == 26
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    p.screenshot(path=str(ARTIFACTS / "report-html-overview.png"))
+    assert page.errors == [] and page.requests == [page.url]
+
+
+def test_clicking_a_mode_opens_its_evidence_trace_at_the_evidence_span(browser: Any, example: Path) -> None:
+    page = Page(browser, example / "report.html")
+    findings = json.loads((example / "findings.json").read_text())
+    mode = next(m for m in findings["failure_modes"] if "lookup_order" in m["title"])
+    page.page.click(f".mode[data-id='{mode['id']}']")
+    page.page.wait_for_selector("#waterfall .row.evidence")
+    first = mode["evidence"][0]
+    assert page.page.get_attribute("#waterfall", "data-trace") == first["trace_id"]
+    assert page.page.get_attribute("#waterfall .row.evidence", "data-span") == first["span_id"]
+    assert page.in_viewport("#waterfall .row.evidence")
+    assert "unsupported order id format" in page.page.text_content("#span-detail")
+    assert f"mode={mode['id']}" in page.page.url
+    page.page.keyboard.press("j")  # keyboard: next mode
+    page.page.wait_for_function(f"!location.hash.includes('{mode['id']}')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.page.screenshot(path=str(ARTIFACTS / "report-html-mode.png"))
+    assert page.errors == [] and page.requests == [page.url]
+
+
+HOSTILE = [
+    "<script>window.__pwned = 1</script>",
+    "<img src=x onerror=\"window.__pwned = 2; alert(2)\">",
+    "[click](javascript:alert(3)) <a href=\"javascript:window.__pwned=3\">x</a>",
+    "</script><script>window.__pwned = 4</script>",
+    "\u2028</script\u2029>\x1b[2J\x07 @octocat sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ123456",
+]
+
+
+def _span(trace: str, span: str, parent: str, name: str, attrs: dict[str, Any], error: str = "") -> dict[str, Any]:
+    return {"trace_id": trace, "span_id": span, "parent_span_id": parent, "trace_state": "", "name": name,
+            "kind": "SPAN_KIND_INTERNAL", "start_time": "2026-01-01T00:00:00.000000000Z",
+            "end_time": "2026-01-01T00:00:01.000000000Z",
+            "status": {"code": "STATUS_CODE_ERROR" if error else "STATUS_CODE_UNSET", "message": error},
+            "resource": {"attributes": {}}, "scope": {"name": "t", "version": ""}, "attributes": attrs}
+
+
+def test_hostile_trace_text_executes_nothing_and_secrets_stay_out(browser: Any, tmp_path: Path) -> None:
+    lines = []
+    for i in range(4):
+        trace = f"{i + 1:032x}"
+        lines.append(_span(trace, f"{i + 1:016x}", "", "agent <b>run</b>", {"openinference.span.kind": "AGENT"}))
+        for j, text in enumerate(HOSTILE):
+            lines.append(_span(trace, f"{i + 1:08x}{j + 1:08x}", f"{i + 1:016x}", "tool " + text,
+                               {"openinference.span.kind": "TOOL", "tool.name": "lookup<script>",
+                                "input.value": text, "output.value": "Error: " + text}, error=text))
+    src = tmp_path / "hostile.jsonl"
+    src.write_text("".join(json.dumps(s) + "\n" for s in lines))
+    out = run_analysis([src], tmp_path / "out")
+    assert out.findings.failure_modes, "the hostile tool errors must form a mode so the viewer shows them"
+    html = (tmp_path / "out" / "report.html").read_text()
+    assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ123456" not in html and "\x1b" not in html and "\x07" not in html
+    page = Page(browser, tmp_path / "out" / "report.html")
+    shown = []
+    for m in out.findings.failure_modes:
+        page.page.goto(f"{page.url}#mode={m.id}")
+        page.page.wait_for_selector("#waterfall .row")
+        for row in range(len(HOSTILE) + 1):
+            page.page.click(f"#waterfall .row >> nth={row}")
+            shown.append(page.page.text_content("#right"))
+    assert page.page.evaluate("window.__pwned") is None
+    assert page.dialogs == []
+    assert page.page.query_selector_all("a[href], img, iframe, object, embed") == []
+    seen = "\n".join(shown)
+    for text in ("<script>window.__pwned = 1</script>", "<img src=x onerror=", "javascript:window.__pwned=3"):
+        assert text in seen  # shown as text, never parsed
+    assert all(r == page.url or r.startswith(page.url + "#") for r in page.requests)
+
+
+def test_a_thousand_modes_and_a_5000_span_trace_render_lazily(browser: Any, tmp_path: Path) -> None:
+    trace = "f" * 32
+    spans = [{"span_id": f"{i:016x}", "parent_span_id": "" if i == 0 else f"{0:016x}", "name": f"step {i}",
+              "category": "tool" if i % 3 else "llm", "start_ms": float(i), "duration_ms": 1.0,
+              "is_error": i == 4321, "error_message": "boom" if i == 4321 else None, "attributes": {"i": str(i)}}
+             for i in range(5000)]
+    modes = [FailureMode(id=f"fm-{i:012x}", title=f"mode {i}", category=("tool_error", "loop")[i % 2], detector="t",
+                         key=str(i), run_count=2, prevalence=0.01,
+                         evidence=[Evidence(trace_id=trace, span_id=f"{4321:016x}", test_nodeid="t.py::x")])
+             for i in range(1000)]
+    findings = Findings(failure_modes=modes)
+    HtmlReport({"t.py::x": "failed"}, lambda ids: {trace: spans}).publish(findings, tmp_path)
+    page = Page(browser, tmp_path / "report.html")
+    p = page.page
+    assert p.text_content("#mode-count") == "1000 of 1000 failure modes"
+    assert len(p.query_selector_all(".mode")) == 200  # a chunk at a time
+    p.select_option("#category", "loop")
+    assert p.text_content("#mode-count") == "500 of 1000 failure modes"
+    p.goto(f"{page.url}#mode=fm-{999:012x}")
+    p.wait_for_selector("#waterfall .row.evidence")
+    assert p.get_attribute("#waterfall", "data-spans") == "5000"
+    assert len(p.query_selector_all("#waterfall .row")) < 100  # only the visible window is in the DOM
+    assert p.get_attribute("#waterfall .row.evidence", "data-span") == f"{4321:016x}"
+    assert page.in_viewport("#waterfall .row.evidence")
+    assert page.errors == []
+
+
+def test_halo_report_renders_the_page_again_from_findings(browser: Any, example: Path, tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "engine", "report", str(example / "findings.json"), "--html",
+                           "--out", str(tmp_path)], capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    page = Page(browser, tmp_path / "report.html")
+    findings = json.loads((example / "findings.json").read_text())
+    first = findings["failure_modes"][0]
+    page.page.goto(f"{page.url}#mode={first['id']}")
+    page.page.wait_for_selector("#waterfall .row.evidence")  # the traces came from dataset.files
+    assert (tmp_path / "report.md").read_text().startswith("# pytest-halo")
+    bad = subprocess.run([sys.executable, "-m", "engine", "report", str(example / "tests.jsonl")],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
