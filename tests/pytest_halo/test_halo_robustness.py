@@ -109,10 +109,12 @@ def test_unwritable_halo_dir_keeps_the_run_and_its_exit_status(suite: Path) -> N
     assert list(halo.iterdir()) == []
 
 
-def test_halo_dir_pointing_at_a_file(suite: Path) -> None:
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_halo_dir_pointing_at_a_file(suite: Path, xdist: tuple[str, ...]) -> None:
+    """Under xdist the workers' write errors reach the controller: still one line."""
     target = suite / "notes.txt"
     target.write_text("the user's file\n")
-    proc = run_pytest(suite, "--halo", "--halo-dir", "notes.txt")
+    proc = run_pytest(suite, "--halo", "--halo-dir", "notes.txt", *xdist)
     line = assert_unbroken(proc)
     assert "notes.txt" in line and "no traces.jsonl written" in line
     assert target.read_text() == "the user's file\n"
@@ -137,10 +139,9 @@ def test_file_size_limit_mid_run_keeps_the_spans_written_before(suite: Path) -> 
 
 def test_failing_merge_leaves_a_green_run_green(suite: Path) -> None:
     (suite / ".halo" / "traces.jsonl").mkdir(parents=True)  # the merged file cannot be put in place
-    for args in ((), ("-n", "2")):
-        proc = run_pytest(suite, "--halo", *args)
-        line = assert_unbroken(proc)
-        assert "traces.jsonl" in line and "spans stay in" in line
+    proc = run_pytest(suite, "--halo", "-n", "2")  # two part files to merge
+    line = assert_unbroken(proc)
+    assert "traces.jsonl" in line and "spans stay in" in line
     records = [orjson.loads(x) for x in (suite / ".halo" / "tests.jsonl").read_bytes().splitlines()]
     assert len(records) == 100  # tests.jsonl is still written
 
@@ -153,3 +154,13 @@ def test_failing_merge_leaves_a_green_run_green(suite: Path) -> None:
     spans = spans_in(suite / ".halo" / "traces.jsonl")
     assert len(spans) == 300 and len({s["attributes"]["halo.run.id"] for s in spans}) == 1
     assert not (suite / ".halo" / "parts").exists()
+
+
+def test_the_quick_start_install_can_run_the_example_with_xdist() -> None:
+    """The example's README runs ``pytest --halo -n 2`` after ``pip install -e ".[agents]"``."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    agents = tomllib.loads((root / "pyproject.toml").read_text())["project"]["optional-dependencies"]["agents"]
+    assert "pytest --halo -n 2" in (root / "examples" / "support_agent" / "README.md").read_text()
+    assert any(req.replace(" ", "").startswith("pytest-xdist") for req in agents), agents
