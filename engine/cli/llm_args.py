@@ -118,7 +118,10 @@ def build_reasoners(args: argparse.Namespace) -> list[Any]:
         from engine.code.provider import code_tool_provider
 
         providers.append(code_tool_provider(settings.repo_path, getattr(args, "diff_base", None)))
-    return [make_reasoner(settings, progress=ProgressReporter(sys.stderr), providers=providers)]
+    try:
+        return [make_reasoner(settings, progress=ProgressReporter(sys.stderr), providers=providers)]
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def finish(args: argparse.Namespace, outcome: Any, summary_lines: Sequence[str]) -> int | None:

@@ -32,6 +32,9 @@ def make_reasoner(settings: Any, *, progress: Any = None, providers: Any = None)
     engine_settings = from_plugin(settings)
     if not openai_available():
         raise ImportError(MISSING_OPENAI)
+    if engine_settings.base_url is None and engine_settings.replay is None and not engine_settings.resolved_api_key():
+        raise ValueError(f"no API key for OpenAI: set {engine_settings.api_key_env} or pass --api-key "
+                         "(a local server needs --base-url and no key)")
     from engine.llm.reasoner import LLMReasoner
     from engine.reasoning import check_reasoner
 

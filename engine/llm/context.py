@@ -24,9 +24,9 @@ COMPACTION_SYSTEM = (
 )
 
 
-def estimate_tokens(obj: Any) -> int:
-    """A provider-independent size estimate: serialized bytes / 4 (stable across runs, no tokenizer)."""
-    return len(orjson.dumps(obj)) // 4 + 1
+def estimate_tokens(obj: Any, tokens_per_byte: float = 0.25) -> int:
+    """Serialized bytes × tokens per byte (¼ until the provider's usage says otherwise; no tokenizer)."""
+    return int(len(orjson.dumps(obj)) * tokens_per_byte) + 1
 
 
 def excerpt_summary(text: str) -> str:
@@ -45,6 +45,7 @@ class Conversation:
         self.ids: list[str] = []
         self.originals: dict[str, str] = {}
         self._n = 0
+        self.tokens_per_byte = 0.25  # learned from the provider's prompt_tokens (JSON often runs denser)
         self.add({"role": "system", "content": system})
         self.add({"role": "user", "content": user})
 
@@ -66,7 +67,13 @@ class Conversation:
         return content if isinstance(content, str) else orjson.dumps(msg).decode()
 
     def tokens(self, tools: list[dict[str, Any]] | None = None) -> int:
-        return estimate_tokens(self.messages) + (estimate_tokens(tools) if tools else 0)
+        r = self.tokens_per_byte
+        return estimate_tokens(self.messages, r) + (estimate_tokens(tools, r) if tools else 0)
+
+    def observe(self, request_bytes: int, prompt_tokens: int) -> None:
+        """Calibrate the estimate on what the provider counted for a request of ``request_bytes``."""
+        if request_bytes > 0 and prompt_tokens > 0:
+            self.tokens_per_byte = max(0.25, min(1.0, prompt_tokens / request_bytes))
 
     def candidates(self, keep_recent: int) -> list[int]:
         """Indexes of messages compaction may replace: old tool results first, then old long assistant texts."""

@@ -314,6 +314,8 @@ class _AgentLoop:
                 reply = await run.request(info, self.span, self.model, list(self.convo.messages), tools,
                                           tool_choice=choice)
             self.turns.take()
+            sent = len(orjson.dumps(self.convo.messages)) + (len(orjson.dumps(tools)) if tools else 0)
+            self.convo.observe(sent, reply.tokens_in)
             self.convo.add(reply.assistant_message())
             if not reply.tool_calls:
                 if not info.is_root:

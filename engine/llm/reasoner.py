@@ -18,6 +18,7 @@ from engine.llm.events import EngineEvent
 from engine.llm.settings import EngineSettings
 from engine.llm.tools.base import ToolProvider
 from engine.reasoning import ReasonContext, ReasonResult
+from engine.sanitize import redact
 
 T = TypeVar("T")
 
@@ -47,7 +48,7 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
 def status_line(result: EngineResult) -> str | None:
     """The one line saying why the engine did not finish normally (None when it did)."""
     totals = result.totals
-    why = totals.stopped_because if totals else "unknown"
+    why = redact(totals.stopped_because if totals else "unknown")
     if result.failed:
         return f"halo: LLM analysis failed ({why.removeprefix('error: ')}); the deterministic findings stand"
     if why != "finished":

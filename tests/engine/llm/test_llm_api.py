@@ -116,7 +116,7 @@ def test_tool_providers_plug_in(scripted, make_settings, tau_store):
         check_provider(object())
 
 
-def test_make_reasoner_takes_the_plugin_settings(tmp_path):
+def test_make_reasoner_takes_the_plugin_settings(tmp_path, monkeypatch):
     from pytest_halo.options import LLMSettings
 
     s = from_plugin(LLMSettings(model="m", base_url="http://x/v1", timeout_s=30, max_cost_usd=0.5, prompt="p",
@@ -124,7 +124,12 @@ def test_make_reasoner_takes_the_plugin_settings(tmp_path):
     assert (s.model, s.base_url, s.timeout_s, s.max_cost_usd, s.prompt, s.max_depth, s.max_turns, s.max_tokens) == (
         "m", "http://x/v1", 30, 0.5, "p", 1, 7, 1000)
     assert s.sub_model == s.synth_model == s.compact_model == "m" and s.replay == tmp_path / "r.jsonl"
-    assert make_reasoner(LLMSettings(model="m")).name == "llm"
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    assert make_reasoner(LLMSettings(model="m", base_url="http://127.0.0.1:9/v1")).name == "llm"  # local: no key
+    with pytest.raises(ValueError, match="no API key for OpenAI: set OPENAI_API_KEY"):
+        make_reasoner(LLMSettings(model="m"))
+    monkeypatch.setenv("MY_KEY", "k")
+    assert make_reasoner(LLMSettings(model="m", api_key_env="MY_KEY")).name == "llm"
     with pytest.raises(ValueError, match="no model"):
         make_reasoner(LLMSettings())
 

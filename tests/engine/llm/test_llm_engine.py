@@ -348,3 +348,21 @@ def test_wall_clock_budget_forces_the_finish(scripted, make_settings, tau_store)
     assert result.totals.stopped_because == "timeout" and result.answer == "done"
     assert 2 <= len(srv.requests) <= 5 and [t["function"]["name"] for t in srv.requests[-1]["tools"]] == ["final_answer"]
     assert any(e.kind == "wrap_up" for e in events) or len(srv.requests) <= 3
+
+
+def test_token_estimate_learns_from_the_providers_counts(scripted, make_settings, tau_store):
+    """A provider that counts 1 token per 2 bytes makes compaction start earlier than bytes/4 would."""
+    ids = tau_store.trace_ids[:10]
+
+    def script(req, n):
+        size = len(json.dumps(req["messages"])) + len(json.dumps(req.get("tools") or []))
+        if role_of(req) == "compaction":
+            return text("short summary", tokens_in=size // 2)
+        turn = turn_of(req)
+        return calls(("render_trace", {"trace_id": ids[turn]}) if turn < len(ids) else FINISH, tokens_in=size // 2)
+
+    srv = scripted(script)
+    _, dense = run(make_settings(srv, max_turns=30, context_tokens=30_000, tool_result_bytes=4096,
+                                 compaction_model="none"), tau_store)
+    # ~56 KB at most: bytes/4 alone (14k tokens) would never reach the 18k threshold in this run
+    assert max(srv.sizes) < 18_000 * 4 and any(e.kind == "compaction" for e in dense)
