@@ -34,9 +34,9 @@ def test_exit_codes_and_outputs(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert baseline.is_file() and (out / "report.md").is_file() and (out / "junit.xml").is_file()
     assert main(["analyze", str(base), "--out", str(out), "--baseline", str(baseline)]) == 0
     printed = capsys.readouterr().out
-    assert "Tool `refund` fails" in printed and "PASS" in printed
+    assert "Tool `refund` fails" in printed and "gate: no new failure modes vs baseline" in printed
     assert main(["analyze", str(cand), "--out", str(out), "--baseline", str(baseline)]) == 1
-    assert "FAIL" in capsys.readouterr().out
+    assert "gate: FAILED, 1 new vs baseline" in capsys.readouterr().out
     assert main(["analyze", str(cand), "--out", str(out), "--baseline", str(baseline), "--fail-on", "never"]) == 0
 
 

@@ -47,8 +47,8 @@ def test_convert_usage_errors(tmp_path: Path, capsys) -> None:
     garbage.write_text("not json\n{also not\n")
     assert main(["convert", str(garbage), "-o", str(tmp_path / "o.jsonl")]) == 2  # nothing readable
     err = capsys.readouterr().err
-    assert "halo convert: error: no spans could be read: 0 spans from 1 files; skipped malformed_json=2" in err
-    assert f"{garbage}:1: malformed_json" in err and not (tmp_path / "o.jsonl").exists()
+    assert "halo convert: error: no spans could be read: 0 spans from 1 files; skipped not_trace_data=1" in err
+    assert f"{garbage}: not_trace_data" in err and not (tmp_path / "o.jsonl").exists()
     same = tmp_path / "same.jsonl"
     same.write_text("")
     assert main(["convert", str(same), "-o", str(same)]) == 2
