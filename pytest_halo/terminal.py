@@ -54,7 +54,10 @@ def summary_lines(result: SessionResult, gate_line: str | None, fault_line: str 
     if swept_line:
         lines.append(swept_line)
     if s.spans == 0 and not fault_line:
-        lines.append("halo: no spans captured - is the agent instrumented (OTel, openai-agents, or pytest_halo.trace_*)?")
+        lines.append("halo: no spans captured - halo records spans sent to the global OpenTelemetry TracerProvider, "
+                     "openai-agents and pytest_halo.trace_*; an instrumentation given its own TracerProvider "
+                     "(instrument(tracer_provider=...)) bypasses it: drop tracer_provider= or pass "
+                     "trace.get_tracer_provider()")
     if s.bad_lines or s.duplicates:
         lines.append(f"halo: merge skipped {s.bad_lines} torn lines and {s.duplicates} duplicate spans")
     for w in result.crashed_workers:
