@@ -83,7 +83,8 @@ class AgentsProcessorCore:
         agent = self._agent_of.get(span.span_id) if data.type != "agent" else None
         exported = dict(span.export() or {})
         now = ns_to_iso(_now_ns())
-        exported.setdefault("started_at", now)
+        if not exported.get("started_at"):
+            exported["started_at"] = now
         if not exported.get("ended_at"):
             exported["ended_at"] = now
         out = build_span(exported, agent, Problems(), "live span")
