@@ -41,3 +41,27 @@ def test_bare_traceback_is_keyed_by_its_exception_line() -> None:
     text = "".join(traceback.format_exception(_raise("Rome")))
     assert text.startswith("Traceback (most recent call last):")
     assert template_of(text) == "ValueError: no flights to Rome on <*>"
+
+
+def genai_chat(run: Run, inputs: list[dict], outputs: list[dict]) -> None:
+    """A GenAI-convention chat span with content captured as JSON messages (parts), as newer instrumentations write."""
+    import json
+
+    run.span("chat gpt-4o", {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                             "gen_ai.input.messages": json.dumps(inputs), "gen_ai.output.messages": json.dumps(outputs)})
+
+
+def test_genai_tool_call_responses_with_errors_are_tool_errors() -> None:
+    runs = []
+    for i in range(3):
+        r = Run(i)
+        call = {"type": "tool_call", "id": f"call_{i}", "name": "refund", "arguments": {"order": f"A{i}"}}
+        user = {"role": "user", "parts": [{"type": "text", "content": "refund my order"}]}
+        genai_chat(r, [user], [{"role": "assistant", "parts": [call]}])
+        response = {"type": "tool_call_response", "id": f"call_{i}", "response": f"Error: order A{i} is not refundable"}
+        genai_chat(r, [user, {"role": "assistant", "parts": [call]}, {"role": "tool", "parts": [response]}],
+                   [{"role": "assistant", "parts": [{"type": "text", "content": "Sorry, I cannot refund it."}]}])
+        runs.append(r)
+    f = analyze_spans(flatten(runs), config=AnalysisConfig())
+    modes = {m.title: m.run_count for m in f.failure_modes if m.detector == "tool_error"}
+    assert modes == {"Tool `refund` fails: Error: order <*> is not refundable": 3}, modes
