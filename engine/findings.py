@@ -12,7 +12,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.safe_io import atomic_write_text
+from engine.safe_io import atomic_write_text, read_regular_bytes
 
 SCHEMA_VERSION: Final = 1
 
@@ -231,4 +231,4 @@ class Findings(_Model):
 
     @classmethod
     def read(cls, path: Path) -> Findings:
-        return cls.model_validate_json(path.read_bytes())
+        return cls.model_validate_json(read_regular_bytes(path))  # a FIFO or device is refused, not waited on
