@@ -430,8 +430,10 @@ def unknowable_to_emerging(gate: Gate, ids: Iterable[str]) -> None:
     for e in moved:
         e.note = "found by a signature the baseline never evaluated (no baseline traces): cannot be called new"
         gate.emerging.append(e)
+    before = len(gate.failing_ids)
     gate.failing_ids = [i for i in gate.failing_ids if i not in ids]
-    gate.verdict = "fail" if gate.failing_ids else "pass"
+    if before and not gate.failing_ids:  # they were all it failed on (a verdict failed for other causes stands)
+        gate.verdict = "pass"
     gate.notes.append(
         f"{len(moved)} signature mode(s) emerging, not new: the baseline carries no traces to evaluate them on "
         "(update it with baseline traces to gate them)"

@@ -138,3 +138,28 @@ def test_tau_bench_signature_equals_the_detector_count(corpora: Path, tmp_path: 
     hm = findings.mode(signature_id(human))
     assert hm is not None and hm.run_count == len(step.matches[signature_id(human)].traces) >= 2
     assert hm.failing_test_count <= hm.run_count and 0 < hm.prevalence < 1
+
+
+def test_emerging_demotion_keeps_other_failures() -> None:
+    from engine.analysis.signature_modes import unknowable_to_emerging
+    from engine.findings import Gate, GateEntry
+
+    gate = Gate(new=[GateEntry(id="fm-detector", title="d"), GateEntry(id="fm-sig", title="s")],
+                failing_ids=["fm-detector", "fm-sig"], verdict="fail")
+    unknowable_to_emerging(gate, {"fm-sig"})
+    assert [e.id for e in gate.new] == ["fm-detector"] and [e.id for e in gate.emerging] == ["fm-sig"]
+    assert gate.failing_ids == ["fm-detector"] and gate.verdict == "fail"
+    unknowable_to_emerging(gate, {"fm-detector"})
+    assert gate.failing_ids == [] and gate.verdict == "pass"
+
+
+def test_library_from_a_baseline_keeps_the_model_texts(tmp_path: Path) -> None:
+    from engine.analysis.signature_modes import library_from_findings
+
+    rs = runs(10, denied_every=None, card_errors=6)
+    findings, store = _setup(tmp_path, rs)
+    sig = Signature(tool_name="pay", field="error", regex="card declined")
+    _apply(findings, store, [proposal(sig, title="Payments fail", description="Declined cards.")])
+    (entry,) = library_from_findings(findings)
+    assert (entry.id, entry.title, entry.description, entry.category) == (
+        signature_id(sig), "Payments fail", "Declined cards.", "llm")
