@@ -130,3 +130,22 @@ def test_rejected_proposals_are_listed(tmp_path: Path) -> None:
     written = Findings.read(tmp_path / "out" / "findings.json")
     assert [r.title for r in written.rejected] == ["lookahead"] and "RE2" in written.rejected[0].reason
     assert out.findings.signatures == [] and not (tmp_path / "out" / "signatures.json").exists()
+
+
+def test_cli_baseline_traces_flag(tmp_path: Path, capsys) -> None:
+    from engine.cli import main
+
+    rs = runs(10)
+    traces = write(tmp_path / "t.jsonl", rs)
+    tests = _tests_file(tmp_path / "tests.jsonl", rs)
+    baseline = tmp_path / "b" / "base.json"
+    assert main(["analyze", str(traces), "--out", str(tmp_path / "o"), "--baseline", str(baseline),
+                 "--baseline-traces"]) == 2
+    assert "--baseline-traces needs --update-baseline" in capsys.readouterr().err
+    assert main(["analyze", str(traces), "--out", str(tmp_path / "o"), "--baseline", str(baseline), "--tests",
+                 str(tests), "--update-baseline", "--baseline-traces"]) == 0
+    assert (tmp_path / "b" / "base.traces.jsonl.gz").is_file() and (tmp_path / "b" / "base.tests.jsonl.gz").is_file()
+    from engine.traces.store import TraceStore
+
+    kept = TraceStore.open([tmp_path / "b" / "base.traces.jsonl.gz"], cache_dir=tmp_path / "cache")
+    assert kept.span_count == sum(len(r.spans) for r in rs) and set(kept.trace_ids) == {r.trace_id for r in rs}
