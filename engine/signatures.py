@@ -27,6 +27,7 @@ import re2
 
 from engine.findings import Signature, mode_id
 from engine.safe_io import atomic_write_bytes, read_regular_bytes
+from engine.sanitize import clean, clean_line
 from engine.traces.normalize import CATEGORIES
 
 __all__ = [
@@ -202,12 +203,15 @@ class LibraryEntry:
         return signature_id(self.signature)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "signature": self.signature.model_dump(), "title": self.title,
-                               "category": self.category}
-        for k in ("description", "suggested_fix", "confidence"):
+        """The published form: texts cleaned like every published text (the predicate as is: it is the id)."""
+        out: dict[str, Any] = {"id": self.id, "signature": self.signature.model_dump(),
+                               "title": clean_line(self.title)[:200], "category": clean_line(self.category)[:60]}
+        for k in ("description", "suggested_fix"):
             v = getattr(self, k)
             if v is not None:
-                out[k] = v
+                out[k] = clean(v)
+        if self.confidence is not None:
+            out["confidence"] = self.confidence
         return out
 
     @classmethod

@@ -107,3 +107,12 @@ def test_library_skips_bad_entries_and_refuses_non_libraries(tmp_path: Path) -> 
     path.write_text("{not json")
     with pytest.raises(ValueError, match="not a signature library"):
         load_library(path)
+
+
+def test_library_texts_are_cleaned_the_predicate_is_not(tmp_path: Path) -> None:
+    path = tmp_path / "signatures.json"
+    sig = Signature(tool_name="s3", field="error", regex="AccessDenied")
+    save_library(path, [LibraryEntry(sig, title="Denied\n\x1b[31mred", description="key AKIAIOSFODNN7EXAMPLE leaked")])
+    (entry,) = json.loads(path.read_text())["signatures"]
+    assert entry["title"] == "Denied red" and "AKIA" not in entry["description"] and "\x1b" not in path.read_text()
+    assert entry["signature"]["regex"] == "AccessDenied" and entry["id"] == signature_id(sig)
