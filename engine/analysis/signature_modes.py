@@ -122,19 +122,25 @@ def _run_set(match: SignatureMatch, runs: RunTable) -> set[str]:
 # ---------------------------------------------------------------- inputs
 
 
-def proposals_from_modes(modes: Iterable[FailureMode | Mapping[str, Any]]) -> tuple[list[Proposal], list[FailureMode]]:
-    """Split a reasoner's modes: those with a signature become proposals; the rest come back marked unverified."""
+def proposals_from_modes(modes: Iterable[FailureMode | Mapping[str, Any]]) -> tuple[list[Proposal], list[Any]]:
+    """Split a reasoner's modes: those with a signature become proposals; the rest come back marked
+    unverified (and a mode that is not a valid ``FailureMode`` comes back as it was, for ``merge_modes``
+    to note)."""
     proposals: list[Proposal] = []
-    unverified: list[FailureMode] = []
+    rest: list[Any] = []
     for raw in modes:
-        mode = raw if isinstance(raw, FailureMode) else FailureMode.model_validate(raw)
+        try:
+            mode = raw if isinstance(raw, FailureMode) else FailureMode.model_validate(raw)
+        except ValueError:
+            rest.append(raw)
+            continue
         if mode.signature is None:
-            unverified.append(mode.model_copy(update={"verified": False}))
+            rest.append(mode.model_copy(update={"verified": False}))
             continue
         entry = LibraryEntry(mode.signature, mode.title, mode.category, mode.description, mode.suggested_fix,
                              mode.confidence)
         proposals.append(Proposal(entry, list(mode.evidence), "llm"))
-    return proposals, unverified
+    return proposals, rest
 
 
 def library_from_findings(findings: Findings) -> list[LibraryEntry]:

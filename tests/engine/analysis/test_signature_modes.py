@@ -163,3 +163,8 @@ def test_library_from_a_baseline_keeps_the_model_texts(tmp_path: Path) -> None:
     (entry,) = library_from_findings(findings)
     assert (entry.id, entry.title, entry.description, entry.category) == (
         signature_id(sig), "Payments fail", "Declined cards.", "llm")
+
+
+def test_a_malformed_mode_is_left_for_merge_to_note() -> None:
+    props, rest = proposals_from_modes([{"title": "no id or category"}])
+    assert props == [] and rest == [{"title": "no id or category"}]
