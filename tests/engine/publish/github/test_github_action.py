@@ -192,10 +192,12 @@ class LocalRunner:
         if uses.startswith("actions/setup-python@"):
             return {}
         assert uses.startswith("actions/upload-artifact@"), uses
-        name, path = with_["name"], Path(with_["path"])
-        path = path if path.is_absolute() else self.project / path
+        name = with_["name"]
         self.uploads.append(name)
+        if name.startswith("halo-report-"):  # published outputs only, never the raw traces
+            assert "!agent/.halo/**/*.jsonl" in with_["path"].splitlines(), with_["path"]
         if name.startswith("halo-baseline-"):
+            path = Path(with_["path"])
             files = {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
             self.fake.add_run(branch="main", artifacts={name: files})
         return {"artifact-id": "555"}
