@@ -60,6 +60,8 @@ def _gate(g: Gate) -> str:
 
 def _count(members: list[FailureMode], d: DatasetSummary) -> str:
     if d.run_unit == "tests" and d.tests:
+        if not d.failing_tests:
+            return f"{max(m.test_count for m in members)} tests, all passing"
         return f"{max(m.failing_test_count for m in members)} of {d.failing_tests} failing tests"
     return f"{max(m.run_count for m in members)} of {_plural(d.runs, 'trace')}"
 

@@ -64,3 +64,12 @@ def test_many_root_causes_are_capped() -> None:
     modes = [_mode(i, "tool_error", f"Tool `t{i}` fails", i) for i in range(1, 11)]
     lines = summary_lines(Findings(dataset=DATA, failure_modes=modes))
     assert lines[-1] == "  … and 4 more in the report" and len(lines) <= 12
+
+
+def test_modes_in_a_green_run_count_tests_not_failing_ones() -> None:
+    green = DatasetSummary(spans=11, traces=4, tests=4, passing_tests=4, runs=4, run_unit="tests")
+    mode = _mode(1, "tool_error", "Tool `fetch_page` fails", 1, failing=0)
+    mode.test_count = mode.run_count = 3
+    lines = summary_lines(Findings(dataset=green, failure_modes=[mode]))
+    assert lines[0].startswith("halo: all 4 tests passed · gate:")
+    assert lines[2] == "  1. Tool `fetch_page` fails — 3 tests, all passing  fm-000000000001"
