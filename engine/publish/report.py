@@ -209,16 +209,18 @@ def _root_cause_section(
 
 
 def _overview(roots: Sequence[Sequence[FailureMode]], d: DatasetSummary, status: dict[str, str]) -> list[str]:
-    failing_col = "Failing tests" if d.run_unit == "tests" and d.tests else "Traces"
-    rows = [f"| # | Root cause | Facets | {failing_col} | Status |", "|---:|---|---|---:|---|"]
+    tests = d.run_unit == "tests" and bool(d.tests)
+    col = ("Failing tests" if d.failing_tests else "Tests") if tests else "Traces"
+    rows = [f"| # | Root cause | Facets | {col} | Status |", "|---:|---|---|---:|---|"]
     for i, members in enumerate(roots, 1):
         lead = members[0]
         facets = ", ".join(dict.fromkeys(facet_label(m.category) for m in members))
-        count = (
-            f"{max(m.failing_test_count for m in members)} of {d.failing_tests}"
-            if failing_col == "Failing tests"
-            else f"{max(m.run_count for m in members)} of {d.runs}"
-        )
+        if col == "Failing tests":
+            count = f"{max(m.failing_test_count for m in members)} of {d.failing_tests}"
+        elif col == "Tests":
+            count = f"{max(m.test_count for m in members)} of {d.tests}"
+        else:
+            count = f"{max(m.run_count for m in members)} of {d.runs}"
         st = ", ".join(dict.fromkeys(status[m.id] for m in members if m.id in status)) or "—"
         rows.append(f"| {i} | {md_title(lead.title, in_table=True)} | {md_cell(facets)} | {count} | {st} |")
     return ["\n".join(rows), ""]

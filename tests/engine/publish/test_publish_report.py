@@ -147,3 +147,13 @@ def test_untrusted_text_is_escaped_cleaned_and_fenced() -> None:
     assert "hunter" not in text and "ghp_" not in text and "\x1b" not in text and "\x07" not in text
     assert "````text\nresult: ```\n</details> [click](http://x) [REDACTED]\n````" in text
     assert "`t.py::test_[a|b]`" in text
+
+
+def test_a_green_run_counts_tests_not_failing_ones() -> None:
+    green = DatasetSummary(spans=11, traces=4, tests=4, passing_tests=4, runs=4, run_unit="tests")
+    mode = _mode(1, "tool_error", "Tool `fetch_page` fails", failing=0)
+    mode.test_count = mode.run_count = 3
+    text = render_report(Findings(dataset=green, failure_modes=[mode]))
+    assert "**all 4 tests passed · gate: no baseline to compare with (pass)**" in text
+    assert "| # | Root cause | Facets | Tests | Status |" in text and "| 3 of 4 |" in text
+    assert "Seen in 3 of 4 tests, all passing" in text
