@@ -264,8 +264,9 @@ def test_action_steps_push_then_two_pr_runs_leave_one_comment(tmp_path, fake_git
         "annotations": json.dumps(checks[-1]["annotations"], ensure_ascii=False),
         "report.md": (project / "agent" / ".halo" / "report.md").read_text(),
     }
-    junit = (project / "agent" / ".halo" / "junit.xml").read_text()
-    assert PLANTED_SECRET not in junit and "second run" in junit  # redacted; its markup is junit.py's concern
+    for name in ("junit.xml", "findings.json"):  # in the report artifact too: redacted
+        text = (project / "agent" / ".halo" / name).read_text()
+        assert PLANTED_SECRET not in text and "second run" in text, name
     for where, text in published.items():
         assert PLANTED_SECRET not in text, where
         assert "@mallory" not in _outside_code(text), where
