@@ -14,7 +14,8 @@ from github import Auth, Github, GithubException, GithubRetry
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 FORK_HINT = (
-    "the token is read-only here (a pull request from a fork gets one); the job summary has the results. "
+    "the token is read-only here (a pull request from a fork gets one, or the workflow lacks "
+    "pull-requests: write / checks: write); the job summary has the results. "
     "To comment on fork PRs use the workflow_run pattern in docs/github-action.md"
 )
 
