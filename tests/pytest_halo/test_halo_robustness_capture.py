@@ -176,3 +176,40 @@ def test_a_closed_stdout_during_the_halo_summary_is_not_a_traceback(pytester: py
     assert run.ret == 0, out
     assert "BrokenPipeError" not in out and "INTERNALERROR" not in out and "Traceback" not in out, out
     assert orjson.loads((run.dir / "tests.jsonl").read_bytes())["outcome"] == "passed"
+
+
+def test_early_rendered_lines_spill_to_disk_and_come_back_stamped_in_order(tmp_path: Path, monkeypatch: Any) -> None:
+    """Past the in-memory budget a test's lines wait in a spill file; manual spans are batched too."""
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from pytest_halo.capture import recorder as recorder_mod
+    from pytest_halo.capture.otel import HaloSpanProcessor
+    from pytest_halo.capture.recorder import Recorder
+
+    monkeypatch.setattr(recorder_mod, "HOLD_LIMIT", 4)
+    monkeypatch.setattr(recorder_mod, "EARLY_MEMORY", 600)  # a couple of lines
+    monkeypatch.setattr(recorder_mod, "SPILL_CHUNK", 97)  # chunks cut mid-line and mid-placeholder
+    rec = Recorder(tmp_path / "r-master.jsonl", "r", "master")
+    provider = TracerProvider()
+    provider.add_span_processor(HaloSpanProcessor(rec))
+    tracer = provider.get_tracer("t")
+    rec.context.enter("t.py::long", "call")
+    names = []
+    for i in range(40):
+        if i % 3:
+            with tracer.start_as_current_span(f"sdk{i}"):
+                pass
+        else:
+            rec.emit({"trace_id": f"{i + 1:032x}", "span_id": f"{i + 1:016x}", "parent_span_id": "",
+                      "name": f"manual{i}", "attributes": {"k": "v" * 50}})
+        names.append(f"sdk{i}" if i % 3 else f"manual{i}")
+    assert rec._early["t.py::long"].spill is not None  # the lines so far are on disk, not in memory
+    assert len(rec._pending["t.py::long"]) < 4  # manual spans no longer pile up unbounded
+    rec.context.leave()
+    rec.test_finished("t.py::long", "failed")
+    rec.close()
+    blob = (tmp_path / "r-master.jsonl").read_bytes()
+    assert b"\x00" not in blob
+    rows = [orjson.loads(x) for x in blob.splitlines()]
+    assert [r["name"] for r in rows] == names
+    assert {r["attributes"]["halo.test.outcome"] for r in rows} == {"failed"}
