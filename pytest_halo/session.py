@@ -207,7 +207,7 @@ def fault_line(result: SessionResult, strict: bool) -> str | None:
     more = f" (and {len(result.faults) - 1} more problems)" if len(result.faults) > 1 else ""
     kept = (f"kept {result.stats.spans} spans in {_rel(result.traces_path)}" if result.traces_written
             else "no traces.jsonl written")
-    lost = f", {result.lost_spans} spans lost" if result.lost_spans else ""
+    lost = f", at least {result.lost_spans} spans lost" if result.lost_spans else ""
     tail = "--halo-strict: exit status 3" if strict else "exit status is the tests' own"
     return f"halo: WARNING: {result.faults[0]}{more}; {kept}{lost}; analysis skipped; {tail}"
 

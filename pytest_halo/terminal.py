@@ -58,7 +58,7 @@ def summary_lines(result: SessionResult, gate_line: str | None, fault_line: str 
                      "openai-agents and pytest_halo.trace_*; an instrumentation given its own TracerProvider "
                      "(instrument(tracer_provider=...)) bypasses it: drop tracer_provider= or pass "
                      "trace.get_tracer_provider()")
-    if s.bad_lines or s.duplicates:
+    if (s.bad_lines or s.duplicates) and not fault_line:  # a fault's torn line is part of that one line
         lines.append(f"halo: merge skipped {s.bad_lines} torn lines and {s.duplicates} duplicate spans")
     for w in result.crashed_workers:
         lines.append(f"halo: worker {w} crashed; spans it had not flushed are lost")
