@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from engine.code.files import iter_source_files, read_source
 
@@ -193,17 +194,27 @@ class _Indexer:
                 self.ix.add(self.ix.name_strings, s, self.site(n, "name_string", s))
 
 
+def _any_of(needles: Iterable[str]) -> Any:
+    """One RE2 alternation of the needles: a single linear pass per file, however many needles there are."""
+    import re2
+
+    options = re2.Options()
+    options.max_mem = 64 << 20
+    alternatives = sorted({n.encode() for n in needles if n}) or [b"\x00\x00never\x00\x00"]
+    return re2.compile(b"|".join(re2.escape(n) for n in alternatives), options)
+
+
 def build_index(root: Path, needles: Iterable[str] | None = None) -> SourceIndex:
     """Index ``root``'s Python source; with ``needles``, parse only files whose bytes contain one of them."""
     root = Path(root).resolve()
     index = SourceIndex(root)
-    wanted = sorted({n.encode() for n in needles if n}) if needles is not None else None
+    wanted = _any_of(needles) if needles is not None else None
     for path in iter_source_files(root):
         index.files_seen += 1
         data = read_source(path)
         if data is None:
             continue
-        if wanted is not None and not any(n in data for n in wanted):
+        if wanted is not None and wanted.search(data) is None:
             continue
         try:
             tree = ast.parse(data, filename=str(path))

@@ -28,9 +28,9 @@ _BUDGET_SETTINGS = {
     "max turns": ("max_turns", "max_turn", "turn_limit", "max_iterations"),
     "max steps": ("max_steps", "max_iterations", "step_limit", "max_iter"),
     "recursion limit": ("recursion_limit",),
-    "cost limit": ("cost_limit", "max_cost", "budget"),
+    "cost limit": ("cost_limit", "max_cost", "max_budget"),
 }
-_WORD = re.compile(r"[A-Za-z_]{6,}")
+_SEGMENTS = re.compile(r"<\*>|<[A-Z]+>|[\"'`]")  # what template_of masked, and quotes around masked values
 _MASKED_TOKEN = re.compile(r"[\d\"'`@]|://|/")
 
 
@@ -46,13 +46,36 @@ class ModeQuery:
     hallucinated: bool = False
 
     def needles(self) -> list[str]:
-        out = [*self.tools, *self.agents, *self.settings, *(s.upper() for s in self.settings)]
+        """Byte strings a file must contain one of to be parsed: how the names would be spelled in source."""
+        out: list[str] = []
+        for t in self.tools:
+            out += [f"def {t}", f'"{t}"', f"'{t}'"]
+        for a in self.agents:
+            out += [f'"{a}"', f"'{a}'"]
+        out += [*self.settings, *(s.upper() for s in self.settings)]
         if self.hallucinated:
             out.append("Agent(")
         for text in self.texts:
-            words = sorted(_WORD.findall(text.replace("<*>", " ")), key=len, reverse=True)
-            out.extend(w for w in words[:1] if len(w) >= 6)  # a short word would select every file
+            out += text_windows(text)
         return out
+
+
+def text_windows(text: str, limit: int = 24) -> list[str]:
+    """Runs of three words (two, or one long token, for short texts) of a template's literal parts.
+
+    A string whose literal text matches the template (``text_matches``) contains one of them verbatim,
+    so a file without any of them need not be parsed; three words are rare enough to skip almost all.
+    """
+    out: list[str] = []
+    for segment in _SEGMENTS.split(text.removesuffix("…")):
+        tokens = segment.split()
+        if len(tokens) >= 3:
+            out += [" ".join(tokens[i : i + 3]) for i in range(len(tokens) - 2)]
+        elif len(tokens) == 2 and len(segment.strip()) >= 10:
+            out.append(" ".join(tokens))
+        elif len(tokens) == 1 and len(tokens[0]) >= 8:
+            out.append(tokens[0])
+    return out[:limit]
 
 
 def query_of(mode: FailureMode) -> ModeQuery:
