@@ -17,7 +17,9 @@ Deterministic: a pure function of the modes' categories, counts, ids and run set
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
+from itertools import chain
 
 from engine.findings import FailureMode
 from engine.root_cause_groups import kind_rank, lead_order
@@ -27,33 +29,38 @@ WITHIN = 0.8
 MIN_SHARED = 2
 
 
-def _joins(lead: FailureMode, lead_runs: set[str], m: FailureMode, runs: set[str]) -> bool:
-    if not runs or not lead_runs:
-        return False
-    shared = len(lead_runs & runs)
+def _joins(lead: FailureMode, n_lead: int, m: FailureMode, n_m: int, shared: int) -> bool:
+    """Whether ``m`` (``n_m`` runs) belongs to ``lead``'s group (``n_lead`` runs, ``shared`` in common)."""
     if shared < MIN_SHARED:
         return False
-    if shared / len(lead_runs | runs) >= SHARED:
+    if shared / (n_lead + n_m - shared) >= SHARED:
         return True
     later = kind_rank(m.category) > kind_rank(lead.category) and m.category != "contrastive"
-    return later and shared >= WITHIN * len(runs)
+    return later and shared >= WITHIN * n_m
 
 
 def group_root_causes(modes: Sequence[FailureMode], runs_of: Mapping[str, set[str]]) -> dict[str, str]:
     """Map every mode id in ``modes`` to the id of its group's lead (a lead maps to itself).
 
     ``runs_of`` gives each mode's set of run ids; a mode without one (an unverified LLM pattern)
-    stays a group of its own.
+    stays a group of its own. Overlaps are counted through a run → modes index, so only modes
+    that share a run with a lead are ever compared with it.
     """
-    lead_of: dict[str, str] = {}
     ordered = sorted(modes, key=lead_order)
-    for lead in ordered:
+    sizes = [len(runs_of.get(m.id, ())) for m in ordered]
+    modes_in_run: dict[str, list[int]] = {}
+    for i, m in enumerate(ordered):
+        for r in runs_of.get(m.id, ()):
+            modes_in_run.setdefault(r, []).append(i)
+    lead_of: dict[str, str] = {}
+    for li, lead in enumerate(ordered):
         if lead.id in lead_of:
             continue
         lead_of[lead.id] = lead.id
-        lead_runs = runs_of.get(lead.id, set())
-        for m in ordered:
-            if m.id not in lead_of and _joins(lead, lead_runs, m, runs_of.get(m.id, set())):
+        shared = Counter(chain.from_iterable(modes_in_run[r] for r in runs_of.get(lead.id, ())))
+        for j in sorted(shared):  # in lead order, so the result does not depend on set iteration
+            m = ordered[j]
+            if j != li and m.id not in lead_of and _joins(lead, sizes[li], m, sizes[j], shared[j]):
                 lead_of[m.id] = lead.id
     return lead_of
 
