@@ -7,9 +7,10 @@ Every publisher (findings.json, report.md, junit.xml, the terminal, GitHub) appl
 
 Secret shapes come from detect-secrets' plugins (their ``denylist`` rules), plus the shapes those
 rules miss (see ``rules``), plus the values of this process's environment variables named like
-``*KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*`` when they look like secrets. Rules without lookaround run on RE2 (linear
-time on long untrusted text); one combined RE2 pre-check skips every rule when nothing can match,
-which is the common case — redaction runs on titles and capped excerpts, never per span.
+``*KEY*``/``*TOKEN*``/``*SECRET*``/``*PASSWORD*`` that look like secrets. Rules run on RE2 (linear
+time on long untrusted text; the few with lookaround on ``re``), and one RE2 set pass first tells
+which rules can match at all — none, in the common case. Redaction runs on titles, keys and
+capped excerpts, never per span.
 """
 
 from __future__ import annotations
@@ -224,8 +225,6 @@ def _replace(rule: _Rule) -> Callable[[Any], str]:
         return whole[:start] + REDACTED + whole[end:]
 
     return sub
-
-
 
 
 def env_secrets(environ: Iterable[tuple[str, str]] | None = None) -> list[str]:
