@@ -112,18 +112,18 @@ def test_groups_view_orders_lead_first_and_largest_first() -> None:
     assert ["fm-llm"] in [[m.id for m in g] for g in groups([*modes, extra])]
 
 
-def _run_example(tmp_path: Path) -> Path:
+def _run_example(tmp_path: Path) -> tuple[Path, str]:
     pytest.importorskip("agents", reason="the example needs the openai-agents extra")
     work = tmp_path / "support_agent"
     shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns(".halo", "__pycache__", ".pytest_cache"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "HALO_"))}
-    subprocess.run([sys.executable, "-m", "pytest", "--halo", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
-                   cwd=work, env=env, capture_output=True, text=True, timeout=120)
-    return work / ".halo"
+    done = subprocess.run([sys.executable, "-m", "pytest", "--halo", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"],
+                          cwd=work, env=env, capture_output=True, text=True, timeout=120)
+    return work / ".halo", done.stdout
 
 
 def test_bundled_example_shows_its_four_planted_defects_as_four_root_causes(tmp_path: Path) -> None:
-    halo = _run_example(tmp_path)
+    halo, stdout = _run_example(tmp_path)
     findings = json.loads((halo / "findings.json").read_text())
     if not findings["failure_modes"]:
         pytest.fail("the example produced no failure modes: " + json.dumps(findings["dataset"]))
@@ -139,3 +139,6 @@ def test_bundled_example_shows_its_four_planted_defects_as_four_root_causes(tmp_
     assert "4 root causes" in report
     assert "in 4 of 12 failing tests and 0 of 14 passing" in report
     assert "Traceback (most recent call last)" not in report
+    terminal = [line for line in stdout.splitlines() if line.startswith(("halo:", "  "))]
+    assert "halo: 12 of 26 tests failed · gate: no baseline to compare with (pass, fail-on=new)" in terminal
+    assert any(line.startswith("halo: 4 root causes (") for line in terminal), terminal
