@@ -143,12 +143,16 @@ def _prose_segment(s: str) -> str:
     return "".join([*out, s[pos:]])
 
 
-def md_prose(text: object) -> str:
+_HEADING = re.compile(r"^ {0,3}(#{1,6})(?=\s|$)")
+
+
+def md_prose(text: object, *, min_heading: int = 1) -> str:
     """Untrusted *Markdown* (an LLM's answer) kept as Markdown but disarmed.
 
     Lists, emphasis, headings, tables and code stay; raw HTML, links, images, math, mentions and
     issue references do not (brackets and ``<`` escaped, URLs shown as code); an open fence is
-    closed at the end so nothing after it is swallowed.
+    closed at the end so nothing after it is swallowed. Headings are demoted to at least
+    ``min_heading`` so the text cannot restructure the document it is embedded in.
     """
     lines_out: list[str] = []
     fence: str | None = None
@@ -163,6 +167,9 @@ def md_prose(text: object) -> str:
             fence = m.group(1)
             lines_out.append(line)
             continue
+        h = _HEADING.match(line)
+        if h and len(h.group(1)) < min_heading:
+            line = "#" * min_heading + line[h.end() :]
         parts, pos = [], 0
         for c in _CODE_SPAN.finditer(line):
             parts += [_prose_segment(line[pos : c.start()]), c.group(0)]

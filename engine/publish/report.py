@@ -240,7 +240,7 @@ def _llm_section(f: Findings, unverified: Sequence[FailureMode], d: DatasetSumma
             "",
         ]
     if f.llm_answer:
-        out += ["### Answer", "", md_prose(f.llm_answer), ""]
+        out += ["### Answer", "", md_prose(f.llm_answer, min_heading=4), ""]
     if unverified:
         out += [
             "### Unverified patterns",

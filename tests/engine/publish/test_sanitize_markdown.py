@@ -104,3 +104,8 @@ def test_redacted_placeholder_stays_readable_unless_it_could_link() -> None:
     assert md_text("password=[REDACTED] x") == "password=[REDACTED] x"
     assert md_text("[REDACTED](http://e.vil)") == "\\[REDACTED\\](`http://e.vil`)"
     assert md_text("[REDACTED]: http://e.vil").startswith("\\[REDACTED\\]:")
+
+
+def test_md_prose_demotes_headings() -> None:
+    out = md_prose("# Title\n## Sub\n##### deep\n#hashtag", min_heading=4)
+    assert out.splitlines() == ["#### Title", "#### Sub", "##### deep", "#hashtag"]
