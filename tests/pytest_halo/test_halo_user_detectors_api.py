@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import textwrap
+from pathlib import Path
 
 import orjson
 import pytest
@@ -160,10 +161,18 @@ def test_halo_analyze_loads_detector_by_module_attr(tmp_path, monkeypatch, capsy
         '''))
     monkeypatch.syspath_prepend(str(tmp_path))
     out = tmp_path / "out"
-    code = main(["analyze", str(traces), "--out", str(out), "--detector", "mydetectors:Quote", "--fail-on", "any"])
+    repo = Path(__file__).resolve().parents[2] / "examples" / "custom_detector"
+    code = main(["analyze", str(traces), "--out", str(out), "--detector", "mydetectors:Quote", "--fail-on", "any",
+                 "--repo", str(repo)])
     assert code == 1
     findings = json.loads((out / "findings.json").read_text())
     assert [m["detector"] for m in findings["failure_modes"]] == ["price_without_lookup"]
+    get_price = next(i for i, line in enumerate((repo / "price_agent.py").read_text().splitlines(), 1)
+                     if line.startswith("def get_price"))
+    assert findings["failure_modes"][0]["locations"][0]["path"] == "price_agent.py"
+    assert findings["failure_modes"][0]["locations"][0]["line"] == get_price
+    brief = json.loads((out / "fix-brief.json").read_text())
+    assert brief["run_from"] == str(repo) and brief["modes"][0]["reproduce"].startswith("pytest tests/test_p.py::")
     assert main(["analyze", str(traces), "--out", str(out), "--detector", "mydetectors:Nope"]) == 2
     assert "mydetectors has no attribute Nope" in capsys.readouterr().err
     assert main(["analyze", str(traces), "--out", str(out), "--detector", "no_such_module_xyz:X"]) == 2

@@ -32,7 +32,7 @@ def test_most_important_first_with_exact_quoted_commands(tmp_path):
         mode(1, failing=1, tests=["tests/test_a.py::test_one"]),
         mode(2, failing=3, tests=[weird, "tests/test_a.py::test_two", "tests/test_b.py::test_three"],
              locations=[CodeLocation(path="app/tools.py", line=12, kind="tool_definition", why="defined here")],
-             suggested_fix="validate ids"),
+             suggested_fix="validate ids", suspected_change="app/tools.py:14"),
     )
     brief = build_brief(f, run_from=tmp_path, baseline=tmp_path / ".halo" / "brief-baselines" / "findings-x.json")
     assert [m.id for m in brief.modes] == ["fm-000000000002", "fm-000000000001"]
@@ -45,6 +45,7 @@ def test_most_important_first_with_exact_quoted_commands(tmp_path):
     md = render_brief(brief)
     assert md.index("fm-000000000002") < md.index("fm-000000000001")
     assert "`app/tools.py:12`" in md and top.reproduce in md and str(tmp_path) in md
+    assert top.suspected_change == "app/tools.py:14" and "**Suspected change.** `app/tools.py:14`" in md
 
 
 def test_at_most_ten_failing_tests_and_none_that_passed(tmp_path):
