@@ -176,4 +176,17 @@ def test_halo_analyze_loads_detector_by_module_attr(tmp_path, monkeypatch, capsy
     assert main(["analyze", str(traces), "--out", str(out), "--detector", "mydetectors:Nope"]) == 2
     assert "mydetectors has no attribute Nope" in capsys.readouterr().err
     assert main(["analyze", str(traces), "--out", str(out), "--detector", "no_such_module_xyz:X"]) == 2
+
+    # an installed distribution's entry point loads without --detector
+    dist = tmp_path / "halo_prices-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: halo-prices\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[pytest_halo.detectors]\nprices = mydetectors:Quote\n")
+    out2 = tmp_path / "out2"
+    assert main(["analyze", str(traces), "--out", str(out2), "--fail-on", "any"]) == 1
+    assert [m["detector"] for m in json.loads((out2 / "findings.json").read_text())["failure_modes"]] == [
+        "price_without_lookup"]
+    # ... and the same detector named twice is refused
+    assert main(["analyze", str(traces), "--out", str(out2), "--detector", "mydetectors:Quote"]) == 2
+    assert "two detectors are named 'price_without_lookup'" in capsys.readouterr().err
     sys.modules.pop("mydetectors", None)
