@@ -226,9 +226,11 @@ class _AgentLoop:
         self._children = 0
 
     # ------------------------------------------------------------------ helpers
-    def tool_schemas(self, forced: bool) -> list[dict[str, Any]] | None:
-        if forced:
-            return [schema_of(self.run.registry.tools["final_answer"])] if self.info.is_root else None
+    def tool_schemas(self, forced: bool) -> list[dict[str, Any]]:
+        """The tools offered; a forced root sees only ``final_answer``. (A forced subagent keeps its list —
+        some providers refuse a history of tool calls without tool definitions — under ``tool_choice: none``.)"""
+        if forced and self.info.is_root:
+            return [schema_of(self.run.registry.tools["final_answer"])]
         return [schema_of(t) for t in self.run.registry.for_agent(self.info)]
 
     async def spawn(self, question: str) -> dict[str, Any]:
@@ -305,7 +307,9 @@ class _AgentLoop:
                 run.emit(EngineEvent("forced_finish", info.agent_id, info.depth, {"why": forced_why}))
             tools = self.tool_schemas(forced_why is not None)
             await self._maybe_compact(tools)
-            choice = {"type": "function", "function": {"name": "final_answer"}} if forced_why and tools else None
+            choice: Any = None
+            if forced_why is not None:
+                choice = {"type": "function", "function": {"name": "final_answer"}} if info.is_root else "none"
             reply = await run.request(info, self.span, self.model, list(self.convo.messages), tools,
                                       tool_choice=choice)
             for _ in range(run.settings.refusal_retries):  # a refusal is retried, not counted as a turn

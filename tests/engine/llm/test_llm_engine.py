@@ -162,7 +162,7 @@ def test_turn_cap_forces_a_finish_and_retries_do_not_count(scripted, make_settin
 def test_subagent_turn_cap_ends_in_plain_text(scripted, make_settings, tau_store):
     def script(req, n):
         if role_of(req) == "sub":
-            if not req.get("tools"):
+            if req.get("tool_choice") == "none":
                 return text("what I found so far")
             return calls(("count_traces", {}))
         if turn_of(req) == 0:
@@ -172,7 +172,8 @@ def test_subagent_turn_cap_ends_in_plain_text(scripted, make_settings, tau_store
     srv = scripted(script)
     result, _ = run(make_settings(srv, max_turns=4), tau_store)
     subs = srv.by_role("sub")
-    assert len(subs) == 4 and "tools" not in subs[-1]
+    assert len(subs) == 4 and subs[-1]["tool_choice"] == "none" and "tool_choice" not in subs[-2]
+    assert "You must finish now (max turns)" in last_message(subs[-1])["content"]
     child = json.loads(result.answer)
     assert child == {"child_agent_id": "root.1", "answer": "what I found so far", "turns_used": 4,
                      "stopped_because": "max_turns"}
