@@ -50,7 +50,8 @@ class ModelReply:
     attempts: int = 1
 
     def assistant_message(self) -> dict[str, Any]:
-        msg: dict[str, Any] = {"role": "assistant", "content": self.content or None}
+        # null content only beside tool calls: some servers refuse an assistant message with neither
+        msg: dict[str, Any] = {"role": "assistant", "content": self.content or (None if self.tool_calls else "")}
         if self.tool_calls:
             msg["tool_calls"] = [
                 {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
