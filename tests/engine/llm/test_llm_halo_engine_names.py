@@ -10,7 +10,12 @@ import ast
 import subprocess
 from pathlib import Path
 
-from engine.llm.tools.agent_tools import CallSubagentTool, FinalAnswerTool, GetContextItemTool, SynthesizeTracesTool
+from engine.llm.tools.agent_tools import (
+    CallSubagentTool,
+    FinalAnswerTool,
+    GetContextItemTool,
+    SynthesizeTracesTool,
+)
 from engine.llm.tools.trace_tools import store_tools
 from engine.traces.query_models import TraceFilters
 
