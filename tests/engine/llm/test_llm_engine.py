@@ -367,3 +367,17 @@ def test_token_estimate_learns_from_the_providers_counts(scripted, make_settings
                                  compaction_model="none"), tau_store)
     # ~56 KB at most: bytes/4 alone (14k tokens) would never reach the 18k threshold in this run
     assert max(srv.sizes) < 18_000 * 4 and any(e.kind == "compaction" for e in dense)
+
+
+def test_without_a_store_tools_error_and_modes_are_rejected(scripted, make_settings):
+    def script(req, n):
+        if turn_of(req) == 0:
+            return calls(("count_traces", {}))
+        return calls(("final_answer", {"answer": "guess", "failure_modes": [
+            {"title": "t", "evidence": [{"trace_id": "a" * 32}]}]}))
+
+    srv = scripted(script)
+    result, _ = run(make_settings(srv), None)
+    assert tool_results(srv.requests[1])[0] == "error: the trace store is unavailable in this run"
+    assert result.modes == [] and result.rejected[0].reason == "trace store unavailable"
+    assert result.answer == "guess"
