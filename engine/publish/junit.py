@@ -5,7 +5,10 @@ skipped with a message; emerging → passed with a note. With ``fail_on=any`` ev
 is a failure; with ``never`` nothing is. Unverified LLM patterns are never gated, so never cases.
 
 Names, messages and outputs come from traces: each is cleaned (``engine.sanitize``) — secrets
-redacted, and control characters stripped, which XML 1.0 could not carry anyway.
+redacted, and control characters stripped, which XML 1.0 could not carry anyway — and made plain
+(``markdown.plain_text``: no tags, mentions or links), because test-report actions (EnricoMi's,
+dorny's, mikepenz's) render them into Markdown. Every case has a ``time`` (dorny's parses it) and,
+when the mode was located in the code, ``file`` and ``line`` (mikepenz's annotates them).
 """
 
 from __future__ import annotations
@@ -15,14 +18,21 @@ from pathlib import Path
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
-from engine.findings import Findings
-from engine.sanitize import clean, clean_line
+from engine.findings import FailureMode, Findings
+from engine.publish.markdown import plain_text
+from engine.safe_io import atomic_write_text
+from engine.sanitize import clean_line
 
 CLASSNAME = "halo.failure_modes"
 
 
 def _case_name(mode_id: str, title: str) -> str:
-    return f"{mode_id}: {clean_line(title)[:150]}"
+    return f"{mode_id}: {plain_text(clean_line(title)[:150])}"
+
+
+def _where(m: FailureMode) -> tuple[str | None, int | None]:
+    loc = m.locations[0] if m.locations else None
+    return (plain_text(loc.path), loc.line) if loc is not None else (None, None)
 
 
 def build_suite(f: Findings) -> tuple[TestSuite, dict[str, dict[str, str]]]:
@@ -39,14 +49,16 @@ def build_suite(f: Findings) -> tuple[TestSuite, dict[str, dict[str, str]]]:
         if not m.verified:
             continue
         name = _case_name(m.id, m.title)
-        case = TestCase(name, classname=CLASSNAME, stdout=clean(m.example) if m.example else None)
+        path, line = _where(m)
+        case = TestCase(name, classname=CLASSNAME, file=path, line=line,
+                        stdout=plain_text(m.example) if m.example else None)
         status = labels.get(m.id, "unbaselined")
         msg = (
             f"{status} failure mode: {m.run_count} runs ({m.prevalence:.1%}), "
             f"{m.failing_test_count} failing tests"
         )
         if m.id in failing or (status in ("new", "regressed") and g.fail_on != "never"):
-            case.add_failure_info(message=msg, output=clean(m.suggested_fix) if m.suggested_fix else "")
+            case.add_failure_info(message=msg, output=plain_text(m.suggested_fix) if m.suggested_fix else "")
         props[name] = {
             "halo.id": m.id,
             "halo.status": status,
@@ -77,6 +89,7 @@ def render_junit(f: Findings) -> str:
     xml = to_xml_report_string([suite], encoding="utf-8")
     root = ET.fromstring(xml)
     for case in root.iter("testcase"):
+        case.set("time", case.get("time") or "0")  # junit_xml drops a zero elapsed time; readers need one
         values = props.get(case.get("name", ""))
         if not values:
             continue
@@ -88,4 +101,4 @@ def render_junit(f: Findings) -> str:
 
 
 def write_junit(findings: Findings, path: Path) -> None:
-    path.write_text(render_junit(findings), encoding="utf-8")
+    atomic_write_text(path, render_junit(findings))

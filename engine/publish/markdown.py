@@ -184,3 +184,15 @@ def md_prose(text: object, *, min_heading: int = 1) -> str:
 def md_details(summary: object, body: str) -> str:
     """A collapsed ``<details>`` block: ``summary`` is plain text (HTML-escaped here), ``body`` safe Markdown."""
     return f"<details><summary>{html.escape(_one_line(summary))}</summary>\n\n{body.strip()}\n\n</details>"
+
+
+_PLAIN_MENTION_OR_REF = re.compile(r"([@#])(?=[A-Za-z0-9])")
+_PLAIN_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
+
+
+def plain_text(text: object) -> str:
+    """Plain text that a viewer may still render as Markdown or HTML (check-run annotations, JUnit names and
+    messages shown by test-report actions): cleaned, no tags, mentions, references or links."""
+    out = clean(text).strip().replace("<", "‹").replace(">", "›")
+    out = _PLAIN_MENTION_OR_REF.sub(lambda m: m.group(1) + ZWSP, out)
+    return _PLAIN_SCHEME.sub(lambda m: m.group(1) + ":" + ZWSP, out)

@@ -102,4 +102,4 @@ def _halo_exec(code: str) -> int:
 
 
 sys.modules["traces"] = _make_traces_module()
-setattr(builtins, "llm_query", llm_query)
+vars(builtins)["llm_query"] = llm_query

@@ -8,14 +8,10 @@ cap never splits a secret open, and ``plain`` for check-run annotations, which a
 
 from __future__ import annotations
 
-import re
-
 from engine.publish import markdown
 from engine.sanitize import excerpt
 
 ZWSP = markdown.ZWSP
-_MENTION_OR_REF = re.compile(r"([@#])(?=[A-Za-z0-9])")
-_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 
 
 def _cap(text: object, limit: int | None) -> str:
@@ -39,6 +35,4 @@ def md_block(text: object, limit: int | None = None, lang: str = "text") -> str:
 
 def plain(text: object, limit: int | None = None) -> str:
     """Plain text (check-run annotations): redacted, stripped, capped; no tags, mentions, references or links."""
-    out = _cap(text, limit).strip().replace("<", "‹").replace(">", "›")
-    out = _MENTION_OR_REF.sub(lambda m: m.group(1) + ZWSP, out)
-    return _SCHEME.sub(lambda m: m.group(1) + ":" + ZWSP, out)
+    return markdown.plain_text(_cap(text, limit))

@@ -29,7 +29,24 @@ def test_statuses() -> None:
     assert props["halo.status"] == "persisting" and props["halo.runs"] == "3"
     skipped = cases["fm-000000000009"].find("skipped")
     assert skipped is not None and "resolved" in skipped.get("message")
-    assert "mode 1 <&>" in cases["fm-000000000001"].get("name")
+    assert "mode 1 ‹&›" in cases["fm-000000000001"].get("name")  # no tags for the Markdown-rendering readers
+    assert all(case.get("time") == "0" for case in cases.values())  # dorny's reporter parses it
+
+
+def test_cases_are_plain_text_and_carry_the_code_location() -> None:
+    from engine.findings import CodeLocation
+
+    m = _mode(1).model_copy(update={
+        "title": "Tool fails for @octocat <img src=x onerror=alert(1)> see https://evil.example/x",
+        "locations": [CodeLocation(path="agent/tools.py", line=42, kind="tool_definition")],
+        "suggested_fix": "ping @admin",
+    })
+    gate = Gate(new=[], fail_on="any", verdict="fail", failing_ids=[m.id])
+    case = ET.fromstring(render_junit(Findings(failure_modes=[m], gate=gate))).find(".//testcase")
+    assert case is not None
+    text = case.get("name", "") + ET.tostring(case, encoding="unicode")
+    assert "@octocat" not in text and "<img" not in text and "https://" not in text and "@admin" not in text
+    assert (case.get("file"), case.get("line")) == ("agent/tools.py", "42")
 
 
 def test_fail_on_any_fails_every_mode_never_fails_none() -> None:
