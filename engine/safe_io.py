@@ -118,7 +118,8 @@ def atomic_writer(path: str | os.PathLike[str]) -> Iterator[BinaryIO]:
             umask = os.umask(0)
             os.umask(umask)
             mode = 0o666 & ~umask
-        os.fchmod(fd, mode)
+        if hasattr(os, "fchmod"):  # POSIX; elsewhere the temp file keeps the platform default
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fd = -1
             try:
