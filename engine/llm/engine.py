@@ -118,6 +118,7 @@ class RunState:
         self.rejected: list[RejectedMode] = []
         self.notes: list[str] = []
         self.providers = providers
+        self._run_code_noticed = False
         extras = {"repo_root": settings.repo_path} if settings.repo_path is not None else {}
         self.env = ToolEnvironment(store=store, settings=settings, findings=findings, tests_file=tests_file,
                                    out_dir=out_dir, complete_text=self.complete_text, run_blocking=self.run_blocking,
@@ -144,10 +145,12 @@ class RunState:
             line = f"no price known for {settings.root_model}: the cost budget cannot be enforced, tokens are counted"
             self.notice(line)
             self.notes.append(line)
-        if "run_code" not in self.registry.tools:
-            self.notice("run_code unavailable: the code sandbox is not part of this build yet")
+        if settings.run_code and "run_code" not in self.registry.tools and not self._run_code_noticed:
+            self.notice("run_code unavailable: no sandbox provider in this build")
 
     def notice(self, message: str) -> None:
+        if message.startswith("run_code"):
+            self._run_code_noticed = True
         self.emit(EngineEvent("notice", data={"message": message}))
 
 
@@ -435,6 +438,15 @@ class _AgentLoop:
                                      final=self.final)
 
 
+def _builtin_providers(settings: EngineSettings) -> list[ToolProvider]:
+    """``run_code`` over the sandbox (it offers the tool, or says in one notice why it cannot)."""
+    if not settings.run_code:
+        return []
+    from engine.llm.tools.run_code import RunCodeProvider
+
+    return [check_provider(RunCodeProvider())]
+
+
 def _tool_providers() -> list[ToolProvider]:
     out = []
     for factory in _PROVIDERS:
@@ -470,7 +482,7 @@ async def run_engine(
     stopped = "finished"
     provs: list[ToolProvider] = []
     try:
-        provs = _tool_providers() + [check_provider(p) for p in providers or []]
+        provs = _builtin_providers(settings) + _tool_providers() + [check_provider(p) for p in providers or []]
         run = RunState(settings, store, findings, tests_file=tests_file, out_dir=out_dir, emit=emit, client=client,
                    providers=provs)
         emit(EngineEvent("run_start", "root", 0, {"model": settings.root_model, "max_depth": settings.max_depth}))

@@ -70,6 +70,7 @@ class EngineSettings(BaseModel):
     cache_dir: Path | None = None
     replay: Path | None = Field(None, description="record into FILE when absent, replay from it when present")
     repo_path: Path | None = None
+    run_code: bool = Field(True, description="offer run_code when the sandbox is set up (halo sandbox setup)")
     strict: bool = False
 
     @field_validator("headers", mode="before")

@@ -36,7 +36,7 @@ def make_settings(tmp_path: Path) -> Callable[..., EngineSettings]:
     def make(server: ScriptedServer | None = None, **kw: Any) -> EngineSettings:
         base = {"model": "gpt-4o-mini", "base_url": server.url if server else "http://127.0.0.1:9/v1",
                 "api_key": "test-key", "cache_dir": tmp_path / "llm-cache", "retry_base_s": 0.01,
-                "retry_max_s": 0.05, "max_retries": 3, "request_timeout_s": 10}
+                "retry_max_s": 0.05, "max_retries": 3, "request_timeout_s": 10, "run_code": False}
         base.update(kw)
         return EngineSettings(**base)
 

@@ -41,18 +41,21 @@ def test_sync_async_and_stream(scripted, make_settings, tau_path, tau_store):
 
     events = asyncio.run(collect())
     kinds = [e.kind for e in events]
-    assert kinds[0] == "notice" and kinds[-1] == "run_end" and "tool_call" in kinds and "agent_start" in kinds
+    assert kinds[0] == "run_start" and kinds[-1] == "run_end" and "tool_call" in kinds and "agent_start" in kinds
     assert events[-1].data["result"].answer == r1.answer
 
 
-def test_progress_plain_lines_and_tty_redraw(scripted, make_settings, tau_store):
+def test_progress_plain_lines_and_tty_redraw(scripted, make_settings, tau_store, tmp_path, monkeypatch):
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "no-sandbox-here"))  # Pyodide not set up
     srv = scripted(_script)
     plain, tty = io.StringIO(), io.StringIO()
     reporters = [ProgressReporter(plain, tty=False), ProgressReporter(tty, tty=True, interval_s=0)]
-    asyncio.run(run_engine(make_settings(srv), tau_store, on_event=lambda e: [r(e) for r in reporters]))
+    asyncio.run(run_engine(make_settings(srv, run_code=True), tau_store,
+                           on_event=lambda e: [r(e) for r in reporters]))
     lines = plain.getvalue().splitlines()
-    assert lines[0].endswith("run_code unavailable: the code sandbox is not part of this build yet")
+    assert "run_code unavailable: Pyodide" in lines[0] and "halo sandbox setup" in lines[0]
     assert sum("run_code unavailable" in line for line in lines) == 1  # one notice, once
+    assert "run_code" not in tool_names(srv.requests[0])
     assert any("root@0 started" in line for line in lines) and "stopped: finished" in lines[-1]
     assert "requests 2 · tools 1 · tokens 240 · $0.0001" in lines[-1]
     assert "\r\x1b[2K" in tty.getvalue() and tty.getvalue().endswith("\n")

@@ -1,0 +1,44 @@
+"""``run_code`` through the engine with the real Deno + Pyodide sandbox: code over all traces, ``llm_query`` inside."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from scripted_server import calls, role_of, text, tool_names, tool_results, turn_of
+
+from engine.llm.engine import run_engine
+
+CODE = """
+import traces
+rows = traces.rollups()
+failed = sum(1 for r in rows if r["test_outcome"] == "failed")
+print(len(rows), failed)
+print(llm_query("Classify this error in one word", "payment amount does not add up"))
+"""
+
+
+def test_run_code_counts_over_every_trace_and_maps_a_cheap_model(scripted, make_settings, tau_store):
+    from engine.sandbox import SandboxUnavailable, provision
+
+    try:
+        provision.require()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
+
+    def script(req, n):
+        if role_of(req) == "other":  # llm_query from the sandboxed code, on the synthesis model
+            assert req["model"] == "cheap" and "payment amount does not add up" in req["messages"][-1]["content"]
+            return text("billing", tokens_in=30, tokens_out=2)
+        if turn_of(req) == 0:
+            assert "run_code" in tool_names(req)
+            return calls(("run_code", {"code": CODE, "timeout_s": 60}))
+        out = json.loads(tool_results(req, "run_code")[0])
+        return calls(("final_answer", {"answer": out["stdout"]}))
+
+    srv = scripted(script)
+    settings = make_settings(srv, run_code=True, synthesis_model="cheap", request_timeout_s=30)
+    result = asyncio.run(run_engine(settings, tau_store))
+    assert result.answer.split() == ["200", "116", "billing"], result.answer
+    assert result.totals.requests == 3  # two root turns and one llm_query, all under the run's budget
