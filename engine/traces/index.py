@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from engine.traces import canonical_reader as R
+from engine.traces import content_index as CI
 from engine.traces.problems import MAX_EXAMPLES, Problems
 
+MEMORY_CONTENT = 256 * 1024 * 1024  # larger uncached files get no content index (it would cost 1/16 of the file in RAM)
 DUPLICATE = "duplicate_span"
 ORPHAN = "orphan_span"
 CYCLE = "parent_cycle"
@@ -42,6 +44,7 @@ class TraceIndex:
         self.complete = True  # the scan ended on a newline (an append can continue from ``end``)
         self.broken: set[int] = set()
         self.renumbered = False  # the latest scan dropped spans: cached span arrays must be rewritten
+        self.content: CI.ContentIndex | None = None  # block filters for regex questions (None: scan everything)
 
     # -- convenient views -------------------------------------------------------------
     @property
@@ -69,16 +72,29 @@ class TraceIndex:
 
     # -- building ---------------------------------------------------------------------
     @classmethod
-    def build(cls, path: str | os.PathLike[str], label: str | None = None) -> TraceIndex:
-        """Cold build: scan the whole file, then check structure of every trace."""
+    def build(cls, path: str | os.PathLike[str], label: str | None = None, content: bool = True) -> TraceIndex:
+        """Cold build: scan the whole file, then check structure of every trace.
+
+        ``content``: also build the content index in memory (files up to ``MEMORY_CONTENT`` bytes;
+        the cache builds it into a file instead).
+        """
         idx = cls(str(path))
         idx.extend(label=label)
+        if content:
+            idx.content_in_memory()
         return idx
+
+    def content_in_memory(self) -> None:
+        """Content filters for the indexed bytes, held in memory (skipped for large files: no pruning)."""
+        self.content = None
+        if self.end <= MEMORY_CONTENT:
+            self.content = CI.ContentIndex(CI.build_bytes(self.path, self.end), self.end)
 
     def extend(self, label: str | None = None) -> None:
         """Scan from ``self.end`` to EOF (all of it for a fresh index) and re-check touched traces."""
         st = self.state
         self.renumbered = False
+        self.content = None  # describes fewer bytes than the index will: whoever keeps one re-extends it
         first_new = len(st.off)
         enabled = gc.isenabled()
         gc.disable()  # the scan allocates millions of short-lived dicts and keeps no cycles

@@ -4,10 +4,12 @@ Keyed by the file's absolute path; reused when size, mtime and the hashes of the
 tail bytes match; extended in place when the file only grew (the old prefix's last bytes
 must be unchanged); rebuilt otherwise. Layout per input file, under ``<cache>/index/``:
 ``<key>.idx`` (a magic line, an orjson header with vocabulary, problems and scan state, then
-the per-trace rollups column by column) and one raw file per span array
-(``<key>.<generation>.<off|ln|tr|sid|pid>.bin``). An append writes only the new spans' bytes
-to the array files and then replaces the ``.idx`` atomically; a full rebuild writes a new
-generation first. Anything unreadable, short or inconsistent is silently rebuilt.
+the per-trace rollups column by column), one raw file per span array
+(``<key>.<generation>.<off|ln|tr|sid|pid>.bin``) and the content index
+(``<key>.<generation>.cix.bin``, ``content_index``; memory-mapped, never read whole). An append
+writes only the new spans' bytes to the array files, re-hashes the content index from the last
+group on, and then replaces the ``.idx`` atomically; a full rebuild writes a new generation
+first. Anything unreadable, short or inconsistent is silently rebuilt.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import glob
 import hashlib
 import os
 import secrets
+import shutil
 import struct
 import tempfile
 from array import array
@@ -23,16 +26,19 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 
 from engine.traces import canonical_reader as R
+from engine.traces import content_index as CI
 from engine.traces.index import TraceIndex
 from engine.traces.problems import Problems
 
-MAGIC = b"HALOIDX3\n"
+MAGIC = b"HALOIDX4\n"
 HASH_BYTES = 64 * 1024
 _ARRAYS = (("off", "q"), ("ln", "i"), ("tr", "i"), ("sid", "Q"), ("pid", "Q"))
 _MASKS = (R.M_MODEL, R.M_AGENT, R.M_SERVICE, R.M_TOOL)
+CONTENT_FORMAT = [CI.BLOCK, CI.BITS, CI.GROUP]  # a cache built with other parameters is rebuilt
 
 
 def default_cache_dir() -> Path:
@@ -136,6 +142,7 @@ def dump(idx: TraceIndex, fp: dict[str, Any], gen: str = "") -> bytes:
         "vocab": st.vocab,
         "slow": sorted(st.slow),
         "broken": sorted(idx.broken),
+        "content": CONTENT_FORMAT,
         "gaps": list(st.gaps),
         "problems": {
             "skipped": dict(idx.problems.skipped),
@@ -172,6 +179,8 @@ def load(data: bytes, arrays: Any = None) -> tuple[TraceIndex, dict[str, Any]]:
         return out
 
     header = orjson.loads(chunk())
+    if header.get("content") != CONTENT_FORMAT:
+        raise ValueError("content index of another format")
     idx = TraceIndex(header["path"])
     st = idx.state
     nspans = header["nspans"]
@@ -263,17 +272,49 @@ def open_index(
         if fp_old == fp_now:
             return idx, "warm"
         if _only_grew(path, fp_old, fp_now) and idx.complete and idx.end == fp_old["size"]:
-            before = idx.span_count
+            before, covered = idx.span_count, idx.end
             idx.extend(label=label)
             fp = fingerprint(path, idx.end)
             if idx.renumbered:
                 _save_full(target, idx, fp)
             else:
-                _save_appended(target, idx, fp, gen, before)
+                _save_appended(target, idx, fp, gen, before, covered)
             return idx, "incremental"
-    idx = TraceIndex.build(path, label=label)
+    idx = TraceIndex.build(path, label=label, content=False)
     _save_full(target, idx, fingerprint(path, idx.end))
     return idx, "cold"
+
+
+def _map_content(path: Path, covered: int) -> CI.ContentIndex:
+    """The content index file, memory-mapped (queries touch only the filter bytes they test)."""
+    if covered == 0:
+        return CI.ContentIndex(b"", 0)
+    need = CI.index_bytes(covered)
+    if os.path.getsize(path) < need:  # longer is a crash's leftover, like the span arrays' tails
+        raise ValueError("content index is short")
+    return CI.ContentIndex(np.memmap(path, dtype=np.uint8, mode="r", shape=(need,)), covered)
+
+
+def _write_content(target: Path, gen: str, idx: TraceIndex, parts: list[str] | None = None) -> None:
+    """Build (or, from ``parts`` files, assemble) the content index of generation ``gen``, then map it."""
+    final = _array_path(target, gen, "cix")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=final.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if parts is None:
+                CI.build(idx.path, 0, idx.end, fh)
+            else:
+                for part in parts:
+                    with open(part, "rb") as src:
+                        shutil.copyfileobj(src, fh, 1 << 20)
+        os.replace(tmp, final)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    idx.content = _map_content(final, idx.end)
 
 
 def _try_load(target: Path, path: str) -> tuple[TraceIndex, dict[str, Any], str] | None:
@@ -296,6 +337,10 @@ def _try_load(target: Path, path: str) -> tuple[TraceIndex, dict[str, Any], str]
         return None  # corrupt, incomplete or from another version: rebuilt silently
     if idx.path != path:
         return None
+    try:
+        idx.content = _map_content(_array_path(target, gen, "cix"), idx.end)
+    except (OSError, ValueError):
+        return None
     return idx, fp, gen
 
 
@@ -306,14 +351,18 @@ def _only_grew(path: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
     return fingerprint(path, old["size"]) | {"mtime_ns": old["mtime_ns"]} == old
 
 
-def _save_full(target: Path, idx: TraceIndex, fp: dict[str, Any]) -> None:
-    """New generation of span-array files, then the meta file naming it; old generations removed."""
+def _save_full(target: Path, idx: TraceIndex, fp: dict[str, Any], content_parts: list[str] | None = None) -> None:
+    """New generation of span-array files and content index, then the meta file naming it; old
+    generations removed. ``content_parts``: files whose concatenation is the content index."""
     gen = secrets.token_hex(6)
     try:
         for name, _ in _ARRAYS:
             write_atomic(_array_path(target, gen, name), getattr(idx.state, name).tobytes())
+        _write_content(target, gen, idx, content_parts)
         write_atomic(target, dump(idx, fp, gen))
     except OSError:
+        if idx.content is None:
+            idx.content_in_memory()
         return  # an unwritable cache costs speed, never correctness
     for old in target.parent.glob(f"{glob.escape(target.stem)}.*.bin"):
         if not old.name.startswith(f"{target.stem}.{gen}."):
@@ -323,11 +372,42 @@ def _save_full(target: Path, idx: TraceIndex, fp: dict[str, Any]) -> None:
                 pass
 
 
-def _save_appended(target: Path, idx: TraceIndex, fp: dict[str, Any], gen: str, before: int) -> None:
-    """Append only the new spans to the array files, then rewrite the (small) meta file.
+def _extend_content(target: Path, gen: str, idx: TraceIndex, covered: int) -> None:
+    """The content index of ``idx.end`` bytes from the one of ``covered`` bytes: its whole groups are
+    copied, the rest re-hashed, into a new file that replaces the old one (which other processes
+    may have mapped: it is never truncated under them)."""
+    first = covered - covered % CI.GROUP_BYTES
+    keep = first // CI.GROUP_BYTES * CI.GROUP_SIZE
+    cix = _array_path(target, gen, "cix")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=cix.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out, open(cix, "rb") as src:
+            left = keep
+            while left > 0:
+                chunk = src.read(min(left, 1 << 20))
+                if not chunk:
+                    raise ValueError("content index is short")
+                out.write(chunk)
+                left -= len(chunk)
+            CI.build(idx.path, first, idx.end, out)
+        os.replace(tmp, cix)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    idx.content = _map_content(cix, idx.end)
+
+
+def _save_appended(
+    target: Path, idx: TraceIndex, fp: dict[str, Any], gen: str, before: int, covered: int
+) -> None:
+    """Append only the new spans to the array files, re-hash the content index from the group that
+    held byte ``covered`` (the old end) on, then rewrite the (small) meta file.
 
     A crash between the two leaves arrays longer than the meta says; readers ignore the tail
-    and the next append truncates it first.
+    and the next append truncates it first (the content index is checked against the meta's end).
     """
     try:
         for name, _ in _ARRAYS:
@@ -336,6 +416,7 @@ def _save_appended(target: Path, idx: TraceIndex, fp: dict[str, Any], gen: str, 
                 fh.truncate(before * arr.itemsize)
                 fh.seek(before * arr.itemsize)
                 fh.write(arr[before:].tobytes())
+        _extend_content(target, gen, idx, covered)
         write_atomic(target, dump(idx, fp, gen))
-    except OSError:
+    except (OSError, ValueError):
         _save_full(target, idx, fp)

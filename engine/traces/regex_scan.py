@@ -22,6 +22,8 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from engine.traces.content_index import ContentIndex, literal_query
+
 MAX_PATTERN_CHARS = 2000
 SCAN_SECONDS = 60.0  # per query (a whole-file count included); patterns that run longer are refused
 TIMEOUT = "the regex ran past its time limit ({:.0f} s); use a more specific pattern or narrow the filters first"
@@ -260,14 +262,24 @@ def matching_spans(
     text_rx: Timed,
     candidates: Iterable[int] | None = None,
     deadline: float | None = None,
+    content: ContentIndex | None = None,
 ) -> set[int]:
     """Span numbers (into ``off``/``ln``) whose line matches.
 
     With no ``candidates`` (or many), one pass over an mmap of the file; with a small
-    candidate set, only those spans are read.
+    candidate set, only those spans are read. A ``content`` index rules out spans whose line
+    cannot hold the pattern's required literals; the rest are read in runs and scanned exactly
+    as the whole-file pass would (same functions, same line context).
     """
     deadline = deadline or text_rx.deadline
     hits: set[int] = set()
+    possible = _content_candidates(content, text_rx.pattern, off, ln)
+    if candidates is not None and possible is not None:
+        candidates = sorted(set(candidates).intersection(possible.tolist()))
+    if candidates is None and possible is not None and len(possible) <= len(off) * PRUNE_MAX:
+        lits, exact = required_literals(text_rx.pattern)
+        _scan_runs(path, off, ln, possible, lits, exact, bytes_rx, text_rx, hits, deadline)
+        return hits
     if candidates is not None:
         cand = sorted(candidates)
         with open(path, "rb") as fh:
@@ -298,6 +310,62 @@ def matching_spans(
 
 
 WINDOW = 128 * 1024 * 1024  # mmap this much at a time: RSS stays bounded on multi-GB files
+PRUNE_MAX = 0.6  # above this share of candidate spans, one sequential pass is cheaper than runs of reads
+RUN_BYTES = 16 * 1024 * 1024  # the most bytes read at once for a run of candidate spans
+RUN_JOIN = 8  # candidate spans this few numbers apart are read together (fewer reads, a few more bytes)
+
+
+def _content_candidates(content: ContentIndex | None, pattern: Any, off: Any, ln: Any) -> Any:
+    """Span numbers whose line may match (numpy array), or None when the content index cannot tell."""
+    if content is None or not isinstance(pattern, str):
+        return None
+    query = literal_query(pattern)
+    if query is None:
+        return None
+    return content.candidate_spans(off, ln, query)
+
+
+def _scan_runs(
+    path: str,
+    off: Any,
+    ln: Any,
+    spans: Any,
+    lits: list[bytes] | None,
+    exact: bool,
+    bytes_rx: Timed | None,
+    text_rx: Timed,
+    hits: set[int],
+    deadline: float,
+) -> None:
+    """The whole-file scan restricted to runs of candidate spans: each run is read with the byte
+    before it (the previous line's newline, which ``^`` and ``\\b`` look at) and handed to the
+    function the whole-file pass would use. ``literal_query`` only lets through patterns whose
+    matches stay inside one line, so what lies between the runs cannot change a verdict."""
+    if len(spans) == 0:
+        return
+    idx = [int(x) for x in spans]
+    with open(path, "rb") as fh:
+        fd = fh.fileno()
+        k = 0
+        while k < len(idx):
+            first = last = idx[k]
+            limit = off[first] + RUN_BYTES
+            k += 1
+            while k < len(idx) and idx[k] - last <= RUN_JOIN and off[idx[k]] + ln[idx[k]] <= limit:
+                last = idx[k]
+                k += 1
+            ctx = 1 if off[first] > 0 else 0
+            base = off[first] - ctx
+            buf = os.pread(fd, off[last] + ln[last] - base, base)
+            hi = len(buf)
+            if lits is not None:
+                _scan_literals(buf, base, ctx, hi, lits, exact, bytes_rx, text_rx, off, ln, hits)
+            elif bytes_rx is not None:
+                _scan(buf, base, ctx, hi, bytes_rx.search, off, ln, hits)
+            else:
+                _scan_text(buf, base, ctx, hi, text_rx, off, ln, hits)
+            if time.monotonic() > deadline:
+                raise RegexError(TIMEOUT.format(text_rx.seconds))
 
 
 def _windows(fh: Any) -> Any:

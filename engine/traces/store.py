@@ -31,6 +31,7 @@ from engine.traces.budget import (
     size_of,
     take_within,
 )
+from engine.traces.content_index import literal_query
 from engine.traces.converted import converted as _converted
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.index import CYCLE, DUPLICATE, ORPHAN, TraceIndex, read_json
@@ -42,6 +43,7 @@ from engine.traces.render import render
 from engine.traces.span import STATUS_ERROR, Span, ns_to_iso, to_ns
 
 _CANON_KEYS = ("trace_state", "resource", "scope")
+_PRUNE_MIN_SPANS = 32  # traces with fewer spans are searched whole (the content filters would cost more)
 
 
 @dataclass
@@ -386,7 +388,7 @@ class TraceStore:
                 nspans = sum(len(idx.spans_of(ti)) for ti in local)
                 if nspans * 4 < idx.span_count:  # few candidates: read only their spans
                     cand = [n for ti in local for n in idx.spans_of(ti)]
-            hits = matching_spans(idx.path, idx.state.off, idx.state.ln, brx, trx, cand)
+            hits = matching_spans(idx.path, idx.state.off, idx.state.ln, brx, trx, cand, content=idx.content)
             tr = idx.state.tr
             for n in hits:
                 keep.add(self._by_id[idx.trace_ids[tr[n]]])
@@ -712,13 +714,23 @@ class TraceStore:
         total = 0
         k = 0
         tid = self._tids[g]
+        query = literal_query(trx.pattern) if span_id is None else None
         for fi, ti in self._parts[g]:
             idx = self.indexes[fi]
             st = idx.state
+            nums = idx.spans_of(ti)
+            # spans whose line cannot hold the pattern's literals have no match to count: not read
+            maybe = (
+                idx.content.spans_may_match(st.off, st.ln, nums, query)
+                if query is not None and idx.content is not None and len(nums) >= _PRUNE_MIN_SPANS
+                else None
+            )
             with open(idx.path, "rb") as fh:
-                for n in idx.spans_of(ti):
+                for j, n in enumerate(nums):
                     k += 1
                     if want is not None and st.sid[n] != want:
+                        continue
+                    if maybe is not None and not maybe[j]:
                         continue
                     raw = idx.read_raw(n, fh)
                     text = raw.decode("utf-8", errors="replace")

@@ -106,7 +106,7 @@ def test_cache_reuse_incremental_and_rebuild(tmp_path: Path) -> None:
     assert how == "cold"
     meta = index_path_for(str(src.resolve()), cache)
     files = sorted(p.name for p in (cache / "index").iterdir())
-    assert meta.name in files and len(files) == 6  # meta + one file per span array
+    assert meta.name in files and len(files) == 7  # meta + one file per span array + the content index
     assert all(f.startswith(meta.stem) for f in files)
     assert not any(p.name.endswith((".idx", ".tmp")) for p in src.parent.iterdir())  # nothing beside the file
 
@@ -127,7 +127,7 @@ def test_cache_reuse_incremental_and_rebuild(tmp_path: Path) -> None:
     src.write_bytes(bytes(data))
     idx4, how = open_index(src, cache)
     assert how == "cold" and _state(idx4) == _state(TraceIndex.build(src))
-    assert len(list((cache / "index").iterdir())) == 6  # the old generation's arrays are gone
+    assert len(list((cache / "index").iterdir())) == 7  # the old generation's arrays are gone
 
     # shrunk: rebuilt
     src.write_bytes(bytes(data[: len(data) // 2].rsplit(b"\n", 1)[0] + b"\n"))
