@@ -227,6 +227,10 @@ class HaloPlugin:
         from pytest_halo.session import SessionResult, after_session, fault_line, gate_exit_status
 
         interrupted = self.interrupted or int(session.exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        if interrupted:  # under xdist the worker's own record of the stop never reaches us
+            for nodeid, rec in list(self.records.by_nodeid.items()):
+                if "teardown" not in rec["phases"]:
+                    self.records.interrupted(nodeid, rec["worker"], "KeyboardInterrupt during the test")
         # What the summary shows if finishing itself fails half-way.
         self.result = SessionResult(self.cfg.dir, self.cfg.dir / "traces.jsonl", self.cfg.dir / "tests.jsonl",
                                     MergeStats(), n_tests=len(self.records.by_nodeid), faults=list(self.faults))

@@ -126,9 +126,11 @@ def test_parts_of_a_killed_run_are_reported_and_never_merged(suite: Path) -> Non
     assert not parts.exists()
 
 
-def test_ctrl_c_records_the_interrupted_test_and_flushes_its_spans(suite: Path) -> None:
+@pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_ctrl_c_records_the_interrupted_test_and_flushes_its_spans(suite: Path, xdist: tuple[str, ...]) -> None:
+    """Under xdist the worker's record of the stop is lost; the controller marks unfinished tests."""
     marker = suite / "stopped"
-    proc = popen(suite, "--halo", STOP_AT=str(marker))
+    proc = popen(suite, "--halo", *xdist, STOP_AT=str(marker))
     wait_for(marker, proc)
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=60)[0]
@@ -138,7 +140,9 @@ def test_ctrl_c_records_the_interrupted_test_and_flushes_its_spans(suite: Path) 
     tests = {t["nodeid"].rsplit("[", 1)[1].rstrip("]"): t for t in jsonl(suite / ".halo" / "tests.jsonl")}
     assert tests["0"]["outcome"] == "passed"
     assert tests["1"]["outcome"] == "interrupted" and "KeyboardInterrupt" in tests["1"]["reason"]
-    assert tests["1"]["spans"] == 2 and set(tests) == {"0", "1"}
+    assert tests["1"]["spans"] == 2
+    assert xdist or set(tests) == {"0", "1"}
+    assert {t["outcome"] for k, t in tests.items() if k != "1"} == {"passed"}
     spans = jsonl(suite / ".halo" / "traces.jsonl")
     interrupted = [s for s in spans if s["attributes"]["halo.test.nodeid"].endswith("[1]")]
     assert sorted(s["name"] for s in interrupted) == ["lookup", "support"]  # both spans flushed
