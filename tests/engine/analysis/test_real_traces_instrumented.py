@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from engine.analysis.assemble import TestIndex
+from engine.analysis.assemble import TestIndex as RunIndex  # "Test*" names would be collected
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.pipeline import analyze_paths, analyze_spans
 from engine.findings import Findings
@@ -109,7 +109,7 @@ def both_paths(src: Path, tmp_path: Path) -> tuple[Findings, Findings]:
     """Findings through the typed canonical fast path and through the dict path, over the same spans."""
     canon = tmp_path / "canonical.jsonl"
     ingest.convert([src], canon)
-    fast = analyze_paths([canon], config=AnalysisConfig(), tests=TestIndex(), problems=Problems())
+    fast = analyze_paths([canon], config=AnalysisConfig(), tests=RunIndex(), problems=Problems())
     slow = analyze_spans(ingest.iter_spans([src], Problems()), config=AnalysisConfig())
     return fast, slow
 

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.analysis.assemble import TestIndex
+from engine.analysis.assemble import TestIndex as RunIndex  # "Test*" names would be collected
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.pipeline import analyze_paths
 from engine.traces import conventions as C
@@ -131,7 +131,7 @@ def test_same_file_name_in_two_folders_is_two_runs(tmp_path: Path) -> None:
 
 def test_failures_in_multi_agent_logs_reach_the_analysis(tmp_path: Path) -> None:
     paths = [write(tmp_path / "Hand-Crafted" / f"{i}.json", magentic_one(i % 2 == 0, pages=i + 1)) for i in range(6)]
-    f = analyze_paths(paths, config=AnalysisConfig(), tests=TestIndex(), problems=Problems())
+    f = analyze_paths(paths, config=AnalysisConfig(), tests=RunIndex(), problems=Problems())
     d = f.dataset
     assert (d.traces, d.tests, d.failing_tests, d.passing_tests) == (6, 6, 3, 3)  # was 1 empty "passed" run each
     assert d.spans == sum(1 + len(magentic_one(True, i + 1)["history"]) for i in range(6))
@@ -180,7 +180,7 @@ def test_utf8_bom_keeps_the_first_span(tmp_path: Path) -> None:
         assert len(list(iter_spans([path], problems))) == n, path
         assert problems.skipped_total == 0, problems.examples
     problems = Problems()
-    f = analyze_paths([canonical], config=AnalysisConfig(), tests=TestIndex(), problems=problems)
+    f = analyze_paths([canonical], config=AnalysisConfig(), tests=RunIndex(), problems=problems)
     assert problems.skipped_total == 0
     assert [m.run_count for m in f.failure_modes if m.detector == "tool_error"] == []  # one trace: a one-off
     store = TraceStore.open([canonical], cache_dir=tmp_path / "cache")
