@@ -33,9 +33,27 @@ def pytest_configure(config: Any) -> None:
         cfg = resolve_config(config)
     except ValueError as exc:  # pydantic's ValidationError is a ValueError
         raise pytest.UsageError(f"halo: invalid configuration: {exc}") from exc
+    if cfg.baseline is not None and not hasattr(config, "workerinput"):  # the controller, once, before any test
+        check_gate_inputs(cfg.baseline, cfg.update_baseline)
     from pytest_halo.hooks import HaloHooks
     from pytest_halo.runtime import HaloPlugin
 
     cfg.hooks = HaloHooks(config)
 
     config.pluginmanager.register(HaloPlugin(config, cfg), "halo-runtime")
+
+
+def check_gate_inputs(baseline: Any, update: bool) -> None:
+    """The gate fails closed: a shadowed engine or an unusable baseline stops the run before any test (exit 4)."""
+    from pytest_halo.engine_check import EngineShadowedError, check_engine
+
+    try:
+        check_engine()
+    except EngineShadowedError as exc:
+        raise pytest.UsageError(f"halo: {exc}") from None
+    from engine.analysis.baseline import BaselineError, check_baseline_path
+
+    try:
+        check_baseline_path(baseline, update, update_flag="--halo-update-baseline")
+    except BaselineError as exc:
+        raise pytest.UsageError(f"halo: {exc}") from None
