@@ -1,0 +1,183 @@
+"""An inner pytest project: a LangGraph tool-calling agent on ``ChatOpenAI`` against a loopback fake server.
+
+Nothing of halo or of the frameworks is mocked: the graph is a real ``StateGraph`` with a real
+``ToolNode``, the model is the real ``langchain_openai.ChatOpenAI`` speaking HTTP to a scripted
+Chat Completions server on 127.0.0.1, and spans come from OpenInference's ``LangChainInstrumentor``.
+
+Planted, each recurring across tests:
+
+* ``get_weather`` raises for Atlantis; ``ToolNode(handle_tool_errors=True)`` hands the error back to the
+  model as a ``ToolMessage`` (the tool span records the exception);
+* the model asks for ``book_flight``, which the graph does not have; ``ToolNode`` answers with its
+  "is not a valid tool" message (no tool runs, so no tool span: the error is only in the next input);
+* the model keeps calling ``get_time`` until LangGraph raises ``GraphRecursionError``.
+"""
+
+from __future__ import annotations
+
+# ``LG_TRACER_PROVIDER=app``: the app builds and registers its own SDK TracerProvider with its own exporter
+# and hands it to the instrumentor (halo must attach to it, and the app's exporter must still get every
+# span); otherwise the instrumentor is set up the short way and uses the global provider.
+CONFTEST = '''
+import json, os, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from openinference.instrumentation.langchain import LangChainInstrumentor
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+APP_EXPORTER = InMemorySpanExporter()
+if os.environ.get("LG_TRACER_PROVIDER") == "app":
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(APP_EXPORTER))
+    trace.set_tracer_provider(provider)
+    LangChainInstrumentor().instrument(tracer_provider=provider)
+else:
+    LangChainInstrumentor().instrument()
+
+
+def pytest_unconfigure(config):
+    with open(f"app-exporter-{os.getpid()}.json", "w") as fh:
+        json.dump({"spans": len(APP_EXPORTER.get_finished_spans())}, fh)
+
+
+def script(messages):
+    """What the model says next, decided by the question and the tool results it was handed."""
+    question = next(m["content"] for m in messages if m["role"] == "user")
+    results = [m["content"] for m in messages if m["role"] == "tool"]
+    city = question.split()[-1]
+    if question.startswith("keep"):
+        return [("get_time", {"city": city})]  # never satisfied: runs into the recursion limit
+    if results:
+        return "Here is what I found: " + results[-1]
+    if question.startswith("book"):
+        return [("book_flight", {"destination": city})]  # not a tool of this agent
+    if question.startswith("time"):
+        return [("get_time", {"city": city})]
+    return [("get_weather", {"city": city})]
+
+
+class FakeChatCompletions(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        step, n = script(body["messages"]), len(body["messages"])
+        if isinstance(step, str):
+            message, finish = {"role": "assistant", "content": step}, "stop"
+        else:
+            message = {"role": "assistant", "content": None, "tool_calls": [
+                {"id": f"call_{n}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
+                for i, (name, args) in enumerate(step)]}
+            finish = "tool_calls"
+        payload = {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 1700000000, "model": body["model"],
+                   "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                   "usage": {"prompt_tokens": 30 + n, "completion_tokens": 9, "total_tokens": 39 + n}}
+        data = json.dumps(payload).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatCompletions)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+class BrokenDetector:
+    """A user detector with a bug: the analysis must switch it off and keep the exit status."""
+
+    name = "broken_user_detector"
+
+    def on_run(self, run):
+        raise ZeroDivisionError("user detector bug")
+
+
+def pytest_halo_detectors(config):
+    return [BrokenDetector()]
+'''
+
+TESTS = '''
+import pytest
+from langchain_core.messages import HumanMessage
+from langchain_core.tools import tool
+from langchain_openai import ChatOpenAI
+from langgraph.graph import START, MessagesState, StateGraph
+from langgraph.prebuilt import ToolNode, tools_condition
+
+
+@tool
+def get_weather(city: str) -> str:
+    """Current weather for a city."""
+    if city == "Atlantis":
+        raise ConnectionError(f"weather service has no station in {city}")
+    return f"sunny in {city}"
+
+
+@tool
+def get_time(city: str) -> str:
+    """Local time in a city."""
+    return f"09:30 in {city}"
+
+
+TOOLS = [get_weather, get_time]
+
+
+def build_agent(base_url):
+    model = ChatOpenAI(model="fake-gpt", base_url=base_url, api_key="offline", max_retries=0).bind_tools(TOOLS)
+
+    def call_model(state: MessagesState):
+        return {"messages": [model.invoke(state["messages"])]}
+
+    graph = StateGraph(MessagesState)
+    graph.add_node("agent", call_model)
+    graph.add_node("tools", ToolNode(TOOLS, handle_tool_errors=True))
+    graph.add_edge(START, "agent")
+    graph.add_conditional_edges("agent", tools_condition)
+    graph.add_edge("tools", "agent")
+    return graph.compile(name="travel_assistant")
+
+
+def ask(base_url, question):
+    state = build_agent(base_url).invoke({"messages": [HumanMessage(question)]}, {"recursion_limit": 6})
+    return state["messages"][-1].content
+
+
+@pytest.mark.parametrize("city", ["Paris", "Rome"])
+def test_weather(base_url, city):
+    assert "sunny" in ask(base_url, f"weather in {city}")
+
+
+def test_time(base_url):
+    assert "09:30" in ask(base_url, "time in Tokyo")
+
+
+@pytest.mark.parametrize("question", ["weather in Atlantis", "is it raining in Atlantis", "forecast for Atlantis"])
+def test_atlantis(base_url, question):
+    assert "sunny" in ask(base_url, question)
+
+
+@pytest.mark.parametrize("city", ["Lisbon", "Oslo"])
+def test_book_flight(base_url, city):
+    assert "booked" in ask(base_url, f"book a flight to {city}")
+
+
+@pytest.mark.parametrize("city", ["Tokyo", "Lima"])
+def test_keeps_checking_time(base_url, city):
+    assert "09:30" in ask(base_url, f"keep checking the time in {city}")
+'''
+
+PASSING = ("test_weather[Paris]", "test_weather[Rome]", "test_time")
+TOOL_ERROR = ("test_atlantis[weather in Atlantis]", "test_atlantis[is it raining in Atlantis]",
+              "test_atlantis[forecast for Atlantis]")
+HALLUCINATED = ("test_book_flight[Lisbon]", "test_book_flight[Oslo]")
+RECURSION = ("test_keeps_checking_time[Tokyo]", "test_keeps_checking_time[Lima]")
