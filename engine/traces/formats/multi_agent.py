@@ -7,7 +7,9 @@ The speaking agent is ``name`` when present (AutoGen: role ``user``/``assistant`
 chat-API side), else the ``role`` itself (Magentic-One: ``Orchestrator (thought)``,
 ``Orchestrator (-> WebSurfer)``, ``WebSurfer``, ``human``). Each message becomes an LLM span of
 the agent that wrote it (its output is the message); a human's message is a chain span. The
-correctness flag is the run's outcome; the failure annotation is kept on the root span.
+correctness flag is the run's outcome; the failure annotation is kept on the root span. A Python
+traceback logged inside a message (the logs capture the run's stderr) makes that span an error
+with the traceback's exception.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from engine.traces.formats.common import (
     to_text,
 )
 from engine.traces.problems import Problems
-from engine.traces.span import STATUS_OK, STATUS_UNSET, Span, make_span
+from engine.traces.span import STATUS_ERROR, STATUS_OK, STATUS_UNSET, Span, make_span
 
 FORMAT = "multi_agent"
 CHAT_ROLES = frozenset({"system", "user", "assistant", "tool", "function", "developer"})
 HUMAN_ROLES = frozenset({"human", "user"})
 OUTCOME_KEYS = ("is_correct", "is_corrected", "correct", "success")
 _ROLE_RX = re.compile(r"^\s*(?P<agent>[^()]*?)\s*\((?P<note>[^()]*)\)\s*$")
+TRACEBACK = "Traceback (most recent call last):"
+_EXCEPTION_LINE = re.compile(r"^(?P<type>[A-Za-z_][\w.]*):\s?(?P<message>.*)$")
 STEP_NS = 1_000_000_000
 
 
@@ -72,6 +76,20 @@ def speaker(message: dict[str, Any]) -> tuple[str, str | None, str | None]:
     if note.startswith("->"):
         return m.group("agent"), None, note[2:].strip() or None
     return m.group("agent"), note or None, None
+
+
+def crash_in(text: str) -> tuple[str, str] | None:
+    """(exception type, message) of a Python traceback a message carries (the logs capture the run's stderr)."""
+    at = text.find(TRACEBACK)
+    if at < 0:
+        return None
+    for line in text[at + len(TRACEBACK):].splitlines():
+        if not line.strip() or line[0].isspace():
+            continue  # frames and source lines are indented
+        m = _EXCEPTION_LINE.match(line.strip())
+        if m:
+            return m.group("type"), m.group("message")
+    return None
 
 
 def outcome_of(doc: dict[str, Any]) -> str | None:
@@ -146,6 +164,9 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
             last_text = text
             if agent not in agents:
                 agents.append(agent)
+        crash = crash_in(text)
+        if crash:  # the run crashed where this message was logged
+            attrs["exception.type"], attrs["exception.message"] = crash
         attrs.update(common)
         t0 = SYNTHETIC_EPOCH_NS + (pos + 1) * STEP_NS
         children.append(make_span(
@@ -155,7 +176,8 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
             name=f"{agent} ({note})" if note else (f"{agent} -> {to}" if to else agent),
             start_ns=t0,
             end_ns=t0 + STEP_NS // 2,
-            status_code=STATUS_OK,
+            status_code=STATUS_ERROR if crash else STATUS_OK,
+            status_message=f"{crash[0]}: {crash[1]}" if crash else "",
             attributes=attrs,
         ))
     root: dict[str, Any] = {

@@ -185,3 +185,31 @@ def test_utf8_bom_keeps_the_first_span(tmp_path: Path) -> None:
     assert [m.run_count for m in f.failure_modes if m.detector == "tool_error"] == []  # one trace: a one-off
     store = TraceStore.open([canonical], cache_dir=tmp_path / "cache")
     assert sum(fi.spans for fi in store.files) == 3 and sum(fi.skipped for fi in store.files) == 0
+
+
+CRASH = (
+    "I clicked the browser back button.\n<Image>\nError processing publish message\n"
+    "Traceback (most recent call last):\n"
+    '  File "/usr/local/lib/python3.11/site-packages/autogen_magentic_one/agents/orchestrator.py", line 216, '
+    "in update_ledger\n    ledger_response = await self._model_client.create(\n"
+    '  File "/usr/local/lib/python3.11/site-packages/openai/_base_client.py", line 1638, in _request\n'
+    "    raise self._make_status_error_from_response(err.response) from None\n"
+    "openai.BadRequestError: Error code: 400 - {'error': {'code': 'content_filter', 'message': \"The response was "
+    "filtered due to the prompt triggering Azure OpenAI's content management policy.\", 'param': 'prompt'}}\n"
+    "FINAL ANSWER: Alliance Jiu Jitsu, NY Jidokwan Taekwondo\nSCENARIO.PY COMPLETE !#!#\nRUN.SH COMPLETE !#!#"
+)
+
+
+def test_a_crash_logged_in_a_message_is_an_error_the_analysis_sees(tmp_path: Path) -> None:
+    paths = []
+    for i in range(3):
+        doc = magentic_one(False, pages=i + 1)
+        doc["history"].append({"content": CRASH, "role": "WebSurfer"})
+        paths.append(write(tmp_path / "Hand-Crafted" / f"{i + 1}.json", doc))
+    spans = list(iter_spans(paths[:1], Problems()))
+    failed = [s for s in spans if s["status"]["code"] == "STATUS_CODE_ERROR"]
+    assert len(failed) == 1 and failed[0]["attributes"]["exception.type"] == "openai.BadRequestError"
+    assert failed[0]["status"]["message"].startswith("openai.BadRequestError: Error code: 400")
+    f = analyze_paths(paths, config=AnalysisConfig(), tests=RunIndex(), problems=Problems())
+    modes = [(m.detector, m.title, m.run_count) for m in f.failure_modes]
+    assert modes == [("llm_api_error", "LLM API failure: content filter", 3)], modes
