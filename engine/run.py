@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.analysis.baseline import compare, load_baseline
-from engine.analysis.baseline_traces import write_baseline_traces
+from engine.analysis.baseline_traces import remove_baseline_traces, write_baseline_traces
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors.api import DetectorSet
 from engine.analysis.findings_hooks import run_findings_hooks
@@ -126,17 +126,20 @@ def locate(findings: Findings, repo_root: Path, diff_base: str | None = None) ->
 
 def write_signature_outputs(
     findings: Findings, library: Sequence[Any], out_dir: Path, paths: list[Path], tests_file: Path | None,
-    baseline_path: Path | None,
+    baseline_path: Path | None, keep_traces: bool = False,
 ) -> dict[str, Path]:
-    """The signature library (``signatures.json``) and, when asked, the baseline's traces; a failure is a note."""
+    """The signature library (``signatures.json``) and, for a baseline being updated, its traces when
+    ``keep_traces`` (else an earlier baseline's traces are removed: they would not match it); a failure is a note."""
     written: dict[str, Path] = {}
     try:
         if library:
             save_library(out_dir / LIBRARY_FILE, library)
             written[LIBRARY_FILE] = out_dir / LIBRARY_FILE
-        if baseline_path is not None:
+        if baseline_path is not None and keep_traces:
             for p in write_baseline_traces(_open_store(paths), tests_file, baseline_path):
                 written[p.name] = p
+        elif baseline_path is not None:
+            remove_baseline_traces(baseline_path)
     except Exception as exc:  # noqa: BLE001 - outputs beside the findings, never a reason to lose them
         findings.notes.append(f"signature outputs not written: {type(exc).__name__}: {exc}")
     return written
@@ -217,7 +220,7 @@ def run_analysis(
         locate(findings, Path(repo_root), diff_base)
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = write_signature_outputs(findings, tracked.library, out_dir, paths, tests_file,
-                                    baseline_path if update_baseline and baseline_traces else None)
+                                    baseline_path if update_baseline else None, baseline_traces)
     written = publish(findings, out_dir, checked_publishers)
     written.update(extra)
     if update_baseline and baseline_path:

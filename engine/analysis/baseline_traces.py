@@ -25,7 +25,14 @@ from engine.safe_io import atomic_writer, check_regular_input
 from engine.traces.problems import Problems
 from engine.traces.store import TraceStore
 
-__all__ = ["TESTS_FILE", "TRACES_FILE", "baseline_trace_files", "open_baseline_traces", "write_baseline_traces"]
+__all__ = [
+    "TESTS_FILE",
+    "TRACES_FILE",
+    "baseline_trace_files",
+    "open_baseline_traces",
+    "remove_baseline_traces",
+    "write_baseline_traces",
+]
 
 TRACES_FILE = "traces.jsonl.gz"
 TESTS_FILE = "tests.jsonl.gz"
@@ -57,6 +64,16 @@ def write_baseline_traces(store: TraceStore, tests_file: Path | None, baseline_p
     elif tests_path.exists():
         tests_path.unlink()  # a stale tests file would link these traces to another run's tests
     return written
+
+
+def remove_baseline_traces(baseline_path: Path) -> list[Path]:
+    """Delete the traces of an earlier baseline (a baseline updated without them must not keep stale ones)."""
+    gone = []
+    for p in baseline_trace_files(baseline_path):
+        if p.is_file():
+            p.unlink()
+            gone.append(p)
+    return gone
 
 
 def open_baseline_traces(baseline_path: Path, problems: Problems) -> tuple[TraceStore, TestIndex] | None:

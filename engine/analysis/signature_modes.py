@@ -393,13 +393,16 @@ def apply_signatures(
 
 def baseline_observed(
     baseline: Findings, store: TraceStore, tests: TestIndex, signatures: Sequence[Signature]
-) -> dict[str, int]:
+) -> dict[str, int] | None:
     """Run counts of ``signatures`` over the baseline's own traces (0 included: evaluated, not seen).
 
     Set into the baseline's ``observed`` before the gate, a PR-only signature is judged "new"
-    with the statistics of a detector mode.
+    with the statistics of a detector mode. None when the traces do not add up to the baseline's
+    runs (they belong to another baseline): nothing can be concluded from them.
     """
     runs = run_table_of_store(store, tests)
+    if runs.total != baseline.dataset.runs:
+        return None
     counts: dict[str, int] = {}
     for m in match_signatures(store, list(signatures)):
         if m.error is None:

@@ -112,6 +112,12 @@ def track_signatures(
         return out
     base_store, base_tests = opened
     counts = baseline_observed(baseline, base_store, base_tests, [e.signature for e in pr_only])
+    if counts is None:
+        findings.notes.append(
+            f"baseline traces beside {baseline_path.name} do not add up to its {baseline.dataset.runs} runs: not used"
+        )
+        out.unknowable = {e.id for e in pr_only}
+        return out
     view = baseline.model_copy(deep=True)
     view.observed.update(counts)
     out.baseline = view

@@ -149,3 +149,30 @@ def test_cli_baseline_traces_flag(tmp_path: Path, capsys) -> None:
 
     kept = TraceStore.open([tmp_path / "b" / "base.traces.jsonl.gz"], cache_dir=tmp_path / "cache")
     assert kept.span_count == sum(len(r.spans) for r in rs) and set(kept.trace_ids) == {r.trace_id for r in rs}
+
+
+def test_baseline_updated_without_traces_drops_stale_ones(tmp_path: Path) -> None:
+    baseline = _baseline(tmp_path, with_traces=True)
+    stale = baseline.parent / "findings.traces.jsonl.gz"
+    assert stale.is_file()
+    traces = write(tmp_path / "again" / "traces.jsonl", runs(5, denied_every=None))
+    run_analysis([traces], tmp_path / "o2", baseline=baseline, update_baseline=True)
+    assert not stale.exists() and not (baseline.parent / "findings.tests.jsonl.gz").exists()
+
+
+def test_traces_of_another_baseline_are_not_used(tmp_path: Path) -> None:
+    """Traces that do not add up to the baseline's runs say nothing about it: the mode is emerging."""
+    import shutil
+
+    baseline = _baseline(tmp_path, with_traces=True)
+    other = tmp_path / "other" / "findings.json"
+    small = write(tmp_path / "small" / "traces.jsonl", runs(4, denied_every=None))
+    run_analysis([small], tmp_path / "so", baseline=other, update_baseline=True, baseline_traces=True)
+    shutil.copy(other.parent / "findings.traces.jsonl.gz", baseline.parent / "findings.traces.jsonl.gz")
+    (baseline.parent / "findings.tests.jsonl.gz").unlink()
+    rs = runs(20)
+    pr = write(tmp_path / "pr" / "traces.jsonl", rs)
+    out = run_analysis([pr], tmp_path / "out", baseline=baseline,
+                       reasoners=[ScriptedReasoner([proposal(DENIED, [(rs[0].trace_id, "")])])])
+    assert SID in [e.id for e in out.findings.gate.emerging] and out.verdict == "pass"
+    assert any("do not add up" in n for n in out.findings.notes)
