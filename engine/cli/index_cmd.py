@@ -1,4 +1,4 @@
-"""`halo index PATH... [--json] [--cache-dir DIR] [--no-cache]`: index trace files, report what was read.
+"""`halo index PATH... [--json] [--cache-dir DIR] [--no-cache] [--jobs N]`: index trace files, report what was read.
 
 Exit 0 when any span was read; 2 (one line on stderr) when nothing could be: missing
 files, empty files, or files whose every line was bad.
@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", metavar="DIR", help="index cache directory (default: $HALO_CACHE_DIR, "
                    "$XDG_CACHE_HOME/pytest-halo or ~/.cache/pytest-halo)")
     p.add_argument("--no-cache", action="store_true", help="build in memory; read and write no cache")
+    p.add_argument("--jobs", type=int, metavar="N", help="processes for a cold index of a large file "
+                   "(default: one per core for files over 64 MB, else 1)")
     p.set_defaults(func=run)
 
 
@@ -34,7 +36,9 @@ def run(args: argparse.Namespace) -> int:
 
     check_input_paths(args.paths, allow_missing=True)  # a FIFO input would hang the first read
     t0 = time.perf_counter()
-    store = TraceStore.open(args.paths, cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
+    store = TraceStore.open(args.paths, cache_dir=args.cache_dir, use_cache=not args.no_cache, jobs=args.jobs)
     report = store.report()
     report["seconds"] = round(time.perf_counter() - t0, 3)
     if report["spans"] == 0:

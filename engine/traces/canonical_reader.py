@@ -17,6 +17,8 @@ remembered so readers re-apply it. Both fast paths accept exactly the same lines
 from __future__ import annotations
 
 import calendar
+import io
+import os
 import sys
 import time
 from array import array
@@ -302,10 +304,51 @@ def _bad_line(line: bytes, at_eof: bool) -> tuple[Any, str]:
     return None, MALFORMED
 
 
+class _Range(io.RawIOBase):
+    """File bytes ``[start, stop)`` as a raw stream (a parallel worker's part, read with ``pread``)."""
+
+    def __init__(self, path: str, start: int, stop: int) -> None:
+        self._fd = os.open(path, os.O_RDONLY)
+        self._pos = start
+        self._stop = stop
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: Any) -> int:
+        n = min(len(buf), self._stop - self._pos)
+        if n <= 0:
+            return 0
+        data = os.pread(self._fd, n, self._pos)
+        buf[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            os.close(self._fd)
+        super().close()
+
+
+def _open_part(path: str, start: int, stop: int | None) -> Any:
+    if stop is None:
+        fh = open(path, "rb", buffering=BUFFER)
+        fh.seek(start)
+        return fh
+    return io.BufferedReader(_Range(path, start, stop), BUFFER)
+
+
 def scan(
-    path: str, state: ScanState, problems: Problems, start: int = 0, lineno: int = 0, label: str = ""
+    path: str,
+    state: ScanState,
+    problems: Problems,
+    start: int = 0,
+    lineno: int = 0,
+    label: str = "",
+    stop: int | None = None,
 ) -> tuple[int, int]:
-    """Scan ``path`` from byte ``start`` (line ``lineno`` already read) to EOF; returns ``(end, lineno)``.
+    """Scan ``path`` from byte ``start`` (line ``lineno`` already read) to EOF, or to byte ``stop`` (a line
+    boundary: a parallel worker's part); returns ``(end, lineno)``.
 
     Never raises for bad data: every unusable line is counted in ``problems`` by reason.
     Consecutive spans of one trace (a *run*) are summed in local variables and added to the
@@ -332,8 +375,7 @@ def scan(
     nspans = len(state.off)
     v: P.PrimaryView | P.SpanView  # the primary decode, or the full one when it does not settle the rollup
     ti: int | None  # the span's trace number; None: a trace not seen yet (numbered when its run starts)
-    with open(path, "rb", buffering=BUFFER) as fh:
-        fh.seek(start)
+    with _open_part(path, start, stop) as fh:
         for line in fh:
             n = len(line)
             off = pos

@@ -18,7 +18,6 @@ import glob
 import hashlib
 import os
 import secrets
-import shutil
 import struct
 import tempfile
 from array import array
@@ -32,6 +31,8 @@ import orjson
 from engine.traces import canonical_reader as R
 from engine.traces import content_index as CI
 from engine.traces.index import TraceIndex
+from engine.traces.index_parallel import build_parallel
+from engine.traces.parallel import resolve_jobs
 from engine.traces.problems import Problems
 
 MAGIC = b"HALOIDX4\n"
@@ -257,12 +258,19 @@ def open_index(
     cache_dir: Path | None = None,
     use_cache: bool = True,
     label: str | None = None,
+    jobs: int | None = None,
 ) -> tuple[TraceIndex, str]:
     """The index of ``path``: reused, extended or rebuilt; returns ``(index, how)`` with how in
-    ``cold | warm | incremental | uncached``."""
+    ``cold | warm | incremental | uncached``. A cold build of a large file uses ``jobs`` processes
+    (None: one per core, 1 for small files; ``parallel.default_jobs``)."""
     path = os.path.abspath(os.fspath(path))
     if not use_cache:
-        return TraceIndex.build(path, label=label), "uncached"
+        n = resolve_jobs(jobs, os.path.getsize(path))
+        if n <= 1:
+            return TraceIndex.build(path, label=label), "uncached"
+        idx = build_parallel(path, n, label)
+        idx.content_in_memory()
+        return idx, "uncached"
     cache_dir = cache_dir or default_cache_dir()
     target = index_path_for(path, cache_dir)
     fp_now = fingerprint(path)
@@ -280,9 +288,32 @@ def open_index(
             else:
                 _save_appended(target, idx, fp, gen, before, covered)
             return idx, "incremental"
-    idx = TraceIndex.build(path, label=label, content=False)
-    _save_full(target, idx, fingerprint(path, idx.end))
+    idx, ready = _cold_build(path, target, label, jobs)
+    _save_full(target, idx, fingerprint(path, idx.end), ready)
     return idx, "cold"
+
+
+def _cold_build(path: str, target: Path, label: str | None, jobs: int | None) -> tuple[TraceIndex, str | None]:
+    """Scan (on ``jobs`` processes for a large file) and, beside it, the content index into a temp file."""
+    n = resolve_jobs(jobs, os.path.getsize(path))
+    if n <= 1:
+        return TraceIndex.build(path, label=label, content=False), None
+    ready: str | None = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, ready = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".cix.tmp")
+        os.close(fd)
+    except OSError:
+        ready = None
+    try:
+        return build_parallel(path, n, label, ready), ready
+    except BaseException:
+        if ready is not None:
+            try:
+                os.unlink(ready)
+            except OSError:
+                pass
+        raise
 
 
 def _map_content(path: Path, covered: int) -> CI.ContentIndex:
@@ -295,18 +326,17 @@ def _map_content(path: Path, covered: int) -> CI.ContentIndex:
     return CI.ContentIndex(np.memmap(path, dtype=np.uint8, mode="r", shape=(need,)), covered)
 
 
-def _write_content(target: Path, gen: str, idx: TraceIndex, parts: list[str] | None = None) -> None:
-    """Build (or, from ``parts`` files, assemble) the content index of generation ``gen``, then map it."""
+def _write_content(target: Path, gen: str, idx: TraceIndex, ready: str | None = None) -> None:
+    """Build the content index of generation ``gen`` (or move in the ``ready`` one), then map it."""
     final = _array_path(target, gen, "cix")
+    if ready is not None:
+        os.replace(ready, final)
+        idx.content = _map_content(final, idx.end)
+        return
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=final.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            if parts is None:
-                CI.build(idx.path, 0, idx.end, fh)
-            else:
-                for part in parts:
-                    with open(part, "rb") as src:
-                        shutil.copyfileobj(src, fh, 1 << 20)
+            CI.build(idx.path, 0, idx.end, fh)
         os.replace(tmp, final)
     except BaseException:
         try:
@@ -351,16 +381,21 @@ def _only_grew(path: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
     return fingerprint(path, old["size"]) | {"mtime_ns": old["mtime_ns"]} == old
 
 
-def _save_full(target: Path, idx: TraceIndex, fp: dict[str, Any], content_parts: list[str] | None = None) -> None:
+def _save_full(target: Path, idx: TraceIndex, fp: dict[str, Any], content_ready: str | None = None) -> None:
     """New generation of span-array files and content index, then the meta file naming it; old
-    generations removed. ``content_parts``: files whose concatenation is the content index."""
+    generations removed. ``content_ready``: a content index file already built (moved in)."""
     gen = secrets.token_hex(6)
     try:
         for name, _ in _ARRAYS:
             write_atomic(_array_path(target, gen, name), getattr(idx.state, name).tobytes())
-        _write_content(target, gen, idx, content_parts)
+        _write_content(target, gen, idx, content_ready)
         write_atomic(target, dump(idx, fp, gen))
     except OSError:
+        if content_ready is not None:
+            try:
+                os.unlink(content_ready)
+            except OSError:
+                pass
         if idx.content is None:
             idx.content_in_memory()
         return  # an unwritable cache costs speed, never correctness

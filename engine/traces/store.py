@@ -165,10 +165,12 @@ class TraceStore:
         cache_dir: str | os.PathLike[str] | None = None,
         use_cache: bool = True,
         budget: int = DEFAULT_BUDGET,
+        jobs: int | None = None,
     ) -> TraceStore:
         """Index (or reuse the cached index of) every file; directories expand to their trace files.
 
-        Missing or unreadable files are counted under ``unreadable_file``, never raised.
+        Missing or unreadable files are counted under ``unreadable_file``, never raised. A cold
+        index of a large file is built by ``jobs`` processes (None: one per core for large files).
         """
         if isinstance(paths, (str, os.PathLike)):
             paths = [paths]
@@ -203,7 +205,7 @@ class TraceStore:
                         target, conv = _converted(path, fmt, Path(tmpdir.name))
                         cached = False
                 idx, how = open_index(
-                    target, cdir, use_cache=cached, label=label if conv is None else f"{label}#converted"
+                    target, cdir, use_cache=cached, label=label if conv is None else f"{label}#converted", jobs=jobs
                 )
             except OSError as exc:
                 fi = FileInfo(label, "unknown", "", "none")

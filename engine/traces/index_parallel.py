@@ -1,0 +1,199 @@
+"""A cold index built by several processes: each scans a byte range; the parts merge into the one-pass index.
+
+Why the merge is exact: a part's scan depends on earlier bytes only through the trace numbers
+and facet bits it hands out, and both are numbered by first appearance. So a later part's
+traces and vocabulary are renumbered into the earlier parts' (new ones appended in the order
+the part met them, as one pass would), a trace cut by a part boundary has its sums added, its
+time bounds widened, its facet masks or-ed and its test outcome folded by the same rule as
+``canonical_reader.fold_test``; structure checks (duplicates, orphans, cycles) and per-trace
+times then run once over the merged index, exactly as after a one-pass scan. Examples of bad
+lines carry a part-local line number under a placeholder label and are rewritten with the
+lines of the parts before. Each part also writes its groups of the content index straight
+into the shared file at their final offsets (``content_index`` parts concatenate exactly).
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+from array import array
+from itertools import accumulate
+from typing import Any
+
+import numpy as np
+
+from engine.traces import canonical_reader as R
+from engine.traces import content_index as CI
+from engine.traces.index import TraceIndex
+from engine.traces.parallel import line_ranges, run_parts
+from engine.traces.problems import MAX_EXAMPLES, Problems
+
+_PART_LABEL = "\x00halo-part\x00"
+_EXAMPLE = re.compile(re.escape(_PART_LABEL) + r":(\d+)")
+_MASKS = (R.M_MODEL, R.M_AGENT, R.M_SERVICE, R.M_TOOL)
+_SUMS = (R.N, R.ERR, R.TIN, R.TOUT, R.BYTES, *range(R.CAT0, R.ORPHANS))
+
+
+def build_parallel(path: str, jobs: int, label: str | None = None, content_file: str | None = None) -> TraceIndex:
+    """The cold index of ``path`` from ``jobs`` processes; equal to ``TraceIndex.build(path)``.
+
+    ``content_file``: also write the content index there (created or truncated to its size).
+    """
+    import os
+
+    size = os.path.getsize(path)
+    ranges = line_ranges(path, jobs, size)
+    cuts = [0] + [a - a % CI.GROUP_BYTES for a, _ in ranges[1:]] + [size]
+    if content_file is not None:
+        with open(content_file, "wb") as fh:
+            fh.truncate(CI.index_bytes(size))
+    calls = [
+        (path, a, b, content_file, cuts[k], max(cuts[k], cuts[k + 1])) for k, (a, b) in enumerate(ranges)
+    ]
+    parts = run_parts(_scan_part, calls)
+    return _merge(path, parts, label or path)
+
+
+def _scan_part(
+    path: str, start: int, stop: int, content_file: str | None, cstart: int, cstop: int
+) -> tuple[R.ScanState, Problems, int, int]:
+    """One part: scan lines ``[start, stop)``, write content groups ``[cstart, cstop)``; (state, problems, end, lines)."""
+    state = R.ScanState()
+    problems = Problems()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        end, lines = R.scan(path, state, problems, start, 0, _PART_LABEL, stop=stop)
+    finally:
+        if enabled:
+            gc.enable()
+    for t in range(len(state.tids)):  # final unless the trace continues in another part (then redone)
+        R.finish_row(state.cols, t)
+    if content_file is not None and cstop > cstart:
+        with open(content_file, "r+b") as fh:
+            fh.seek(cstart // CI.GROUP_BYTES * CI.GROUP_SIZE)
+            CI.build(path, cstart, cstop, fh)
+    state.tmap = {}  # rebuilt from tids by whoever needs it: no need to ship it back
+    state.vbit = {}
+    return state, problems, end, lines
+
+
+def _merge(path: str, parts: list[tuple[R.ScanState, Problems, int, int]], label: str) -> TraceIndex:
+    idx = TraceIndex(path)
+    st, problems, end, lines = parts[0]
+    st.tmap = {tid: t for t, tid in enumerate(st.tids)}
+    st.vbit = {v: 1 << i for i, v in enumerate(st.vocab)}
+    merged = Problems()
+    _add_problems(merged, problems, label, 0)
+    crossing: set[int] = set()  # traces with spans in more than one part
+    for part_state, part_problems, part_end, part_lines in parts[1:]:
+        crossing.update(_merge_state(st, part_state))
+        _add_problems(merged, part_problems, label, lines)
+        end, lines = max(end, part_end), lines + part_lines
+    idx.state = st
+    idx.problems = merged
+    idx.end, idx.lineno = end, lines
+    idx.complete = idx._ends_with_newline()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        touched = set(st.tr)  # the set a one-pass ``extend`` checks, iterated in the same order
+        idx._check_structure(touched, label)
+        # rows the check rebuilt (dropped duplicates) and rows summed across parts need their times again
+        for t in touched if idx.renumbered else crossing:
+            R.finish_row(st.cols, t)
+    finally:
+        if enabled:
+            gc.enable()
+    return idx
+
+
+def _add_problems(into: Problems, part: Problems, label: str, lines_before: int) -> None:
+    into.skipped.update(part.skipped)
+    into.repaired.update(part.repaired)
+    for e in part.examples:
+        if len(into.examples) < MAX_EXAMPLES:
+            into.examples.append(_EXAMPLE.sub(lambda m: f"{label}:{int(m.group(1)) + lines_before}", e, count=1))
+
+
+def _merge_state(a: R.ScanState, b: R.ScanState) -> list[int]:
+    """Append part ``b``'s spans and traces to ``a`` as if one scan had read both; returns the
+    traces of ``a`` that ``b`` continued."""
+    n_a = len(a.off)
+    bits = [a.bit(v) for v in b.vocab]  # b's bit i -> a's bit; new values appended in b's order
+    remapped: dict[int, int] = {0: 0}
+
+    def remap(mask: int) -> int:
+        got = remapped.get(mask)
+        if got is None:
+            got, m, i = 0, mask, 0
+            while m:
+                if m & 1:
+                    got |= bits[i]
+                m >>= 1
+                i += 1
+            remapped[mask] = got
+        return got
+
+    to_a: list[int] = []
+    new_b: list[int] = []
+    old_b: list[tuple[int, int]] = []
+    base = len(a.tids)
+    for t, tid in enumerate(b.tids):
+        ta = a.tmap.get(tid)
+        if ta is None:
+            ta = base + len(new_b)
+            a.tmap[tid] = ta
+            new_b.append(t)
+        else:
+            old_b.append((t, ta))
+        to_a.append(ta)
+    a.tids.extend(b.tids[t] for t in new_b)
+
+    shifted = _shifted_spans(b.tspans, n_a)
+    a.tspans.extend(shifted[t] for t in new_b)
+    for c in range(R.ROW_LEN):
+        col = b.cols[c]
+        vals = [col[t] for t in new_b]
+        if c in _MASKS:
+            vals = [remap(v) for v in vals]
+        a.cols[c].extend(vals)
+    for t, ta in old_b:
+        _fold_trace(a, ta, b, t, remap)
+        a.tspans[ta].extend(shifted[t])
+    a.off.extend(b.off)
+    a.ln.extend(b.ln)
+    a.sid.extend(b.sid)
+    a.pid.extend(b.pid)
+    a.tr.extend(array("i", map(to_a.__getitem__, b.tr)))
+    a.slow.update(i + n_a for i in b.slow)
+    a.gaps.extend(b.gaps)
+    return [ta for _, ta in old_b]
+
+
+def _shifted_spans(tspans: list[array], by: int) -> list[array]:
+    """Every trace's span numbers plus ``by``, with C-level work (one concatenation, one add, slices)."""
+    lens = array("q", map(len, tspans))
+    flat = array("i")
+    for sp in tspans:
+        flat.extend(sp)
+    moved = array("i", (np.frombuffer(flat, np.int32) + np.int32(by)).tobytes()) if flat else flat
+    starts = array("q", accumulate(lens, initial=0))
+    return list(map(moved.__getitem__, map(slice, starts[:-1], starts[1:])))
+
+
+def _fold_trace(a: R.ScanState, ta: int, b: R.ScanState, tb: int, remap: Any) -> None:
+    """Trace ``tb`` of part ``b`` continues trace ``ta`` of ``a``: add, widen, or and fold its rollup."""
+    ca, cb = a.cols, b.cols
+    for c in _SUMS:
+        ca[c][ta] += cb[c][tb]
+    if cb[R.START][tb] < ca[R.START][ta]:
+        ca[R.START][ta] = cb[R.START][tb]
+    if cb[R.END][tb] > ca[R.END][ta]:
+        ca[R.END][ta] = cb[R.END][tb]
+    for c in _MASKS:
+        ca[c][ta] |= remap(cb[c][tb])
+    row: list[Any] = [None] * R.ROW_LEN
+    row[R.NODEID], row[R.OUTCOME] = ca[R.NODEID][ta], ca[R.OUTCOME][ta]
+    R.fold_test(row, cb[R.NODEID][tb], cb[R.OUTCOME][tb])  # first node id wins; the later of the most severe outcomes
+    ca[R.NODEID][ta], ca[R.OUTCOME][ta] = row[R.NODEID], row[R.OUTCOME]
