@@ -24,6 +24,7 @@ from engine.analysis.signature_modes import (
     hold_out_unverified,
     proposals_from_modes,
     put_back,
+    rejected_modes,
     unknowable_to_emerging,
 )
 from engine.analysis.signature_tracking import track_signatures
@@ -202,6 +203,7 @@ def run_analysis(
         proposals.extend(found)
         merge_modes(findings, unverified, cfg)
         findings.notes.extend(result.notes)
+        findings.rejected.extend(rejected_modes(result.rejected))  # the engine's own rounds; ours follow
     # every known signature is re-applied (with or without a model) before hooks and the gate see the modes
     tracked = track_signatures(findings, paths=paths, out_dir=out_dir, baseline=base, baseline_path=baseline_path,
                                proposals=proposals, tests=tests, cfg=cfg)

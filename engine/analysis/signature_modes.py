@@ -39,6 +39,7 @@ __all__ = [
     "baseline_observed",
     "hold_out_unverified",
     "put_back",
+    "rejected_modes",
     "library_from_findings",
     "proposals_from_modes",
     "run_table_of_store",
@@ -141,6 +142,18 @@ def proposals_from_modes(modes: Iterable[FailureMode | Mapping[str, Any]]) -> tu
                              mode.confidence)
         proposals.append(Proposal(entry, list(mode.evidence), "llm"))
     return proposals, rest
+
+
+def rejected_modes(raw: Iterable[RejectedMode | Mapping[str, Any]]) -> list[RejectedMode]:
+    """A reasoner's rejections (``ReasonResult.rejected``) as ``findings.rejected`` rows; malformed ones are skipped."""
+    out: list[RejectedMode] = []
+    for r in raw:
+        try:
+            row = r if isinstance(r, RejectedMode) else RejectedMode.model_validate(r)
+        except ValueError:
+            continue
+        out.append(row.model_copy(update={"title": clean_line(row.title)[:MAX_TITLE], "reason": clean_line(row.reason)}))
+    return out
 
 
 def library_from_findings(findings: Findings) -> list[LibraryEntry]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ def write(path: Path, rs: list[Run]) -> Path:
     return path
 
 
-def proposal(sig: Signature | dict[str, Any], evidence: list[tuple[str, str]] = (), title: str = "Refund silently denied",
+def proposal(sig: Signature | dict[str, Any], evidence: Sequence[tuple[str, str]] = (), title: str = "Refund silently denied",
              **kw: Any) -> FailureMode:
     """A mode as the LLM engine's ``final_answer`` hands it over."""
     sig = sig if isinstance(sig, Signature) else Signature(**sig)
@@ -58,11 +59,12 @@ class ScriptedReasoner:
 
     name = "scripted"
 
-    def __init__(self, modes: list[FailureMode]) -> None:
+    def __init__(self, modes: list[FailureMode], rejected: Sequence[dict[str, Any]] = ()) -> None:
         self.modes = modes
+        self.rejected = list(rejected)
         self.calls = 0
 
     def reason(self, context: ReasonContext) -> ReasonResult:
         self.calls += 1
         assert context.open_store() is not None
-        return ReasonResult(modes=[m.model_copy(deep=True) for m in self.modes])
+        return ReasonResult(modes=[m.model_copy(deep=True) for m in self.modes], rejected=list(self.rejected))

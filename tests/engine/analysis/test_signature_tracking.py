@@ -176,3 +176,16 @@ def test_traces_of_another_baseline_are_not_used(tmp_path: Path) -> None:
                        reasoners=[ScriptedReasoner([proposal(DENIED, [(rs[0].trace_id, "")])])])
     assert SID in [e.id for e in out.findings.gate.emerging] and out.verdict == "pass"
     assert any("do not add up" in n for n in out.findings.notes)
+
+
+def test_engine_rejections_and_ours_are_all_listed(tmp_path: Path) -> None:
+    rs = runs(10)
+    traces = write(tmp_path / "t.jsonl", rs)
+    model = ScriptedReasoner(
+        [proposal({"tool_name": "refund", "field": "output", "regex": "never said anywhere"}, title="ours")],
+        rejected=[{"title": "engine's\x1b[2J", "reason": "unknown trace id ff", "round": 1}, {"junk": True}],
+    )
+    out = run_analysis([traces], tmp_path / "out", reasoners=[model])
+    got = [(r.title, r.reason, r.round) for r in out.findings.rejected]
+    assert got[0] == ("engine's", "unknown trace id ff", 1)  # the terminal escape is stripped
+    assert got[1][0] == "ours" and got[1][1] == "signature matches nothing in the traces" and len(got) == 2
