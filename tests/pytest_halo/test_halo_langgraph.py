@@ -5,9 +5,13 @@ serial (the app's own TracerProvider) and ``-n 2`` (the global one)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from engine.analysis import source
+from engine.run import run_analysis
 
 pytest.importorskip("langgraph.prebuilt")
 pytest.importorskip("langchain_openai")
@@ -134,6 +138,17 @@ def _app_exporter_spans(pytester: pytest.Pytester) -> int:
     return total
 
 
+def _offline_findings(traces: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """``halo analyze`` on the captured file, by the typed fast path and the dict path: one findings.json."""
+    both = []
+    for fast in (True, False):
+        monkeypatch.setattr(source, "FAST_JSONL", fast)
+        run_analysis([traces], out / str(fast))
+        both.append((out / str(fast) / "findings.json").read_bytes())
+    assert both[0] == both[1]
+    return json.loads(both[0])
+
+
 def test_langgraph_serial_and_xdist(langgraph_suite: None, run_halo: Any, pytester: pytest.Pytester,
                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LG_TRACER_PROVIDER", "app")
@@ -144,6 +159,8 @@ def test_langgraph_serial_and_xdist(langgraph_suite: None, run_halo: Any, pytest
     found, problems = _findings_problems(serial)
     assert not problems, problems
     serial.result.stdout.fnmatch_lines(["halo: captured * spans in 10 traces from 10 tests (7 failing)*"])
+    offline = _offline_findings(serial.dir / "traces.jsonl", pytester.path / "offline", monkeypatch)
+    assert {m["id"] for m in offline["failure_modes"]} == {m["id"] for m in found["failure_modes"]}
 
     monkeypatch.delenv("LG_TRACER_PROVIDER")
     parallel = run_halo("--halo", workers=2)
