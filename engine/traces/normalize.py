@@ -22,6 +22,7 @@ import orjson
 from engine.traces import conventions as C
 from engine.traces.span import STATUS_ERROR, Span
 
+TRACEBACK_HEADER = "Traceback (most recent call last):"
 CATEGORIES = ("agent", "llm", "tool", "chain", "guardrail", "handoff", "other")
 
 _OI_KIND_TO_CATEGORY = {
@@ -559,6 +560,9 @@ def normalize(span: Span) -> NormalizedSpan:
         n.error_message = status.get("message") or _first_str(
             attrs, ("exception.message", "error.message", "langfuse.observation.status_message", "error.type")
         )
+        if n.error_message and TRACEBACK_HEADER in n.error_message:
+            # LangChain's status is repr(exc) glued to its traceback: the exception's own message says it better
+            n.error_message = _first_str(attrs, ("exception.message", "error.message")) or n.error_message
         n.error_type = _first_str(attrs, ("exception.type", "error.type"))
         n.error_tool = _first_str(attrs, ERROR_TOOL_KEYS)
     n.test_nodeid = attrs.get(C.TEST_NODEID)

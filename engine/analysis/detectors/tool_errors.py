@@ -27,6 +27,7 @@ _NOT_FOUND_TOOL = re.compile(
     r"|\b(?:tool|function|action)\b[^.\n]{0,60}\b(?:not found|does not exist|doesn't exist|is not available|"
     r"not registered|is not a valid|no such)\b"
     r"|\bno (?:such )?(?:tool|function) (?:named|called)\b"
+    r"|\bis not a valid (?:tool|function|action)\b"  # LangGraph ToolNode: "X is not a valid tool, try one of [...]"
 )
 
 
