@@ -21,6 +21,7 @@ from engine.analysis.detectors.refusals import is_refusal
 from engine.analysis.detectors.tool_errors import result_error
 from engine.analysis.lite import duration_ms
 from engine.analysis.scan import _OI_CATEGORY, _RESULT_SUSPECT, Scanner
+from engine.traces.canonical_reader import open_part
 from engine.traces.dedupe import DUPLICATE, SeenSpans, is_duplicate
 from engine.traces.lines import iter_views
 from engine.traces.problems import Problems
@@ -29,18 +30,27 @@ from engine.traces.span import STATUS_ERROR
 
 
 def scan_jsonl(
-    sc: Scanner, path: Path, problems: Problems, last_tid: str | None = None, seen: SeenSpans | None = None
+    sc: Scanner,
+    path: Path,
+    problems: Problems,
+    last_tid: str | None = None,
+    seen: SeenSpans | None = None,
+    part: tuple[int, int, str] | None = None,
+    lines: list[int] | None = None,
 ) -> str | None:
     """Feed one canonical JSONL file to ``sc``; returns the last trace id (see ``Scanner.add_dicts``).
 
     Never raises for bad data or an unreadable file (tallied in ``problems``). A span whose
     (trace id, span id) is already in ``seen`` (shared by every file of one analysis) is skipped
     as ``duplicate_span``, so a file read twice or a trace split over overlapping files counts once.
+    ``part``: only bytes ``[start, stop)`` (line boundaries), problems located as ``label:line``
+    with lines counted from the part's start; ``lines`` receives the number of lines read.
 
     One flat loop with local aliases, like ``add_dicts``: it runs once per span.
     """
     if seen is None:
         seen = {}
+    first_byte, stop_byte, where = part if part is not None else (0, None, str(path))
     decode = DECODER.decode
     index, states = sc.index, sc.states
     latency, tokens_out = sc.outliers.latency, sc.outliers.tokens
@@ -53,8 +63,9 @@ def scan_jsonl(
     # span ids of the current trace (one set per trace: the first span of a (trace, span) pair wins)
     ids: set[str] = seen.setdefault(last_tid, set()) if last_tid is not None else set()
     n = 0
+    lineno = 0
     try:
-        with open(path, "rb") as fh:
+        with open_part(str(path), first_byte, stop_byte) as fh:
             # views into one buffer; bytes for invalid UTF-8, which msgspec would accept in skipped values
             for lineno, line in enumerate(iter_views(fh), 1):
                 if type(line) is bytes:
@@ -122,9 +133,9 @@ def scan_jsonl(
                     elif cat == "guardrail":
                         slow = True
                 if slow:
-                    span = line_span(bytes(line), path, lineno, problems)
+                    span = line_span(bytes(line), where, lineno, problems)  # type: ignore[arg-type]
                     if span is not None:
-                        if is_duplicate(seen, span, path, lineno, problems):
+                        if is_duplicate(seen, span, where, lineno, problems):
                             continue
                         last_tid = sc.add_dicts((span,), last_tid)
                         idx = index[last_tid]  # type: ignore[index]
@@ -148,7 +159,7 @@ def scan_jsonl(
                             sc._link(st, nodeid, a.outcome)
                 span_id = s.span_id  # type: ignore[union-attr]
                 if span_id in ids:
-                    problems.skip(DUPLICATE, f"{path}:{lineno}", f"span {span_id} of trace {tid} read again")
+                    problems.skip(DUPLICATE, f"{where}:{lineno}", f"span {span_id} of trace {tid} read again")
                     continue
                 ids.add(span_id)
                 n += 1
@@ -205,4 +216,6 @@ def scan_jsonl(
         problems.skip("unreadable_file", str(path), f"{type(exc).__name__}: {exc}")
     finally:
         sc.spans += n
+        if lines is not None:
+            lines.append(lineno)
     return last_tid

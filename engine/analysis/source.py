@@ -16,13 +16,17 @@ from pathlib import Path
 from engine.analysis.canonical_line import line_span
 from engine.analysis.fast_scan import scan_jsonl
 from engine.analysis.scan import Scanner
+from engine.analysis.split_scan import split_scan
 from engine.traces import ingest
 from engine.traces.dedupe import SeenSpans, unique_spans
+from engine.traces.parallel import resolve_jobs
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
 # The typed fast path for canonical JSONL; tests switch it off to check it changes nothing.
 FAST_JSONL = True
+# Processes for one large canonical JSONL file (None: one per core for large files, ``parallel.default_jobs``).
+JOBS: int | None = None
 
 
 def iter_canonical_jsonl(path: Path, problems: Problems) -> Iterator[Span]:
@@ -86,14 +90,31 @@ def iter_input_spans(paths: list[Path], problems: Problems, files: list[str]) ->
 
 
 def scan_inputs(scanner: Scanner, paths: list[Path], problems: Problems, files: list[str]) -> None:
-    """Feed every input path to ``scanner``: what ``scanner.add_all(iter_input_spans(...))`` does, faster."""
+    """Feed every input path to ``scanner``: what ``scanner.add_all(iter_input_spans(...))`` does, faster.
+
+    One large canonical JSONL file is split across ``JOBS`` processes (``split_scan``) when its
+    traces do not cross the cuts; the result is the one-process result.
+    """
     last: str | None = None  # trace stretches continue across files, as in one span stream
     seen: SeenSpans = {}  # one span read twice (file repeated, traces split over overlapping files) counts once
-    for path in input_files(paths):
+    inputs = input_files(paths)
+    for path in inputs:
         fmt = _readable(path, problems, files)
         if fmt is None:
+            continue
+        if FAST_JSONL and _is_plain_jsonl(path, fmt) and len(inputs) == 1 and _split(scanner, path, problems):
             continue
         if FAST_JSONL and _is_plain_jsonl(path, fmt):
             last = scan_jsonl(scanner, path, problems, last, seen)
         else:
             last = scanner.add_dicts(unique_spans(_file_spans(path, fmt, problems), seen, path, problems), last)
+
+
+def _split(scanner: Scanner, path: Path, problems: Problems) -> bool:
+    """``split_scan`` with ``JOBS`` processes when that makes sense; False: scan it the usual way."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return False
+    jobs = resolve_jobs(JOBS, size)
+    return jobs > 1 and split_scan(scanner, path, problems, jobs)

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 
 from engine.cli import UsageError, check_input_paths, silence_stdout
+from engine.cli.detector_args import add_detector_args, analysis_extras
 from engine.cli.llm_args import add_llm_arguments, build_reasoners, finish
 
 
@@ -37,6 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "NAME.tests.jsonl.gz), so signatures found later are evaluated on them and can be gated as new",
     )
     p.add_argument("--tests", type=Path, metavar="FILE", help="tests.jsonl with test outcomes and trace links")
+    p.add_argument("--jobs", type=int, metavar="N", help="processes for one large canonical JSONL input "
+                   "(default: one per core for files over 64 MB, else 1)")
+    add_detector_args(p)
     p.add_argument("--min-runs", type=int, help="runs a mode must recur in to be systemic (default 2)")
     p.add_argument("--min-prevalence", type=float, help="share of runs a mode must reach (default 0.002)")
     add_llm_arguments(p)
@@ -49,6 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from engine.run import AnalysisInputError, run_analysis
 
     check_input_paths(args.paths)
+    if args.jobs is not None:
+        if args.jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        from engine.analysis import source
+
+        source.JOBS = args.jobs
     if args.update_baseline and not args.baseline:
         raise UsageError("--update-baseline needs --baseline FILE")
     if args.baseline_traces and not args.update_baseline:
@@ -80,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
             baseline_traces=args.baseline_traces,
             tests_file=args.tests,
             config=config,
+            **analysis_extras(args),
             reasoners=reasoners,
         )
     except AnalysisInputError as exc:

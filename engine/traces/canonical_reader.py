@@ -330,7 +330,8 @@ class _Range(io.RawIOBase):
         super().close()
 
 
-def _open_part(path: str, start: int, stop: int | None) -> Any:
+def open_part(path: str, start: int, stop: int | None) -> Any:
+    """``path`` opened for reading lines from ``start`` (to ``stop`` when given, else to EOF)."""
     if stop is None:
         fh = open(path, "rb", buffering=BUFFER)
         fh.seek(start)
@@ -375,7 +376,7 @@ def scan(
     nspans = len(state.off)
     v: P.PrimaryView | P.SpanView  # the primary decode, or the full one when it does not settle the rollup
     ti: int | None  # the span's trace number; None: a trace not seen yet (numbered when its run starts)
-    with _open_part(path, start, stop) as fh:
+    with open_part(path, start, stop) as fh:
         for line in fh:
             n = len(line)
             off = pos

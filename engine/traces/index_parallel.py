@@ -15,7 +15,6 @@ into the shared file at their final offsets (``content_index`` parts concatenate
 from __future__ import annotations
 
 import gc
-import re
 from array import array
 from itertools import accumulate
 from typing import Any
@@ -25,11 +24,9 @@ import numpy as np
 from engine.traces import canonical_reader as R
 from engine.traces import content_index as CI
 from engine.traces.index import TraceIndex
-from engine.traces.parallel import line_ranges, run_parts
-from engine.traces.problems import MAX_EXAMPLES, Problems
+from engine.traces.parallel import PART_LABEL, add_part_problems, line_ranges, run_parts
+from engine.traces.problems import Problems
 
-_PART_LABEL = "\x00halo-part\x00"
-_EXAMPLE = re.compile(re.escape(_PART_LABEL) + r":(\d+)")
 _MASKS = (R.M_MODEL, R.M_AGENT, R.M_SERVICE, R.M_TOOL)
 _SUMS = (R.N, R.ERR, R.TIN, R.TOUT, R.BYTES, *range(R.CAT0, R.ORPHANS))
 
@@ -63,7 +60,7 @@ def _scan_part(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        end, lines = R.scan(path, state, problems, start, 0, _PART_LABEL, stop=stop)
+        end, lines = R.scan(path, state, problems, start, 0, PART_LABEL, stop=stop)
     finally:
         if enabled:
             gc.enable()
@@ -84,11 +81,11 @@ def _merge(path: str, parts: list[tuple[R.ScanState, Problems, int, int]], label
     st.tmap = {tid: t for t, tid in enumerate(st.tids)}
     st.vbit = {v: 1 << i for i, v in enumerate(st.vocab)}
     merged = Problems()
-    _add_problems(merged, problems, label, 0)
+    add_part_problems(merged, problems, label, 0)
     crossing: set[int] = set()  # traces with spans in more than one part
     for part_state, part_problems, part_end, part_lines in parts[1:]:
         crossing.update(_merge_state(st, part_state))
-        _add_problems(merged, part_problems, label, lines)
+        add_part_problems(merged, part_problems, label, lines)
         end, lines = max(end, part_end), lines + part_lines
     idx.state = st
     idx.problems = merged
@@ -106,14 +103,6 @@ def _merge(path: str, parts: list[tuple[R.ScanState, Problems, int, int]], label
         if enabled:
             gc.enable()
     return idx
-
-
-def _add_problems(into: Problems, part: Problems, label: str, lines_before: int) -> None:
-    into.skipped.update(part.skipped)
-    into.repaired.update(part.repaired)
-    for e in part.examples:
-        if len(into.examples) < MAX_EXAMPLES:
-            into.examples.append(_EXAMPLE.sub(lambda m: f"{label}:{int(m.group(1)) + lines_before}", e, count=1))
 
 
 def _merge_state(a: R.ScanState, b: R.ScanState) -> list[int]:

@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import re
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from engine.traces.problems import MAX_EXAMPLES, Problems
+
 T = TypeVar("T")
+PART_LABEL = "\x00halo-part\x00"  # where a part's problems say they are; rewritten by ``add_part_problems``
+_EXAMPLE = re.compile(re.escape(PART_LABEL) + r":(\d+)")
 
 MIN_PART_BYTES = 32 * 1024 * 1024  # smaller parts cost more in process start and merging than they save
 
@@ -104,3 +109,12 @@ def run_parts(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]]) -> list[T]
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def add_part_problems(into: Problems, part: Problems, label: str, lines_before: int) -> None:
+    """Merge a part's tallies; its examples (``PART_LABEL:line``) become ``label:line`` counted from the file's start."""
+    into.skipped.update(part.skipped)
+    into.repaired.update(part.repaired)
+    for e in part.examples:
+        if len(into.examples) < MAX_EXAMPLES:
+            into.examples.append(_EXAMPLE.sub(lambda m: f"{label}:{int(m.group(1)) + lines_before}", e, count=1))
