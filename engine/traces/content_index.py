@@ -43,6 +43,7 @@ CHUNK_BLOCKS = 32  # blocks hashed per numpy call (512 KiB: the scratch arrays s
 MIN_LITERAL = 7  # 4-byte grams at offsets divisible by 4: every alignment of a 7-byte literal holds one
 MAX_LITERAL = 64  # any piece of a required literal is required: longer ones are cut (stays within 2 blocks)
 MAX_ALTERNATIVES = 64
+PRUNE_SHARE = 0.6  # above this share of candidate spans, one sequential pass is cheaper than reading runs
 _K = 2654435761  # Knuth's multiplicative hash constant
 _PAD = 0x0A  # pads the last gram of a file: never part of a literal
 
@@ -353,3 +354,22 @@ def _class_has_newline(items: Any) -> bool:
                                                 "CATEGORY_UNI_LINEBREAK"):
             has = True
     return has != neg
+
+
+def possible_spans(content: ContentIndex | None, off: Any, ln: Any, pattern: str | bytes) -> list[int] | None:
+    """Span numbers whose line may hold a match of ``pattern`` (a superset of those that do), or None
+    when the content index cannot narrow it down to fewer than ``PRUNE_SHARE`` of the spans."""
+    if content is None:
+        return None
+    if isinstance(pattern, bytes):
+        try:
+            pattern = pattern.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+    query = literal_query(pattern)
+    if query is None:
+        return None
+    got = content.candidate_spans(off, ln, query)
+    if got is None or len(got) > len(off) * PRUNE_SHARE:
+        return None
+    return got.tolist()

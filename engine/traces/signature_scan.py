@@ -43,6 +43,7 @@ from engine.signatures import (
     validate_signature,
 )
 from engine.traces import canonical_reader as R
+from engine.traces.content_index import possible_spans
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.index import TraceIndex, read_json
 from engine.traces.normalize import (
@@ -501,7 +502,9 @@ def _span_candidates(p: _Plan, idx: TraceIndex, mm: Any, full: dict[bytes, set[i
             hits = _check_lines(mm, st.off, st.ln, rx, cands)
         else:
             if rx.pattern not in full:
-                full[rx.pattern] = _scan_file(mm, st.off, st.ln, rx)
+                near = possible_spans(idx.content, st.off, st.ln, rx.pattern)  # the content index's superset
+                full[rx.pattern] = _scan_file(mm, st.off, st.ln, rx) if near is None else _check_lines(
+                    mm, st.off, st.ln, rx, near)
             hits = full[rx.pattern] if cands is None else full[rx.pattern] & cands
         if st.slow:
             hits = hits | (st.slow if cands is None else (st.slow & cands))

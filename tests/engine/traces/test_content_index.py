@@ -232,3 +232,23 @@ def test_cached_content_follows_appends(tmp_path: Path) -> None:
     assert how == "warm"
     for pat in ("quota exceeded", "zebra quokka zebra", r"Error: \d+"):
         assert _hits(warm, pat, True) == _hits(TraceIndex.build(path), pat, False)
+
+
+def test_signature_scan_prunes_with_the_content_index(tmp_path: Path) -> None:
+    """Signature matching (raw-line prefilters, then exact judging) gives the same matches with and without it."""
+    from engine.traces.signature_scan import match_signatures
+
+    path = _write_traces(tmp_path / "sig.jsonl", 900, seed=21, per_trace=30)
+    sigs = [
+        {"regex": "quota exceeded", "field": "any"},
+        {"regex": "TimeoutError|PermissionError", "field": "output"},
+        {"regex": re.escape(_phrase(random.Random(1), 2)), "field": "any"},
+        {"regex": "no such literal anywhere", "field": "input"},
+    ]
+    pruned = TraceStore.open(path, cache_dir=tmp_path / "cache")
+    assert pruned.indexes[0].content is not None
+    plain = TraceStore.open(path, use_cache=False)
+    plain.indexes[0].content = None
+    got = [(m.traces, m.span_count, m.example) for m in match_signatures(pruned, sigs)]
+    want = [(m.traces, m.span_count, m.example) for m in match_signatures(plain, sigs)]
+    assert got == want and any(g[1] for g in got)
