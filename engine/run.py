@@ -29,7 +29,7 @@ from engine.analysis.signature_modes import (
 )
 from engine.analysis.signature_tracking import track_signatures
 from engine.analysis.summary import summary_lines
-from engine.findings import FAIL_ON_CHOICES, Findings
+from engine.findings import FAIL_ON_CHOICES, Findings, LLMTotals
 from engine.publish.base import Publisher, check_publisher
 from engine.publish.brief import FixBrief
 from engine.publish.html import HtmlReport
@@ -204,6 +204,10 @@ def run_analysis(
         merge_modes(findings, unverified, cfg)
         findings.notes.extend(result.notes)
         findings.rejected.extend(rejected_modes(result.rejected))  # the engine's own rounds; ours follow
+        if result.totals:
+            findings.llm = LLMTotals.model_validate(result.totals)
+        if result.answer:
+            findings.llm_answer = result.answer
     # every known signature is re-applied (with or without a model) before hooks and the gate see the modes
     tracked = track_signatures(findings, paths=paths, out_dir=out_dir, baseline=base, baseline_path=baseline_path,
                                proposals=proposals, tests=tests, cfg=cfg)

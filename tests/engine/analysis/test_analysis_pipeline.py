@@ -101,7 +101,9 @@ class _Reasoner:
             FailureMode(id=mode_id("llm", "policy confusion"), title="Agent misreads the refund policy",
                         category="policy", detector="llm", key="policy confusion", run_count=2,
                         evidence=[Evidence(trace_id="a" * 32, span_id="b" * 16)]),
-        ])
+        ], answer="## Refunds\nThe agent misreads the refund policy.",
+           totals={"model": "gpt-test", "requests": 7, "cached": 2, "tokens_in": 1200, "tokens_out": 300,
+                   "cost_usd": 0.0123, "wall_s": 1.5, "stopped_because": "finished"})
 
 
 class _Broken:
@@ -137,6 +139,10 @@ def test_reasoners_merge_as_llm_or_both(tmp_path: Path) -> None:
     assert sources[det_id] == "both" and sources[mode_id("llm", "policy confusion")] == "llm"
     assert f.mode(mode_id("llm", "policy confusion")).prevalence == pytest.approx(2 / 3)
     assert any("broken" in n and "model unavailable" in n for n in f.notes)
+    assert f.llm is not None and (f.llm.model, f.llm.requests, f.llm.cost_usd) == ("gpt-test", 7, 0.0123)
+    assert f.llm_answer and "misreads the refund policy" in f.llm_answer
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "gpt-test" in report and "misreads the refund policy" in report
 
 
 def test_nothing_readable_raises(tmp_path: Path) -> None:
