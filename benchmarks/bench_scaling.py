@@ -93,7 +93,7 @@ def ratio(a: dict, b: dict, key: str = "wall") -> float:
     return round(a[key] / (b[key] or 1e-9), 2)
 
 
-def bench_size(label: str, n: int, with_halo: bool, jobs: str) -> dict:
+def bench_size(label: str, n: int, with_halo: bool, jobs: str, single: bool = True) -> dict:
     src = ensure_file(label, n)
     res: dict = {"size": label, "spans": n, "bytes": src.stat().st_size}
     work = Path(tempfile.mkdtemp(prefix=f"halo-scaling-{label}-", dir=DATA))
@@ -101,13 +101,15 @@ def bench_size(label: str, n: int, with_halo: bool, jobs: str) -> dict:
         cache = work / "cache"
         res["plain"] = measure(OURS, PLAIN, str(src))
         res["cold"] = measure(OURS, COLD, str(src), str(cache), jobs)
-        res["cold_1"] = measure(OURS, COLD, str(src), str(work / "cache1"), "1")
-        shutil.rmtree(work / "cache1", ignore_errors=True)
+        if single:
+            res["cold_1"] = measure(OURS, COLD, str(src), str(work / "cache1"), "1")
+            shutil.rmtree(work / "cache1", ignore_errors=True)
         res["regex"] = measure(OURS, REGEX, str(src), str(cache), *PATTERNS)
         res["analysis"] = measure(OURS, ANALYSIS, str(src), str(work / "out"), jobs)
-        res["analysis_1"] = measure(OURS, ANALYSIS, str(src), str(work / "out1"), "1")
-        same = (work / "out" / "findings.json").read_bytes() == (work / "out1" / "findings.json").read_bytes()
-        res["analysis_same_findings"] = same
+        if single:
+            res["analysis_1"] = measure(OURS, ANALYSIS, str(src), str(work / "out1"), "1")
+            same = (work / "out" / "findings.json").read_bytes() == (work / "out1" / "findings.json").read_bytes()
+            res["analysis_same_findings"] = same
         if with_halo:
             hdir = work / "halo-index"
             res["halo_build"] = measure(HALO, HALO_BUILD, str(src), str(hdir), cwd=Path("/"))
@@ -117,11 +119,12 @@ def bench_size(label: str, n: int, with_halo: bool, jobs: str) -> dict:
     p = res["plain"]
     res["ratios"] = {
         "cold_vs_plain_wall": ratio(res["cold"], p),
-        "cold1_vs_plain_wall": ratio(res["cold_1"], p),
         "analysis_vs_plain_wall": ratio(res["analysis"], p),
-        "analysis1_vs_plain_wall": ratio(res["analysis_1"], p),
         "content_index_share": round(res["cold"]["content_bytes"] / res["bytes"], 4),
     }
+    if single:
+        res["ratios"]["cold1_vs_plain_wall"] = ratio(res["cold_1"], p)
+        res["ratios"]["analysis1_vs_plain_wall"] = ratio(res["analysis_1"], p)
     if "halo_build" in res:
         res["ratios"]["halo_build_vs_plain_wall"] = ratio(res["halo_build"], p)
         res["ratios"]["halo_regex_vs_ours_wall"] = [
@@ -132,6 +135,12 @@ def bench_size(label: str, n: int, with_halo: bool, jobs: str) -> dict:
             x["count"] for x in res["regex"]["patterns"]
         ]
     return res
+
+
+def _single(r: dict, key: str, ratio_key: str) -> str:
+    if key not in r:
+        return "not run"
+    return f"{r[key]['wall']} ({r['ratios'][ratio_key]}×) / {r[key]['rss_mb']} MB"
 
 
 def markdown(rows: list[dict]) -> str:
@@ -153,9 +162,9 @@ def markdown(rows: list[dict]) -> str:
         out.append(
             f"| {r['spans']:,} ({r['bytes'] / 1e9:.2f} GB) | {p['wall']} / {p['rss_mb']} | "
             f"{r['cold']['wall']} ({ra['cold_vs_plain_wall']}×) / {r['cold']['cpu']} / {r['cold']['rss_mb']} | "
-            f"{r['cold_1']['wall']} ({ra['cold1_vs_plain_wall']}×) | "
+            f"{_single(r, 'cold_1', 'cold1_vs_plain_wall')} | "
             f"{r['analysis']['wall']} ({ra['analysis_vs_plain_wall']}×) / {r['analysis']['rss_mb']} | "
-            f"{r['analysis_1']['wall']} ({ra['analysis1_vs_plain_wall']}×) | "
+            f"{_single(r, 'analysis_1', 'analysis1_vs_plain_wall')} | "
             f"{' / '.join(str(x['wall']) for x in r['regex']['patterns'])} | {halo_b} | {halo_r} | "
             f"{ra['content_index_share']:.1%} |"
         )
@@ -168,6 +177,7 @@ def main() -> int:
     ap.add_argument("--halo-max", default="1m", help="largest size halo-engine is run on (it needs ~0.9 GB per 1M spans)")
     ap.add_argument("--no-halo", action="store_true")
     ap.add_argument("--jobs", default="auto", help="processes for the index and the analysis (auto: the default)")
+    ap.add_argument("--single-max", default="1m", help="largest size also measured on one process")
     ap.add_argument("--out", default=str(HERE / "out" / "bench_scaling.json"))
     args = ap.parse_args()
     with_halo = not args.no_halo and halo_usable()
@@ -182,7 +192,7 @@ def main() -> int:
             continue
         print(f"== {label}", file=sys.stderr)
         halo_here = with_halo and n <= SIZES[args.halo_max]
-        rows.append(bench_size(label, n, halo_here, args.jobs))
+        rows.append(bench_size(label, n, halo_here, args.jobs, n <= SIZES[args.single_max]))
         print(json.dumps(rows[-1], indent=1), file=sys.stderr)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(json.dumps(rows, indent=1))

@@ -19,7 +19,6 @@ from array import array
 from pathlib import Path
 from typing import BinaryIO
 
-import numpy as np
 import orjson
 
 from engine.analysis.config import AnalysisConfig
@@ -78,7 +77,7 @@ def _scan_part(path: str, start: int, stop: int, cfg: AnalysisConfig) -> tuple[S
 def _merge_outliers(into: OutlierStats, part: OutlierStats, base: int) -> None:
     for mine, theirs in ((into.latency, part.latency), (into.tokens, part.tokens)):
         for key, g in theirs.items():
-            traces = array("l", (np.frombuffer(g.traces, np.int64) + base).tobytes()) if len(g.traces) else array("l")
+            traces = _shifted(g.traces, base)
             top = [(v, s, t + base) for v, s, t in g.top]
             m = mine.get(key)
             if m is None:
@@ -92,6 +91,15 @@ def _merge_outliers(into: OutlierStats, part: OutlierStats, base: int) -> None:
             m.top = heapq.nlargest(TOP_KEEP, m.top + top)
             heapq.heapify(m.top)
             m.floor = m.top[0][0] if len(m.top) >= TOP_KEEP else float("-inf")
+
+
+def _shifted(traces: array, by: int) -> array:
+    """Trace numbers plus ``by`` (numpy, imported here: a one-process analysis never needs it)."""
+    import numpy as np
+
+    if not len(traces):
+        return array("l")
+    return array("l", (np.frombuffer(traces, np.int64) + by).tobytes())
 
 
 def trace_ranges(path: str, parts: int) -> list[tuple[int, int]]:

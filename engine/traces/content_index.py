@@ -24,9 +24,11 @@ from __future__ import annotations
 import mmap
 import os
 import re
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where it is used: importing the store must not cost its import
+    import numpy as np
+
 
 try:  # the parser ``regex_scan`` uses too; without it there is simply no pruning
     from re import _parser as _sre_parse  # type: ignore[attr-defined]
@@ -80,6 +82,8 @@ def build(path: str, start: int, end: int, sink: BinaryIO) -> None:
 
 
 def _build_mapped(mm: Any, size: int, start: int, end: int, sink: BinaryIO) -> None:
+    import numpy as np
+
     m = 1 << BITS
     per = CHUNK_BLOCKS * BLOCK // 4  # grams per chunk
     rowoff = np.repeat(np.arange(CHUNK_BLOCKS, dtype=np.int64) * m, BLOCK // 4)
@@ -138,6 +142,8 @@ class ContentIndex:
     """The filters of a file's first ``covered`` bytes, over ``data`` (bytes, mmap or array)."""
 
     def __init__(self, data: Any, covered: int) -> None:
+        import numpy as np
+
         self.covered = covered
         self.nblocks = -(-covered // BLOCK)
         raw = np.frombuffer(data, np.uint8) if not isinstance(data, np.ndarray) else data
@@ -152,6 +158,8 @@ class ContentIndex:
 
     def _blocks_with(self, h: int) -> np.ndarray:
         """Per block b: is the bit of gram hash ``h`` set in block b or b + 1 (bool array of ``nblocks``)?"""
+        import numpy as np
+
         got = self._bit_cache.get(h)
         if got is not None:
             return got
@@ -169,6 +177,8 @@ class ContentIndex:
 
     def literal_blocks(self, lit: bytes) -> np.ndarray | None:
         """Per block: may an occurrence of ``lit`` start in it? None when ``lit`` is too short to tell."""
+        import numpy as np
+
         lit = lit[:MAX_LITERAL]
         if len(lit) < MIN_LITERAL:
             return None
@@ -182,6 +192,8 @@ class ContentIndex:
 
     def spans_may_match(self, off: Any, ln: Any, nums: Any, query: list[list[bytes]]) -> np.ndarray | None:
         """For the span numbers ``nums``: may each one's line hold a match (bool array)? None: cannot tell."""
+        import numpy as np
+
         o = np.frombuffer(off, np.int64) if not isinstance(off, np.ndarray) else off
         lens = np.frombuffer(ln, np.int32) if not isinstance(ln, np.ndarray) else ln
         at = np.asarray(nums, dtype=np.int64)
@@ -192,12 +204,16 @@ class ContentIndex:
 
         ``query`` is ``literal_query``'s: OR over alternatives, each an AND of literals.
         """
+        import numpy as np
+
         o = np.frombuffer(off, np.int64) if not isinstance(off, np.ndarray) else off
         lens = np.frombuffer(ln, np.int32) if not isinstance(ln, np.ndarray) else ln
         ok = self._may_match(o, lens, query)
         return None if ok is None else np.flatnonzero(ok)
 
     def _may_match(self, o: np.ndarray, lens: np.ndarray, query: list[list[bytes]]) -> np.ndarray | None:
+        import numpy as np
+
         n = len(o)
         if n == 0:
             return np.zeros(0, np.bool_)

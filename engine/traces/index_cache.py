@@ -25,7 +25,6 @@ from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import orjson
 
 from engine.traces import canonical_reader as R
@@ -318,6 +317,8 @@ def _cold_build(path: str, target: Path, label: str | None, jobs: int | None) ->
 
 def _map_content(path: Path, covered: int) -> CI.ContentIndex:
     """The content index file, memory-mapped (queries touch only the filter bytes they test)."""
+    import numpy as np
+
     if covered == 0:
         return CI.ContentIndex(b"", 0)
     need = CI.index_bytes(covered)

@@ -19,8 +19,6 @@ from array import array
 from itertools import accumulate
 from typing import Any
 
-import numpy as np
-
 from engine.traces import canonical_reader as R
 from engine.traces import content_index as CI
 from engine.traces.index import TraceIndex
@@ -162,6 +160,8 @@ def _merge_state(a: R.ScanState, b: R.ScanState) -> list[int]:
 
 def _shifted_spans(tspans: list[array], by: int) -> list[array]:
     """Every trace's span numbers plus ``by``, with C-level work (one concatenation, one add, slices)."""
+    import numpy as np
+
     lens = array("q", map(len, tspans))
     flat = array("i")
     for sp in tspans:
