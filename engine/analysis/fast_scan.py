@@ -20,7 +20,7 @@ from engine.analysis.detectors.outliers import DETECTOR_LATENCY, DETECTOR_TOKENS
 from engine.analysis.detectors.refusals import is_refusal
 from engine.analysis.detectors.tool_errors import result_error
 from engine.analysis.lite import duration_ms
-from engine.analysis.scan import _OI_CATEGORY, _RESULT_SUSPECT, Scanner
+from engine.analysis.scan import OI_CATEGORY, RESULT_SUSPECT, Scanner
 from engine.traces.canonical_reader import open_part
 from engine.traces.dedupe import DUPLICATE, SeenSpans, is_duplicate
 from engine.traces.lines import iter_views
@@ -54,8 +54,8 @@ def scan_jsonl(
     decode = DECODER.decode
     index, states = sc.index, sc.states
     latency, tokens_out = sc.outliers.latency, sc.outliers.tokens
-    oi_kinds = _OI_CATEGORY
-    suspect = _RESULT_SUSPECT
+    oi_kinds = OI_CATEGORY
+    suspect = RESULT_SUSPECT
     absent = ABSENT
     plain0, plain1 = PLAIN_STATUSES
     idx = -1 if last_tid is None else index[last_tid]

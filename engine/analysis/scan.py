@@ -52,7 +52,7 @@ from engine.traces.normalize import (  # the shared dialect tables: one truth fo
     output_recorded,
     tool_messages_in_input,
 )
-from engine.traces.normalize import _tool_name_from_span_name as tool_name_from_span_name
+from engine.traces.normalize import tool_name_from_span_name as tool_name_from_span_name
 from engine.traces.span import STATUS_ERROR, Span
 
 _FAILING = C.OUTCOMES_FAILING
@@ -66,8 +66,8 @@ _M0 = MODEL_KEYS[0]
 _LF_LEVEL = "langfuse.observation.level"
 _OT0 = OUTPUT_TOKEN_KEYS[0]
 # First characters of tool results that may report an error in-band (or need stripping / converting).
-_RESULT_SUSPECT = frozenset("EeTtFfUu?") | frozenset(" \t\r\n")
-_OI_CATEGORY = {"LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "GUARDRAIL": "guardrail"}
+RESULT_SUSPECT = frozenset("EeTtFfUu?") | frozenset(" \t\r\n")
+OI_CATEGORY = {"LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "GUARDRAIL": "guardrail"}
 SYNTHETIC_TIME = "halo.synthetic_time"
 _INTERESTING = frozenset({"tool", "llm", "agent", "guardrail", "handoff"})
 
@@ -75,7 +75,7 @@ _INTERESTING = frozenset({"tool", "llm", "agent", "guardrail", "handoff"})
 class Scanner:
     """Feed spans with ``add_all`` (or ``add``); then call ``finish_trace`` on each of ``states``.
 
-    ``_OI_CATEGORY`` short-cuts ``category_of`` for the exact OpenInference kind spellings (the same
+    ``OI_CATEGORY`` short-cuts ``category_of`` for the exact OpenInference kind spellings (the same
     mapping normalize applies first); any other spelling or dialect goes through ``category_of``.
     """
 
@@ -108,7 +108,7 @@ class Scanner:
         """
         index, states = self.index, self.states
         latency, tokens_out = self.outliers.latency, self.outliers.tokens
-        oi_kinds = _OI_CATEGORY
+        oi_kinds = OI_CATEGORY
         idx = -1 if last_tid is None else index[last_tid]
         # No state before the first span when last_tid is None: that span's trace id differs from it, so the
         # loop sets st before any use. Typed as TraceState so the hot loop needs no per-span narrowing.
@@ -157,7 +157,7 @@ class Scanner:
                 if (
                     is_err
                     or (args is not None and type(args) is not str)
-                    or c in _RESULT_SUSPECT
+                    or c in RESULT_SUSPECT
                     or (c == "{" and ('rror"' in result or "alse" in result or 'tatus"' in result))  # type: ignore[operator]
                 ):
                     self._tool(st, span, start)

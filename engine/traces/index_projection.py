@@ -304,7 +304,7 @@ _ns: dict[str, Any] = {
     "_LF": _LF,
     "_name_category": _name_category,
     "_langfuse_usage": NZ._langfuse_usage,
-    "_tool_from_name": NZ._tool_name_from_span_name,
+    "_tool_from_name": NZ.tool_name_from_span_name,
     "LANGFUSE_USAGE": LANGFUSE_USAGE,
 }
 exec(compile(ROLLUP_SOURCE, f"<{__name__}.rollup_of>", "exec"), _ns)

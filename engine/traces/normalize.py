@@ -132,7 +132,7 @@ def _first_present(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     return None
 
 
-def _tool_name_from_span_name(name: str) -> str:
+def tool_name_from_span_name(name: str) -> str:
     """``execute_tool get_weather`` → ``get_weather`` (GenAI span naming); else the span name."""
     head, _, rest = name.partition(" ")
     return rest.strip() if head == "execute_tool" and rest.strip() else name
@@ -234,7 +234,7 @@ def rollup(span: Span) -> tuple[str, str | None, int, int, str | None, str | Non
     tout = _first_int(attrs, OUTPUT_TOKEN_KEYS) or 0
     if not (tin or tout) and LANGFUSE_USAGE in attrs:  # rare: only Langfuse-SDK spans pay the JSON decode
         tin, tout = (x or 0 for x in _langfuse_usage(attrs))
-    tool = (_first_str(attrs, TOOL_NAME_KEYS) or _tool_name_from_span_name(span.get("name") or "")) if cat == "tool" else None
+    tool = (_first_str(attrs, TOOL_NAME_KEYS) or tool_name_from_span_name(span.get("name") or "")) if cat == "tool" else None
     agent = _first_str(attrs, AGENT_NAME_KEYS)
     if agent is None and cat == "agent":
         agent = span.get("name") or None
@@ -536,7 +536,7 @@ def normalize(span: Span) -> NormalizedSpan:
         n.input_tokens, n.output_tokens = _langfuse_usage(attrs)
     n.agent_name = _first_str(attrs, AGENT_NAME_KEYS) or (n.name if cat == "agent" else None)
     if cat == "tool":
-        n.tool_name = _first_str(attrs, TOOL_NAME_KEYS) or _tool_name_from_span_name(n.name)
+        n.tool_name = _first_str(attrs, TOOL_NAME_KEYS) or tool_name_from_span_name(n.name)
         n.tool_arguments = _as_text(_first_present(attrs, TOOL_ARGS_KEYS))
         n.tool_result = _as_text(_first_present(attrs, TOOL_RESULT_KEYS))
     if cat == "llm":
