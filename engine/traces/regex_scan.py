@@ -325,6 +325,22 @@ def _content_candidates(content: ContentIndex | None, pattern: Any, off: Any, ln
     return content.candidate_spans(off, ln, query)
 
 
+def _runs(spans: Any, off: Any, ln: Any) -> Iterator[tuple[int, int]]:
+    """``(first, last)`` span numbers of each run to read: candidates at most ``RUN_JOIN`` apart are
+    joined (numpy finds the breaks), runs are cut at ``RUN_BYTES``."""
+    import numpy as np
+
+    breaks = np.flatnonzero(np.diff(spans) > RUN_JOIN)
+    firsts = np.concatenate(([spans[0]], spans[breaks + 1])).tolist()
+    lasts = np.concatenate((spans[breaks], [spans[-1]])).tolist()
+    for first, last in zip(firsts, lasts, strict=True):
+        while off[last] + ln[last] - off[first] > RUN_BYTES and first < last:  # rare: a long run in pieces
+            cut = max(first, bisect_right(off, off[first] + RUN_BYTES) - 2)
+            yield first, cut
+            first = cut + 1
+        yield first, last
+
+
 def _scan_runs(
     path: str,
     off: Any,
@@ -343,17 +359,9 @@ def _scan_runs(
     matches stay inside one line, so what lies between the runs cannot change a verdict."""
     if len(spans) == 0:
         return
-    idx = [int(x) for x in spans]
     with open(path, "rb") as fh:
         fd = fh.fileno()
-        k = 0
-        while k < len(idx):
-            first = last = idx[k]
-            limit = off[first] + RUN_BYTES
-            k += 1
-            while k < len(idx) and idx[k] - last <= RUN_JOIN and off[idx[k]] + ln[idx[k]] <= limit:
-                last = idx[k]
-                k += 1
+        for first, last in _runs(spans, off, ln):
             ctx = 1 if off[first] > 0 else 0
             base = off[first] - ctx
             buf = os.pread(fd, off[last] + ln[last] - base, base)

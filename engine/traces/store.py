@@ -382,9 +382,14 @@ class TraceStore:
         keep: set[int] = set()
         all_traces = len(traces) == len(self._tids)
         for fi, idx in enumerate(self.indexes):
-            local = [ti for g in traces for f2, ti in self._parts[g] if f2 == fi]
-            if not local:
-                continue
+            if all_traces:  # every trace: no per-trace list to build
+                if not idx.span_count:
+                    continue
+                local: list[int] = []
+            else:
+                local = [ti for g in traces for f2, ti in self._parts[g] if f2 == fi]
+                if not local:
+                    continue
             cand = None
             if not all_traces:
                 nspans = sum(len(idx.spans_of(ti)) for ti in local)

@@ -252,3 +252,22 @@ def test_signature_scan_prunes_with_the_content_index(tmp_path: Path) -> None:
     got = [(m.traces, m.span_count, m.example) for m in match_signatures(pruned, sigs)]
     want = [(m.traces, m.span_count, m.example) for m in match_signatures(plain, sigs)]
     assert got == want and any(g[1] for g in got)
+
+
+def test_runs_cover_every_candidate_within_the_read_size(traces: TraceIndex, monkeypatch: pytest.MonkeyPatch) -> None:
+    import numpy as np
+
+    from engine.traces import regex_scan
+
+    monkeypatch.setattr(regex_scan, "RUN_BYTES", 20_000)
+    st_ = traces.state
+    rng = random.Random(1)
+    cands = np.array(sorted(rng.sample(range(traces.span_count), 400)), dtype=np.int64)
+    runs = list(regex_scan._runs(cands, st_.off, st_.ln))
+    covered = {i for a, b in runs for i in range(a, b + 1)}
+    assert set(cands.tolist()) <= covered
+    assert all(a == b or st_.off[b] + st_.ln[b] - st_.off[a] <= 20_000 for a, b in runs)
+    assert all(b1 < a2 for (_, b1), (a2, _) in zip(runs, runs[1:], strict=False))
+    monkeypatch.setattr(regex_scan, "RUN_BYTES", 1)  # every run is one span
+    assert all(a == b for a, b in regex_scan._runs(cands, st_.off, st_.ln))
+    assert _hits(traces, "quota exceeded", True) == _hits(traces, "quota exceeded", False)
