@@ -42,6 +42,7 @@ GROUP = 1024  # blocks per group (16 MiB of file, 1 MiB of index)
 GROUP_BYTES = BLOCK * GROUP
 GROUP_SIZE = ROW * GROUP  # bytes of index per full group
 CHUNK_BLOCKS = 32  # blocks hashed per numpy call (512 KiB: the scratch arrays stay in cache)
+WINDOW = 64 * 1024 * 1024  # bytes of the file mapped at a time while building
 MIN_LITERAL = 7  # 4-byte grams at offsets divisible by 4: every alignment of a 7-byte literal holds one
 MAX_LITERAL = 64  # any piece of a required literal is required: longer ones are cut (stays within 2 blocks)
 MAX_ALTERNATIVES = 64
@@ -74,14 +75,38 @@ def build(path: str, start: int, end: int, sink: BinaryIO) -> None:
         size = os.fstat(fh.fileno()).st_size
         if size == 0:
             return
-        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        win = _Windows(fh.fileno(), size)
         try:
-            _build_mapped(mm, size, start, min(end, size), sink)
+            _build_mapped(win, size, start, min(end, size), sink)
         finally:
-            mm.close()
+            win.close()
 
 
-def _build_mapped(mm: Any, size: int, start: int, end: int, sink: BinaryIO) -> None:
+class _Windows:
+    """The file mapped ``WINDOW`` bytes at a time: the mapped pages a build touches (which count as
+    its resident memory) stay bounded on multi-GB files."""
+
+    def __init__(self, fd: int, size: int) -> None:
+        self.fd, self.size = fd, size
+        self.mm: Any = None
+        self.base = self.len = 0
+
+    def at(self, pos: int, end: int) -> tuple[Any, int]:
+        """A map holding file bytes ``[pos, end)`` and the offset of ``pos`` in it."""
+        if self.mm is None or pos < self.base or end > self.base + self.len:
+            self.close()
+            self.base = pos - pos % mmap.ALLOCATIONGRANULARITY
+            self.len = min(self.size - self.base, max(WINDOW, end - self.base))
+            self.mm = mmap.mmap(self.fd, self.len, offset=self.base, access=mmap.ACCESS_READ)
+        return self.mm, pos - self.base
+
+    def close(self) -> None:
+        if self.mm is not None:
+            self.mm.close()
+            self.mm = None
+
+
+def _build_mapped(win: _Windows, size: int, start: int, end: int, sink: BinaryIO) -> None:
     import numpy as np
 
     m = 1 << BITS
@@ -95,16 +120,18 @@ def _build_mapped(mm: Any, size: int, start: int, end: int, sink: BinaryIO) -> N
     while pos < end:
         grams = min(per, -(-(end - pos) // 4))  # grams starting in [pos, end)
         avail = (size - pos) // 4  # grams whose 4 bytes all lie in the file
+        mm, rel = win.at(pos, min(size, pos + 4 * grams))
         if grams <= avail:
-            x = np.frombuffer(mm, "<u4", count=grams, offset=pos)
+            x = np.frombuffer(mm, "<u4", count=grams, offset=rel)
         else:  # the file's last bytes: pad the final gram
-            tail = bytes(mm[pos:size]) + bytes((_PAD,)) * 3
+            tail = bytes(mm[rel : rel + size - pos]) + bytes((_PAD,)) * 3
             x = np.frombuffer(tail, "<u4", count=grams)
         k = keys[:grams]
         np.multiply(x, _K, out=k, casting="unsafe")
         np.right_shift(k, 32 - BITS, out=k)
         np.bitwise_and(k, m - 1, out=k)
         np.add(k, rowoff[:grams], out=k)
+        del x  # the map may be replaced next round: no view of it may outlive this one
         nblocks = -(-grams * 4 // BLOCK)
         flags[: nblocks * m] = False
         flags[k] = True

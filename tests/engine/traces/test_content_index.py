@@ -271,3 +271,16 @@ def test_runs_cover_every_candidate_within_the_read_size(traces: TraceIndex, mon
     monkeypatch.setattr(regex_scan, "RUN_BYTES", 1)  # every run is one span
     assert all(a == b for a, b in regex_scan._runs(cands, st_.off, st_.ln))
     assert _hits(traces, "quota exceeded", True) == _hits(traces, "quota exceeded", False)
+
+
+def test_small_map_windows_build_the_same_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The build maps the file a window at a time (bounded resident memory); the window size changes nothing."""
+    rng = random.Random(3)
+    size = CI.GROUP_BYTES + CI.BLOCK * 3 + 4097
+    path = tmp_path / "w.bin"
+    path.write_bytes(bytes(rng.getrandbits(8) for _ in range(4096)) * (size // 4096) + b"xyz" * ((size % 4096) // 3))
+    n = path.stat().st_size
+    whole = CI.build_bytes(str(path), n)
+    for window in (4096, 6000, 1 << 20):
+        monkeypatch.setattr(CI, "WINDOW", window)
+        assert CI.build_bytes(str(path), n) == whole, window
