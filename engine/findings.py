@@ -126,6 +126,14 @@ class LLMTotals(_Model):
     wall_s: float = 0.0
     stopped_because: str = "finished"
 
+    def describe(self) -> str:
+        """``LLM <model> · N requests (C cached) · in/out tokens · $ · s`` (+ why it stopped early): one line."""
+        money = f"${self.cost_usd:.4f}" if self.cost_usd is not None else "cost unknown (no price for this model)"
+        line = (f"LLM {self.model} · {self.requests} requests ({self.cached} cached) · {self.tokens_in:,} in / "
+                f"{self.tokens_out:,} out tokens · {money} · {self.wall_s:.1f}s")
+        why = self.stopped_because
+        return line if why == "finished" else f"{line} · stopped: {why.replace('_', ' ')}"
+
 
 class OneOff(_Model):
     """A failure seen too rarely to be systemic; listed apart, never gated."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,12 @@ from pytest_halo.options import HaloConfig
 from pytest_halo.records import TestRecords
 from pytest_halo.runlock import FinishLock
 
-ANALYSIS_OUTPUTS = ("findings.json", "report.md", "junit.xml")
+# what one analysis writes into .halo (signatures.json stays: the library carries over to the next run)
+ANALYSIS_OUTPUTS = ("findings.json", "report.md", "junit.xml", "report.html", "fix-brief.md", "fix-brief.json",
+                    "llm-report.md", "engine-traces.jsonl")
 EXIT_TESTS_FAILED = 1
 EXIT_INTERNAL_ERROR = 3
+GATE_UNUSABLE = "the gate could not run: "  # prefix of an analysis error that fails closed
 
 
 @dataclass
@@ -102,26 +106,39 @@ def _rel(path: Path) -> str:
 
 
 def build_reasoners(cfg: HaloConfig) -> tuple[list[Any], str | None]:
-    """LLM reasoners for the analysis, plus a one-line note when there are none."""
+    """LLM reasoners for the analysis (with live progress on stderr), plus a one-line note when there are none."""
     if not cfg.llm.configured:
         return [], "halo: LLM analysis skipped (no model configured)"
     try:
-        from engine.llm import make_reasoner  # type: ignore[attr-defined]
-    except Exception as exc:  # the LLM engine is optional / may not exist yet
-        return [], f"halo: LLM analysis unavailable ({type(exc).__name__}: {exc})"
-    try:
-        return [make_reasoner(cfg.llm)], None
-    except Exception as exc:
-        return [], f"halo: LLM analysis unavailable ({type(exc).__name__}: {exc})"
+        from engine.llm import make_reasoner
+        from engine.llm.progress import ProgressReporter
+
+        providers = []
+        if cfg.repo is not None:  # the read-only code and git tools over the project under test
+            from engine.code.provider import code_tool_provider
+
+            providers.append(code_tool_provider(cfg.repo, cfg.diff_base))
+        return [make_reasoner(cfg.llm, progress=ProgressReporter(sys.stderr), providers=providers)], None
+    except Exception as exc:  # noqa: BLE001 - no openai, no key, a bad setting: one line, deterministic findings stand
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        return [], f"halo: LLM analysis unavailable: {first}"
 
 
 def run_engine_analysis(
     cfg: HaloConfig, traces: Path, tests: Path, out_dir: Path, reasoners: list[Any]
 ) -> tuple[Any, str | None]:
-    """The one adapter to the orchestrator ``engine.run.run_analysis``: (outcome, error line)."""
+    """The one adapter to the orchestrator ``engine.run.run_analysis``: (outcome, error line).
+
+    A baseline that became unusable during the run (it was checked before the tests) is the
+    gate's failure, not ours: its line starts with ``GATE_UNUSABLE`` and the exit status fails closed.
+    """
+    from pytest_halo.engine_check import check_engine
+
     try:
+        check_engine()
+        from engine.analysis.baseline import BaselineError
         from engine.run import run_analysis
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - a shadowed or broken engine: one line
         return None, f"analysis unavailable ({type(exc).__name__}: {exc})"
     try:
         outcome = run_analysis(
@@ -132,6 +149,8 @@ def run_engine_analysis(
             detectors=cfg.hooks.detectors() if cfg.hooks else (),
             findings_hooks=cfg.hooks.findings_hooks() if cfg.hooks else (),
         )
+    except BaselineError as exc:
+        return None, f"{GATE_UNUSABLE}{exc}"
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [""])[0]
         return None, f"{type(exc).__name__}: {first}"
@@ -222,6 +241,14 @@ def gate_exit_status(exitstatus: int, result: SessionResult, cfg: HaloConfig) ->
         if cfg.strict and int(exitstatus) in (0, EXIT_TESTS_FAILED):
             return EXIT_INTERNAL_ERROR, None  # the fault line says so
         return exitstatus, None
+    if result.analysis_error is not None and result.analysis_error.startswith(GATE_UNUSABLE):
+        if int(exitstatus) == 0:  # the gate fails closed: a baseline that went bad never passes a run
+            return EXIT_INTERNAL_ERROR, "halo: the baseline became unusable during the run: exit status 3"
+        return exitstatus, None
+    if result.analysis_error is None and cfg.strict and _llm_failed(result):
+        if int(exitstatus) == 0:
+            return EXIT_INTERNAL_ERROR, "halo: the LLM engine failed and --halo-strict is set: exit status 3"
+        return exitstatus, None
     if result.analysis_error is not None and cfg.strict:
         if int(exitstatus) == 0:
             return EXIT_INTERNAL_ERROR, "halo: analysis failed and --halo-strict is set: exit status 3"
@@ -232,3 +259,13 @@ def gate_exit_status(exitstatus: int, result: SessionResult, cfg: HaloConfig) ->
                                        "but the agent shows failure modes the gate rejects: exit status 1")
         return exitstatus, f"halo: gate failed too (fail-on={cfg.fail_on})"
     return exitstatus, None
+
+
+def _llm_failed(result: SessionResult) -> bool:
+    """Whether a reasoner of this run failed (not merely ran out of budget)."""
+    results = list(getattr(result.outcome, "reason_results", None) or [])
+    if not results:
+        return False
+    from engine.llm.reasoner import engine_failed
+
+    return any(engine_failed(r) for r in results)

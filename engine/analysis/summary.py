@@ -104,6 +104,8 @@ def summary_lines(findings: Findings, report: Path | None = None) -> list[str]:
         else "no systemic failure modes"
     )
     lines.append(f"halo: {found} in {d.spans} spans, {_plural(d.traces, 'trace')}; " + ", ".join(extra))
+    if findings.llm is not None:
+        lines.append("halo: " + findings.llm.describe())
     for i, members in enumerate(roots[:TOP_N], 1):
         lead = members[0]
         facets = [facet_label(m.category) for m in members[1:]]

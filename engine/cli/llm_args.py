@@ -134,13 +134,14 @@ def finish(args: argparse.Namespace, outcome: Any, summary_lines: Sequence[str])
     from engine.llm.reasoner import engine_failed, totals_line
 
     results = list(getattr(outcome, "reason_results", []) or [])
-    if results and not any(line.startswith("halo: LLM") for line in summary_lines):
-        print(totals_line(results[0].totals), flush=True)
+    if not results:
+        print("halo: LLM analysis did not run (see findings.json notes)", flush=True)
+    else:
+        if not any(line.startswith("halo: LLM ") for line in summary_lines):  # the summary has it when findings.llm is set
+            print(totals_line(results[0].totals), flush=True)
         for note in results[0].notes:
             if note.startswith("halo: LLM analysis"):  # why it failed or stopped early: one line
                 print(note, flush=True)
-    elif not results:
-        print("halo: LLM analysis did not run (see findings.json notes)", flush=True)
     if args.print_answer and results and results[0].answer:
         from engine.sanitize import strip_control
 

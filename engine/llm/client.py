@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,6 +117,7 @@ class ModelClient:
         self.cache = ResponseCache(settings.resolved_cache_dir()) if settings.cache else None
         self.replay = ReplayLog(settings.replay) if settings.replay else None
         self._sleep = sleep
+        self.deadline: float | None = None  # time.monotonic() past which no retry is waited for (the run's budget)
         self._rng = random.Random()
         self.http_attempts = 0
 
@@ -189,6 +191,10 @@ class ModelClient:
                 delay = min(s.retry_max_s, s.retry_base_s * (2**attempt)) * (0.5 + self._rng.random() / 2)
                 if exc.retry_after is not None:
                     delay = min(max(delay, exc.retry_after), max(s.retry_max_s, 0.0))
+                if self.deadline is not None and time.monotonic() + delay > self.deadline:
+                    raise ModelError(
+                        f"{last} (gave up after {attempt + 1} attempts: the run's time budget ends first)"
+                    ) from None
                 await self._sleep(delay)
         raise ModelError(f"{last} (gave up after {s.max_retries + 1} attempts)")
 

@@ -485,6 +485,8 @@ async def run_engine(
         provs = _builtin_providers(settings) + _tool_providers() + [check_provider(p) for p in providers or []]
         run = RunState(settings, store, findings, tests_file=tests_file, out_dir=out_dir, emit=emit, client=client,
                    providers=provs)
+        if settings.timeout_s:  # retries never wait past the run's wall-clock budget
+            client.deadline = run.budget.started + settings.timeout_s
         emit(EngineEvent("run_start", "root", 0, {"model": settings.root_model, "max_depth": settings.max_depth}))
         root = _AgentLoop(run, AgentInfo("root", 0, True),
                           Conversation(root_system(settings), _first_message(settings, findings)),

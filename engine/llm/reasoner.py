@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from engine.findings import LLMTotals
 from engine.llm.engine import EngineResult, run_engine
 from engine.llm.events import EngineEvent
 from engine.llm.settings import EngineSettings
@@ -105,10 +106,4 @@ def totals_line(totals: dict[str, Any]) -> str:
     """``halo: LLM <model> · N requests (C cached) · tokens in/out · $ · s`` (+ why it stopped early)."""
     if not totals:
         return "halo: LLM engine did not run"
-    cost = totals.get("cost_usd")
-    money = f"${cost:.4f}" if isinstance(cost, (int, float)) else "cost unknown (no price for this model)"
-    line = (f"halo: LLM {totals.get('model', '?')} · {totals.get('requests', 0)} requests "
-            f"({totals.get('cached', 0)} cached) · {totals.get('tokens_in', 0):,} in / "
-            f"{totals.get('tokens_out', 0):,} out tokens · {money} · {totals.get('wall_s', 0.0):.1f}s")
-    why = str(totals.get("stopped_because", "finished"))
-    return line if why == "finished" else f"{line} · stopped: {why.replace('_', ' ')}"
+    return "halo: " + LLMTotals.model_validate(totals).describe()

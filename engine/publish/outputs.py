@@ -45,4 +45,6 @@ class JUnitReport:
 
 def default_publishers() -> list[Publisher]:
     """Every output written after an analysis, in order (``findings.json`` first: the others may fail)."""
-    return [check_publisher(p) for p in (FindingsFile(), MarkdownReport(), JUnitReport())]
+    from engine.publish.llm_report import LLMReport
+
+    return [check_publisher(p) for p in (FindingsFile(), MarkdownReport(), JUnitReport(), LLMReport())]

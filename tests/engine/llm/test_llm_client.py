@@ -73,6 +73,24 @@ def test_connection_refused_is_a_model_error(make_settings):
         _complete(make_settings(None, max_retries=1))
 
 
+def test_retries_stop_at_the_runs_deadline(scripted, make_settings):
+    srv = scripted(lambda req, n: http_error(503, "overloaded"))
+    settings = make_settings(srv, max_retries=8, retry_base_s=0.5, retry_max_s=5.0)
+
+    async def go():
+        client = ModelClient(settings)
+        client.deadline = time.monotonic() + 1.0
+        try:
+            return await client.complete(client.build_request(settings.model, [{"role": "user", "content": "x"}]))
+        finally:
+            await client.close()
+
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="time budget ends first"):
+        asyncio.run(go())
+    assert time.monotonic() - started < 3.0 and 1 <= len(srv.requests) < 9
+
+
 def test_cache_answers_a_repeat_without_a_request(scripted, make_settings):
     srv = scripted(lambda req, n: text(f"answer {n}"))
     settings = make_settings(srv)

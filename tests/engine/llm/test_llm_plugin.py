@@ -64,3 +64,38 @@ def test_pytest_halo_with_a_model(pytester, scripted, tmp_path, monkeypatch):
     llm = [m for m in f.failure_modes if m.signature and m.signature.tool_name == "lookup_order"]
     assert llm and llm[0].source in ("llm", "both") and llm[0].run_count == 3
     assert (pytester.path / ".halo" / "engine-traces.jsonl").is_file()
+    assert f.llm is not None and f.llm.model == "gpt-4o-mini" and f.llm.requests == len(srv.requests)
+    result.stdout.fnmatch_lines([f"halo: LLM gpt-4o-mini · {len(srv.requests)} requests (0 cached)*"])
+    assert "Lookups of x-orders fail." in (pytester.path / ".halo" / "llm-report.md").read_text()
+    assert (pytester.path / ".halo" / "report.html").is_file()
+
+
+GREEN = '''
+from pytest_halo import trace_tool
+
+@trace_tool("lookup_order")
+def lookup_order(order_id):
+    return {"order": order_id}
+
+def test_ok():
+    assert lookup_order("a1")
+'''
+
+
+def test_pytest_halo_provider_down_is_one_line_and_exit_3_only_when_strict(pytester, tmp_path, monkeypatch):
+    for key in list(os.environ):
+        if key.startswith(("HALO", "OTEL_", "PYTEST_XDIST_", "PYTEST_ADDOPTS")) or key == "OPENAI_API_KEY":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
+    pytester.makepyfile(test_green=GREEN)
+    args = ["-p", "no:cacheprovider", "--halo", "--halo-model", "gpt-4o-mini", "--halo-base-url",
+            "http://127.0.0.1:9/v1", "--halo-llm-timeout", "3"]
+    relaxed = pytester.runpytest_subprocess(*args, timeout=120)
+    assert relaxed.ret == 0
+    out = relaxed.stdout.str()
+    said = [x for x in out.splitlines() if x.startswith("halo: LLM gpt-4o-mini")]
+    assert len(said) == 1 and "stopped: error: cannot reach the provider" in said[0]
+    assert "Traceback" not in out and (pytester.path / ".halo" / "findings.json").is_file()
+    strict = pytester.runpytest_subprocess(*args, "--halo-strict", timeout=120)
+    assert strict.ret == 3
+    strict.stdout.fnmatch_lines(["halo: the LLM engine failed and --halo-strict is set: exit status 3"])
