@@ -73,3 +73,32 @@ def test_update_baseline_creates_it_and_later_runs_gate_on_it(suite, run_halo, p
     again = run_halo("--halo", "--halo-baseline", "ci/base.json")
     assert again.ret == 0 and "baseline" in again.output()
     assert not [p for p in (pytester.path / "ci").iterdir() if p.name.endswith(".tmp")]
+
+
+SPOILER = '''
+from pathlib import Path
+
+from pytest_halo import trace_tool
+
+
+@trace_tool
+def lookup(order):
+    return "shipped"
+
+
+def test_spoils_the_baseline():
+    assert lookup(1) == "shipped"
+    Path("base.json").write_text('{"schema_version": 1, "dataset": {"ru')  # truncated while the run goes on
+'''
+
+
+def test_a_baseline_that_goes_bad_during_the_run_still_fails_closed(run_halo, pytester) -> None:
+    pytester.makepyfile(test_suite=SUITE)
+    first = run_halo("--halo", "--halo-baseline", "base.json", "--halo-update-baseline")
+    assert first.ret == 0
+    (pytester.path / "test_suite.py").unlink()
+    pytester.makepyfile(test_spoil=SPOILER)
+    run = run_halo("--halo", "--halo-baseline", "base.json")
+    assert run.ret == 3, run.output()  # the tests passed; a gate that could not run never passes them
+    assert "halo: the baseline became unusable during the run: exit status 3" in run.output()
+    assert len([x for x in run.output().splitlines() if "is not valid JSON" in x]) == 1
