@@ -5,13 +5,12 @@ serial (the app's own TracerProvider) and ``-n 2`` (the global one)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-from engine.analysis import source
-from engine.run import run_analysis
 
 pytest.importorskip("langgraph.prebuilt")
 pytest.importorskip("langchain_openai")
@@ -138,15 +137,27 @@ def _app_exporter_spans(pytester: pytest.Pytester) -> int:
     return total
 
 
-def _offline_findings(traces: Path, out: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+# In a subprocess: pytester drops modules first imported during its test, and numpy cannot be imported twice.
+OFFLINE = """
+import sys
+from pathlib import Path
+from engine.analysis import source
+from engine.run import run_analysis
+traces, out = Path(sys.argv[1]), Path(sys.argv[2])
+for fast in (True, False):
+    source.FAST_JSONL = fast
+    run_analysis([traces], out / str(fast))
+"""
+
+
+def _offline_findings(traces: Path, out: Path) -> dict[str, Any]:
     """``halo analyze`` on the captured file, by the typed fast path and the dict path: one findings.json."""
-    both = []
-    for fast in (True, False):
-        monkeypatch.setattr(source, "FAST_JSONL", fast)
-        run_analysis([traces], out / str(fast))
-        both.append((out / str(fast) / "findings.json").read_bytes())
-    assert both[0] == both[1]
-    return json.loads(both[0])
+    proc = subprocess.run([sys.executable, "-c", OFFLINE, str(traces), str(out)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    fast, slow = ((out / name / "findings.json").read_bytes() for name in ("True", "False"))
+    assert fast == slow
+    return json.loads(fast)
 
 
 def test_langgraph_serial_and_xdist(langgraph_suite: None, run_halo: Any, pytester: pytest.Pytester,
@@ -159,7 +170,7 @@ def test_langgraph_serial_and_xdist(langgraph_suite: None, run_halo: Any, pytest
     found, problems = _findings_problems(serial)
     assert not problems, problems
     serial.result.stdout.fnmatch_lines(["halo: captured * spans in 10 traces from 10 tests (7 failing)*"])
-    offline = _offline_findings(serial.dir / "traces.jsonl", pytester.path / "offline", monkeypatch)
+    offline = _offline_findings(serial.dir / "traces.jsonl", pytester.path / "offline")
     assert {m["id"] for m in offline["failure_modes"]} == {m["id"] for m in found["failure_modes"]}
 
     monkeypatch.delenv("LG_TRACER_PROVIDER")
