@@ -19,9 +19,11 @@ from array import array
 from pathlib import Path
 from typing import BinaryIO
 
+import msgspec
 import orjson
 
 from engine.analysis.config import AnalysisConfig
+from engine.analysis.detectors.base import TraceState
 from engine.analysis.detectors.outliers import MAX_GROUPS, TOP_KEEP, OutlierStats
 from engine.analysis.fast_scan import scan_jsonl
 from engine.analysis.scan import Scanner
@@ -52,7 +54,8 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
         base = len(scanner.states)
         for tid, i in sc.index.items():
             scanner.index[tid] = i + base
-        scanner.states.extend(sc.states)
+        shipped = sc.states
+        scanner.states.extend(shipped.states() if isinstance(shipped, _Shipped) else shipped)
         scanner.spans += sc.spans
         _merge_outliers(scanner.outliers, sc.outliers, base)
         add_part_problems(problems, part_problems, str(path), lines_before)
@@ -61,6 +64,8 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
 
 
 def _scan_part(path: str, start: int, stop: int, cfg: AnalysisConfig) -> tuple[Scanner, Problems, int]:
+    """One part's scanner; its trace states travel msgpack-encoded (``_Shipped``): pickling a
+    million spans' worth of small objects costs more than the split saves."""
     sc = Scanner(cfg)
     problems = Problems()
     lines: list[int] = []
@@ -71,7 +76,19 @@ def _scan_part(path: str, start: int, stop: int, cfg: AnalysisConfig) -> tuple[S
     finally:
         if enabled:
             gc.enable()
+    sc.states = _Shipped(_STATES.encode(sc.states))  # type: ignore[assignment]
     return sc, problems, lines[0] if lines else 0
+
+
+class _Shipped(bytes):
+    """Trace states as msgpack (``msgspec`` encodes the dataclasses and Structs in C)."""
+
+    def states(self) -> list[TraceState]:
+        return _STATES_DECODER.decode(self)
+
+
+_STATES = msgspec.msgpack.Encoder()
+_STATES_DECODER = msgspec.msgpack.Decoder(list[TraceState])
 
 
 def _merge_outliers(into: OutlierStats, part: OutlierStats, base: int) -> None:

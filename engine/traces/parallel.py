@@ -107,8 +107,8 @@ def run_parts(fn: Callable[..., T], calls: Sequence[tuple[Any, ...]]) -> list[T]
                 rest.append(fn(*args))
         return [first, *rest]
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if pool is not None:  # not waiting: a worker that sent its result may take a while to free its memory and exit
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def add_part_problems(into: Problems, part: Problems, label: str, lines_before: int) -> None:
