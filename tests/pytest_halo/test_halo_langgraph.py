@@ -54,19 +54,20 @@ def _check_capture(run: Any) -> None:
         assert cats["llm"] == 2 and cats["tool"] == 1, (test, cats)
         assert not [s for s in spans if s["status"]["code"] == "STATUS_CODE_ERROR"]
 
-    for test in TOOL_ERROR:
+    for test in TOOL_ERROR:  # invoke, ainvoke, and two parallel calls on ToolNode's thread pool
         spans, cats = _by_test(run, test)
-        assert cats["llm"] == 2 and cats["tool"] == 1, (test, cats)
-        tool = next(s for s in spans if run.categories([s])["tool"])
+        tools = {s["attributes"]["input.value"]: s for s in spans if run.categories([s])["tool"]}
+        assert cats["llm"] == 2 and set(tools) == ({"Paris", "Atlantis"} if "compare" in test else {"Atlantis"})
+        tool = tools["Atlantis"]
         a = tool["attributes"]
-        assert (tool["name"], a["tool.name"], a["input.value"]) == ("get_weather", "get_weather", "Atlantis")
-        assert tool["status"]["code"] == "STATUS_CODE_ERROR"
+        assert (tool["name"], a["tool.name"], tool["status"]["code"]) == ("get_weather", "get_weather",
+                                                                           "STATUS_CODE_ERROR")
         assert (a["exception.type"], a["exception.message"]) == (
             "ConnectionError", "weather service has no station in Atlantis")
+        assert all(s["status"]["code"] != "STATUS_CODE_ERROR" for s in tools.values() if s is not tool)
         last = max((s for s in spans if run.categories([s])["llm"]), key=lambda s: s["start_time"])["attributes"]
-        assert last["llm.input_messages.2.message.role"] == "tool"  # the model was handed the error
-        assert "no station in Atlantis" in last["llm.input_messages.2.message.content"]
-
+        handed = [v for k, v in last.items() if k.startswith("llm.input_messages.") and k.endswith(".content")]
+        assert any(v.startswith("Error: ConnectionError('weather service has no station") for v in handed), handed
     for test in HALLUCINATED:
         spans, cats = _by_test(run, test)
         assert cats["llm"] == 2 and cats["tool"] == 0, (test, cats)  # the unknown tool never ran
