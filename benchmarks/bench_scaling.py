@@ -44,6 +44,15 @@ _done(t0, w0, how=how, spans=idx.span_count, traces=len(idx.trace_ids),
       content_bytes=CI.index_bytes(idx.end), file_bytes=idx.end)
 """
 
+CONTENT = """
+import os
+from engine.traces import content_index as CI
+t0, w0 = _cpu(), time.perf_counter()
+with open(os.devnull, "wb") as sink:
+    CI.build(sys.argv[1], 0, os.path.getsize(sys.argv[1]), sink)
+_done(t0, w0)
+"""
+
 REGEX = """
 from pathlib import Path
 from engine.traces.store import TraceStore
@@ -59,7 +68,16 @@ t0, w0 = _cpu(), time.perf_counter()
 _done(t0, w0, patterns=per)
 """
 
-HALO_REGEX = """
+HALO_CONTENT = """
+import os
+from engine.traces import content_index as CI
+t0, w0 = _cpu(), time.perf_counter()
+with open(os.devnull, "wb") as sink:
+    CI.build(sys.argv[1], 0, os.path.getsize(sys.argv[1]), sink)
+_done(t0, w0)
+"""
+
+REGEX = """
 from pathlib import Path
 from engine.traces.trace_index_builder import sidecar_index_path
 from engine.traces.trace_store import TraceStore
@@ -120,6 +138,7 @@ def bench_size(label: str, n: int, with_halo: bool, jobs: str, single: bool = Tr
         if single:
             res["cold_1"] = measure(OURS, COLD, str(src), str(work / "cache1"), "1")
             shutil.rmtree(work / "cache1", ignore_errors=True)
+        res["content_only"] = measure(OURS, CONTENT, str(src))
         res["regex"] = measure(OURS, REGEX, str(src), str(cache), *PATTERNS)
         res["analysis"] = measure(OURS, ANALYSIS, str(src), str(work / "out"), jobs)
         if single:
@@ -137,6 +156,7 @@ def bench_size(label: str, n: int, with_halo: bool, jobs: str, single: bool = Tr
         "cold_vs_plain_wall": ratio(res["cold"], p),
         "analysis_vs_plain_wall": ratio(res["analysis"], p),
         "content_index_share": round(res["cold"]["content_bytes"] / res["bytes"], 4),
+        "content_build_vs_plain_cpu": round(res["content_only"]["cpu"] / (p["cpu"] or 1e-9), 3),
     }
     if single:
         res["ratios"]["cold1_vs_plain_wall"] = ratio(res["cold_1"], p)
