@@ -14,12 +14,13 @@ import traceback
 import types
 
 DATA_FILE = "/halo/data.json"
-_EMPTY = {"meta": {"traces": 0, "spans": 0, "note": "no trace data was given to this call"}, "rollups": [], "spans": []}
+_EMPTY = {"meta": {"traces": 0, "spans": 0, "note": "no trace data was given to this call"},
+          "rollups": {"columns": [], "rows": []}, "spans": []}
 
 
 def _make_traces_module() -> types.ModuleType:
     mod = types.ModuleType("traces", "Read-only trace data of this call: rollups(), spans(), sql(), meta().")
-    state: dict = {"data": None}
+    state: dict = {"data": None, "rollups": None}
 
     def _load() -> dict:
         if state["data"] is None:
@@ -36,7 +37,11 @@ def _make_traces_module() -> types.ModuleType:
 
     def rollups() -> list:
         """One dict per trace: trace_id, span_count, duration_ms, has_errors, error_span_count, tool_names, ..."""
-        return _load()["rollups"]
+        if state["rollups"] is None:
+            table = _load()["rollups"]
+            columns = table["columns"]
+            state["rollups"] = [dict(zip(columns, row)) for row in table["rows"]]
+        return state["rollups"]
 
     def spans(trace_id=None) -> list:
         """Normalized spans of the selected traces (all of them, or one trace's)."""
@@ -63,7 +68,7 @@ def _make_traces_module() -> types.ModuleType:
         return conn
 
     def _reset() -> None:
-        state["data"] = None
+        state["data"] = state["rollups"] = None
 
     for name, fn in {"meta": meta, "rollups": rollups, "spans": spans, "sql": sql, "_reset": _reset}.items():
         setattr(mod, name, fn)

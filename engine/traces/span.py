@@ -122,10 +122,23 @@ def span_id_hex(value: Any) -> str:
 _EPOCH_SECONDS_CACHE: dict[str, int] = {}
 
 
+_MINUTE_PREFIX_CACHE: dict[int, str] = {}
+
+
 def ns_to_iso(ns: int) -> str:
-    """Epoch nanoseconds → ``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`` (halo-engine's format)."""
+    """Epoch nanoseconds → ``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`` (halo-engine's format).
+
+    The ``YYYY-MM-DDTHH:MM:`` prefix is cached per minute: bulk exports format two times per trace.
+    """
     secs, frac = divmod(int(ns), 1_000_000_000)
-    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{frac:09d}Z"
+    minute, second = divmod(secs, 60)
+    prefix = _MINUTE_PREFIX_CACHE.get(minute)
+    if prefix is None:
+        if len(_MINUTE_PREFIX_CACHE) > 100_000:
+            _MINUTE_PREFIX_CACHE.clear()
+        prefix = datetime.fromtimestamp(minute * 60, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:")
+        _MINUTE_PREFIX_CACHE[minute] = prefix
+    return f"{prefix}{second:02d}.{frac:09d}Z"
 
 
 # datetime.strptime accepts exactly 00..59 in two ASCII digits here (60/61 parse but datetime refuses them),

@@ -82,6 +82,7 @@ class TraceStore:
         self.problems = Problems()
         # set by ``open`` when files were converted into a temp dir: keeps them alive as long as the store
         self._tmpdir: tempfile.TemporaryDirectory[str] | None = None
+        self._names_by_mask: dict[tuple[int, int, int], list[str]] = {}
         for f in files:
             self.problems.merge(f.problems)
         # global trace number -> [(file number, trace number in that file)]; ids merge across files
@@ -437,7 +438,14 @@ class TraceStore:
         start, end, nodeid = r[R.START_NS], r[R.END_NS], r[R.NODEID]
 
         def names(slot: int, cap: int) -> list[str]:
-            return cap_list(sorted(set(_bits(idx, r[slot]))), cap) if r[slot] else []
+            mask = r[slot]
+            if not mask:
+                return []
+            key = (fi, slot, mask)
+            cached = self._names_by_mask.get(key)
+            if cached is None:  # the same sets of tools/models/agents recur across traces
+                cached = self._names_by_mask[key] = cap_list(sorted(set(_bits(idx, mask))), cap)
+            return list(cached)
 
         return dict(
             trace_id=self._tids[g], span_count=r[R.N], start_time=ns_to_iso(start), end_time=ns_to_iso(end),
