@@ -68,16 +68,7 @@ t0, w0 = _cpu(), time.perf_counter()
 _done(t0, w0, patterns=per)
 """
 
-HALO_CONTENT = """
-import os
-from engine.traces import content_index as CI
-t0, w0 = _cpu(), time.perf_counter()
-with open(os.devnull, "wb") as sink:
-    CI.build(sys.argv[1], 0, os.path.getsize(sys.argv[1]), sink)
-_done(t0, w0)
-"""
-
-REGEX = """
+HALO_REGEX = """
 from pathlib import Path
 from engine.traces.trace_index_builder import sidecar_index_path
 from engine.traces.trace_store import TraceStore
