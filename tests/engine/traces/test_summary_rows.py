@@ -30,3 +30,19 @@ def test_single_file_fast_path_equals_the_split_trace_path(tmp_path: Path) -> No
     fast = {r["trace_id"]: r for r in TraceStore.open([whole]).summary_rows()}
     split = {r["trace_id"]: r for r in TraceStore.open([first, second]).summary_rows()}
     assert len(fast) > 100 and split == fast
+
+
+def test_ns_to_iso_minute_cache_gives_datetimes_answer() -> None:
+    import random
+    from datetime import datetime, timezone
+
+    from engine.traces.span import ns_to_iso
+
+    rng = random.Random(7)
+    edges = [0, 59_999_999_999, 60_000_000_000, 951_782_399_999_999_999, 951_868_800_000_000_000,
+             1_700_000_000_123_456_789, 253_402_300_799_999_999_999]
+    for ns in edges + [rng.randrange(0, 253_402_300_799 * 10**9) for _ in range(5000)]:
+        secs, frac = divmod(ns, 10**9)
+        want = datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{frac:09d}Z"
+        assert ns_to_iso(ns) == want
+        assert ns_to_iso(ns) == want  # the second time from the cache
