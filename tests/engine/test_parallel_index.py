@@ -143,3 +143,21 @@ def test_halo_index_jobs_flag(tmp_path: Path, gen3000: Path, capsys: pytest.Capt
     assert reports[0] == reports[1] and reports[0]["files"][0]["index"] == "cold"
     assert main(["index", str(big), "--jobs", "0"]) == 2
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+def test_spawned_workers_and_a_pool_that_cannot_start(gen3000: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without ``fork`` (threads running, other platforms) workers are spawned; without processes at all the
+    parts run here one after another: the same index either way."""
+    import multiprocessing as mp
+
+    from engine.traces import parallel
+
+    one = _serialized(TraceIndex.build(gen3000, content=False))
+    monkeypatch.setattr(parallel, "_context", lambda: mp.get_context("spawn"))
+    assert _serialized(build_parallel(str(gen3000), 2)) == one
+
+    def no_pool(*args: object, **kwargs: object) -> None:
+        raise OSError("no processes here")
+
+    monkeypatch.setattr(parallel, "ProcessPoolExecutor", no_pool)
+    assert _serialized(build_parallel(str(gen3000), 3)) == one
