@@ -42,3 +42,41 @@ def test_run_code_counts_over_every_trace_and_maps_a_cheap_model(scripted, make_
     result = asyncio.run(run_engine(settings, tau_store))
     assert result.answer.split() == ["200", "116", "billing"], result.answer
     assert result.totals.requests == 3  # two root turns and one llm_query, all under the run's budget
+
+
+MAP = """
+answers, refused = [], None
+for i in range(40):
+    try:
+        answers.append(llm_query("Classify", f"error {i}"))
+    except Exception as exc:
+        refused = str(exc)
+        break
+print(len(answers))
+print(refused)
+"""
+
+
+def test_llm_query_stops_at_the_runs_token_budget(scripted, make_settings, tau_store):
+    from engine.sandbox import SandboxUnavailable, provision
+
+    try:
+        provision.require()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
+
+    def script(req, n):
+        if role_of(req) == "other":
+            return text("billing", tokens_in=400, tokens_out=100)  # 500 tokens a query
+        if turn_of(req) == 0:
+            return calls(("run_code", {"code": MAP, "timeout_s": 60}), tokens_in=100, tokens_out=10)
+        out = json.loads(tool_results(req, "run_code")[0])
+        return calls(("final_answer", {"answer": out["stdout"]}))
+
+    srv = scripted(script)
+    settings = make_settings(srv, run_code=True, synthesis_model="cheap", request_timeout_s=30, max_tokens=3000)
+    result = asyncio.run(run_engine(settings, tau_store))
+    queries = len([r for r in srv.requests if r["model"] == "cheap"])
+    answered, refusal = (result.answer.splitlines() + ["", ""])[:2]
+    assert 0 < int(answered) == queries < 10  # the budget, not the loop, ended the mapping
+    assert "budget" in refusal

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import http.server
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sandbox_driver import SyncSandbox
 
-from engine.sandbox import Sandbox, SandboxLimits, SandboxUnavailable
-
-
-class SyncSandbox:
-    """Drives one ``Sandbox`` on its own event loop, so tests read like plain calls."""
-
-    def __init__(self, limits: SandboxLimits) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.sandbox = Sandbox(limits)
-
-    def run(self, code: str, **kwargs: Any) -> Any:
-        return self.loop.run_until_complete(self.sandbox.run(code, **kwargs))
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.sandbox.close())
-        self.loop.close()
+from engine.sandbox import SandboxLimits, SandboxUnavailable
 
 
 @pytest.fixture(scope="module")

@@ -172,3 +172,27 @@ def test_host_environment_is_untouched(sandbox) -> None:
     before = dict(os.environ)
     sandbox.run("import os\nos.environ['PATH'] = 'pwned'")
     assert dict(os.environ) == before
+
+
+def test_llm_query_is_capped_per_call_and_per_run() -> None:
+    from sandbox_driver import SyncSandbox
+
+    from engine.sandbox import SandboxLimits
+
+    box = SyncSandbox(SandboxLimits(llm_calls_per_call=3, llm_calls_per_run=5))
+    asked: list[str] = []
+
+    async def relay(prompt: str, text: str) -> str:
+        asked.append(text)
+        return f"{prompt}:{text}"
+
+    code = ("out = []\nfor i in range(10):\n    try:\n        out.append(llm_query('p', str(i)))\n"
+            "    except RuntimeError as exc:\n        print(len(out), exc)\n        break")
+    try:
+        first = box.run(code, llm_query=relay)
+        assert first.stdout.startswith("3 llm_query limit reached (3 calls per run_code call)"), first
+        second = box.run(code, llm_query=relay)
+        assert second.stdout.startswith("2 "), second  # 5 per run: 3 + 2
+        assert len(asked) == 5 and first.llm_calls == 3 and second.llm_calls == 2
+    finally:
+        box.close()
