@@ -127,9 +127,8 @@ def _build_mapped(win: _Windows, size: int, start: int, end: int, sink: BinaryIO
             tail = bytes(mm[rel : rel + size - pos]) + bytes((_PAD,)) * 3
             x = np.frombuffer(tail, "<u4", count=grams)
         k = keys[:grams]
-        np.multiply(x, _K, out=k, casting="unsafe")
-        np.right_shift(k, 32 - BITS, out=k)
-        np.bitwise_and(k, m - 1, out=k)
+        np.multiply(x, np.uint32(_K), out=k, casting="unsafe", dtype=np.uint32)  # wraps at 32 bits, like _hash
+        np.right_shift(k, 32 - BITS, out=k)  # the top BITS bits of a 32-bit product: already < 2**BITS
         np.add(k, rowoff[:grams], out=k)
         del x  # the map may be replaced next round: no view of it may outlive this one
         nblocks = -(-grams * 4 // BLOCK)
