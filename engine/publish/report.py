@@ -188,8 +188,8 @@ def _root_cause_section(
     if locations:
         out += ["Where in the code:", ""]
         for loc in locations[:5]:
-            why = f" — {md_text(loc.why)}" if loc.why else ""
-            out.append(f"- {md_code(f'{loc.path}:{loc.line}')} {md_text(loc.kind)} {md_text(loc.name)}{why}")
+            why = md_title(loc.why) if loc.why else md_text(loc.kind.replace("_", " "))
+            out.append(f"- {md_code(f'{loc.path}:{loc.line}')} — {why}")
         out.append("")
     changes = sorted({m.suspected_change for m in members if m.suspected_change})
     if changes:
