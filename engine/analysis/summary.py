@@ -7,6 +7,7 @@ not be able to move the cursor, clear the screen or print a secret.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
@@ -84,7 +85,7 @@ def _changes(g: Gate) -> str | None:
     return "halo: since baseline: " + "; ".join(parts) + (f"; {persisting}" if g.persisting else "")
 
 
-def summary_lines(findings: Findings, report: Path | None = None) -> list[str]:
+def summary_lines(findings: Findings, report: Path | None = None, other_outputs: Sequence[str] = ()) -> list[str]:
     """At most ~12 short lines."""
     d, g = findings.dataset, findings.gate
     status = {e.id: "new" for e in g.new}
@@ -120,5 +121,6 @@ def summary_lines(findings: Findings, report: Path | None = None) -> list[str]:
         lines.append(changes)
     lines.extend(f"halo: {clean_line(n)}" for n in g.notes if n.startswith("baseline updated"))
     if report is not None:
-        lines.append(f"halo: report -> {_rel(report)}")
+        others = f" (also {', '.join(other_outputs)})" if other_outputs else ""
+        lines.append(f"halo: report -> {_rel(report)}{others}")
     return lines

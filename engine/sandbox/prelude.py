@@ -40,7 +40,7 @@ def _make_traces_module() -> types.ModuleType:
         if state["rollups"] is None:
             table = _load()["rollups"]
             columns = table["columns"]
-            state["rollups"] = [dict(zip(columns, row)) for row in table["rows"]]
+            state["rollups"] = [dict(zip(columns, row, strict=True)) for row in table["rows"]]
         return state["rollups"]
 
     def spans(trace_id=None) -> list:
