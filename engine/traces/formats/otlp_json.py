@@ -23,6 +23,7 @@ from engine.traces.formats.common import (
     iter_documents,
     to_text,
 )
+from engine.traces.formats.stream import Event, JsonEvents, array_items, should_stream, with_exact_retry
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -187,7 +188,118 @@ def spans_of(doc: Any, problems: Problems, where: str) -> Iterator[Span]:
                     yield span
 
 
+SCOPE_LISTS = ("scopeSpans", "scope_spans", "instrumentationLibrarySpans", "instrumentation_library_spans")
+SCOPE_KEYS = ("scope", "instrumentationLibrary", "instrumentation_library")
+
+
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
-    """Yield every span of an OTLP/JSON file."""
+    """Yield every span of an OTLP/JSON file (big documents are read incrementally, one span at a time)."""
+    if should_stream(path):
+        yield from _iter_streamed(path, problems)
+        return
     for where, value in iter_documents(path, problems):
         yield from spans_of(value, problems, where)
+
+
+# Streaming: the walk yields records, converted by the caller, so a re-read in exact number mode can skip
+# exactly the records already converted. ("span", obj, resource attrs, scope, where) | ("value", obj, where)
+# (a part of unexpected shape, built whole and converted as the whole-document path would) | ("skip", reason, where).
+
+
+def _iter_streamed(path: Path, problems: Problems) -> Iterator[Span]:
+    for rec in with_exact_retry(path, problems, lambda ev: _walk(ev, path)):
+        if rec[0] == "span":
+            span = convert_span(rec[1], dict(rec[2]), rec[3], problems, rec[4])
+            if span is not None:
+                yield span
+        elif rec[0] == "value":
+            yield from spans_of(rec[1], problems, rec[2])
+        else:
+            problems.skip(rec[1], rec[2])
+
+
+def _walk(ev: JsonEvents, path: Path) -> Iterator[tuple[Any, ...]]:
+    while (first := ev.next()) is not None:
+        yield from _walk_value(ev, first, f"{path}:{ev.reader.lines + 1}")
+
+
+def _walk_value(ev: JsonEvents, first: Event, where: str) -> Iterator[tuple[Any, ...]]:
+    if first[1] == "start_array":  # a list of TracesData
+        for item in array_items(ev, first):
+            yield from _walk_value(ev, item, where)
+    elif first[1] == "start_map":
+        yield from _walk_traces_data(ev, first, where)
+    else:
+        yield ("skip", "not_an_object", where)
+
+
+def _walk_traces_data(ev: JsonEvents, start: Event, where: str) -> Iterator[tuple[Any, ...]]:
+    found = False
+    for key, value in ev.map_entries(start):
+        if key in ("resourceSpans", "resource_spans") and not found and value[1] == "start_array":
+            found = True
+            for rs in array_items(ev, value):
+                if rs[1] == "start_map":
+                    yield from _walk_resource_spans(ev, rs, where)
+                else:
+                    ev.skip(rs)
+                    yield ("skip", "not_an_object", where)
+        else:
+            ev.skip(value)
+    if not found and ev.error is None:
+        yield ("skip", "not_traces_data", where)
+
+
+def _walk_resource_spans(ev: JsonEvents, start: Event, where: str) -> Iterator[tuple[Any, ...]]:
+    rattrs: dict[str, Any] | None = None
+    pending: list[Any] = []  # scope lists met before the resource: built whole, converted at the end
+    used = False  # like `scopeSpans or instrumentationLibrarySpans`: the first non-empty list wins
+    for key, value in ev.map_entries(start):
+        if key == "resource":
+            res = ev.build(value)
+            rattrs = key_values(res.get("attributes")) if isinstance(res, dict) else {}
+        elif key in SCOPE_LISTS and not used and value[1] == "start_array":
+            if rattrs is None:
+                built = ev.build(value)
+                if built:
+                    pending, used = built, True
+                continue
+            for ss in array_items(ev, value):
+                used = True
+                yield from _walk_scope_spans(ev, ss, rattrs, where)
+        else:
+            ev.skip(value)
+    for ss in pending:
+        if isinstance(ss, dict):
+            scope = _g(ss, "scope", "scope") or _g(ss, "instrumentationLibrary", "instrumentation_library") or {}
+            scope = scope if isinstance(scope, dict) else {}
+            for i, sp in enumerate(ss.get("spans") or []):
+                yield ("span", sp, rattrs or {}, scope, f"{where}#span[{i}]")
+
+
+def _walk_scope_spans(ev: JsonEvents, start: Event, rattrs: dict[str, Any], where: str) -> Iterator[tuple[Any, ...]]:
+    if start[1] != "start_map":
+        ev.skip(start)
+        return
+    scopes: dict[str, Any] = {}
+    spans: Any = None  # spans met before any scope key: built whole, converted at the end
+    for key, value in ev.map_entries(start):
+        if key in SCOPE_KEYS:
+            scopes[key] = ev.build(value)
+        elif key == "spans" and value[1] == "start_array" and scopes:
+            scope = _scope_of(scopes)
+            for i, sp in enumerate(ev.items(value)):
+                yield ("span", sp, rattrs, scope, f"{where}#span[{i}]")
+        elif key == "spans":
+            spans = ev.build(value)
+        else:
+            ev.skip(value)
+    if spans:
+        scope = _scope_of(scopes)
+        for i, sp in enumerate(spans):
+            yield ("span", sp, rattrs, scope, f"{where}#span[{i}]")
+
+
+def _scope_of(scopes: dict[str, Any]) -> dict[str, Any]:
+    scope = scopes.get("scope") or scopes.get("instrumentationLibrary") or scopes.get("instrumentation_library") or {}
+    return scope if isinstance(scope, dict) else {}
