@@ -153,13 +153,7 @@ def assemble(
             )
         elif not acc.feature_only and acc.traces:
             ev, example = _evidence(acc, cfg.max_one_off_evidence, cfg.max_excerpt_chars)
-            reason = (
-                "seen in one run"
-                if n_runs <= 1
-                else f"below the prevalence threshold ({prevalence:.2%} < {cfg.min_prevalence:.2%})"
-                if n_runs >= cfg.min_runs
-                else f"seen in {n_runs} runs (< {cfg.min_runs})"
-            )
+            reason = one_off_reason(n_runs, prevalence, cfg)
             findings.one_offs.append(OneOff(**common, reason=reason, evidence=ev, example=example))
     findings.failure_modes.sort(key=mode_order)
     assign_root_causes(findings.failure_modes, run_sets)
@@ -176,3 +170,12 @@ def _contrastive_fix(acc: Acc) -> str | None:
             "policy the agent must follow when using it."
         )
     return None
+
+
+def one_off_reason(n_runs: int, prevalence: float, cfg: AnalysisConfig) -> str:
+    """Why a mode is a one-off rather than systemic, in words."""
+    if n_runs <= 1:
+        return "seen in one run"
+    if n_runs >= cfg.min_runs:
+        return f"below the prevalence threshold ({prevalence:.2%} < {cfg.min_prevalence:.2%})"
+    return f"seen in {n_runs} runs (< {cfg.min_runs})"

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.analysis.assemble import TestIndex, run_table
+from engine.analysis.assemble import TestIndex, one_off_reason, run_table
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import contrastive
 from engine.analysis.detectors.base import TraceState
@@ -360,13 +360,7 @@ def apply_signatures(
             example=excerpt(m.example, cfg.max_excerpt_chars) if m.example else None,
         )
         if not because:
-            reason = (
-                "seen in one run"
-                if n_runs <= 1
-                else f"below the prevalence threshold ({prevalence:.2%} < {cfg.min_prevalence:.2%})"
-                if n_runs >= cfg.min_runs
-                else f"seen in {n_runs} runs (< {cfg.min_runs})"
-            )
+            reason = one_off_reason(n_runs, prevalence, cfg)
             if p.id not in existing and all(o.id != p.id for o in findings.one_offs):
                 findings.one_offs.append(OneOff(**common, reason=reason))
             continue

@@ -297,7 +297,7 @@ def _maybe_json(v: Any) -> Any:
     return v
 
 
-def _as_text(v: Any) -> str | None:
+def as_text(v: Any) -> str | None:
     if v is None:
         return None
     if isinstance(v, str):
@@ -357,14 +357,14 @@ def _requested_calls(attrs: dict[str, Any]) -> list[ToolCall]:
             name = tc.get("tool_call.function.name")
             if isinstance(name, str):
                 calls.append(
-                    ToolCall(name, _as_text(tc.get("tool_call.function.arguments")), tc.get("tool_call.id"))
+                    ToolCall(name, as_text(tc.get("tool_call.function.arguments")), tc.get("tool_call.id"))
                 )
     if calls:
         return calls
     for _, group in sorted(_indexed_groups(attrs, "gen_ai.completion.").items()):
         for _, tc in sorted(_indexed_groups(group, "tool_calls.").items()):
             if isinstance(tc.get("name"), str):
-                calls.append(ToolCall(tc["name"], _as_text(tc.get("arguments")), tc.get("id")))
+                calls.append(ToolCall(tc["name"], as_text(tc.get("arguments")), tc.get("id")))
     if calls:
         return calls
     out_msgs = _maybe_json(attrs.get("gen_ai.output.messages"))
@@ -372,11 +372,11 @@ def _requested_calls(attrs: dict[str, Any]) -> list[ToolCall]:
         for m in out_msgs:
             for part in (m.get("parts") or []) if isinstance(m, dict) else []:
                 if isinstance(part, dict) and part.get("type") == "tool_call" and part.get("name"):
-                    calls.append(ToolCall(part["name"], _as_text(part.get("arguments")), part.get("id")))
+                    calls.append(ToolCall(part["name"], as_text(part.get("arguments")), part.get("id")))
             for tc in (m.get("tool_calls") or []) if isinstance(m, dict) else []:
                 fn = tc.get("function", tc) if isinstance(tc, dict) else {}
                 if isinstance(fn, dict) and fn.get("name"):
-                    calls.append(ToolCall(fn["name"], _as_text(fn.get("arguments")), tc.get("id")))
+                    calls.append(ToolCall(fn["name"], as_text(fn.get("arguments")), tc.get("id")))
     if calls:
         return calls
     return _any_agent_calls(attrs) or []
@@ -391,7 +391,7 @@ def _any_agent_calls(attrs: dict[str, Any]) -> list[ToolCall] | None:
     if not isinstance(parsed, list) or not parsed:
         return None
     calls = [
-        ToolCall(item["tool.name"], _as_text(item.get("tool.args")), item.get("tool.call.id"))
+        ToolCall(item["tool.name"], as_text(item.get("tool.args")), item.get("tool.call.id"))
         for item in parsed
         if isinstance(item, dict) and isinstance(item.get("tool.name"), str)
     ]
@@ -463,12 +463,12 @@ def _genai_input_messages(raw: Any) -> tuple[list[ToolMessage], dict[str, ToolCa
             if not isinstance(part, dict):
                 continue
             if part.get("type") == "tool_call_response":
-                content = _as_text(part.get("response", part.get("result")))
+                content = as_text(part.get("response", part.get("result")))
                 if content is not None:
                     pid = part.get("id")
                     results.append(ToolMessage(pid if isinstance(pid, str) else None, None, content))
             elif part.get("type") == "tool_call" and isinstance(part.get("id"), str) and part.get("name"):
-                calls[part["id"]] = ToolCall(str(part["name"]), _as_text(part.get("arguments")), part["id"])
+                calls[part["id"]] = ToolCall(str(part["name"]), as_text(part.get("arguments")), part["id"])
         if m.get("role") == "tool" and isinstance(m.get("content"), str):
             cid = m.get("tool_call_id")
             results.append(ToolMessage(cid if isinstance(cid, str) else None, _first_str(m, ("name",)), m["content"]))
@@ -497,7 +497,7 @@ def tool_messages_in_input(attrs: dict[str, Any]) -> tuple[list[ToolMessage], di
             for _, tc in sorted(_indexed_groups(msg, "message.tool_calls.").items()):
                 cid, name = tc.get("tool_call.id"), tc.get("tool_call.function.name")
                 if isinstance(cid, str) and isinstance(name, str):
-                    calls[cid] = ToolCall(name, _as_text(tc.get("tool_call.function.arguments")), cid)
+                    calls[cid] = ToolCall(name, as_text(tc.get("tool_call.function.arguments")), cid)
     if "gen_ai.input.messages" in attrs:
         more, more_calls = _genai_input_messages(attrs["gen_ai.input.messages"])
         results.extend(more)
@@ -537,8 +537,8 @@ def normalize(span: Span) -> NormalizedSpan:
     n.agent_name = _first_str(attrs, AGENT_NAME_KEYS) or (n.name if cat == "agent" else None)
     if cat == "tool":
         n.tool_name = _first_str(attrs, TOOL_NAME_KEYS) or tool_name_from_span_name(n.name)
-        n.tool_arguments = _as_text(_first_present(attrs, TOOL_ARGS_KEYS))
-        n.tool_result = _as_text(_first_present(attrs, TOOL_RESULT_KEYS))
+        n.tool_arguments = as_text(_first_present(attrs, TOOL_ARGS_KEYS))
+        n.tool_result = as_text(_first_present(attrs, TOOL_RESULT_KEYS))
     if cat == "llm":
         n.tools_offered = _offered_tools(attrs)
         n.tool_calls_requested = _requested_calls(attrs)

@@ -30,7 +30,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import re2
 
 from engine.findings import Signature
@@ -50,6 +49,7 @@ from engine.traces.normalize import (
     TOOL_ARGS_KEYS,
     TOOL_RESULT_KEYS,
     NormalizedSpan,
+    as_text,
     llm_output_text,
     normalize,
     rollup,
@@ -288,22 +288,11 @@ def _plan(sig: Signature | Mapping[str, Any]) -> _Plan:
     return _Plan(m, n.category, n.tool_name, n.span_name, n.field, rx, [f for f in filters if f], error_only)
 
 
-def _as_text(v: Any) -> str | None:
-    if v is None:
-        return None
-    if isinstance(v, str):
-        return v
-    try:
-        return orjson.dumps(v).decode()
-    except TypeError:
-        return str(v)
-
-
 def _first(attrs: Mapping[str, Any], keys: Sequence[str]) -> str | None:
     for k in keys:
         v = attrs.get(k)
         if v is not None and v != "":
-            return _as_text(v)
+            return as_text(v)
     return None
 
 
