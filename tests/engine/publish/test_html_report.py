@@ -202,3 +202,34 @@ def test_halo_report_renders_the_page_again_from_findings(browser: Any, example:
     bad = subprocess.run([sys.executable, "-m", "engine", "report", str(example / "tests.jsonl")],
                          capture_output=True, text=True, timeout=60, check=False)
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+def test_baseline_bars_and_the_new_filter_on_real_tau_bench_runs(browser: Any, corpora: Path, tmp_path: Path) -> None:
+    records = json.loads((corpora / "tau-bench-airline" / "gpt-4o-airline.json").read_text())
+    base = [r for r in records if r["trial"] in (0, 1)]
+    cand = [r for r in records if r["trial"] in (2, 3)]
+    planted = 0
+    for rec in sorted(cand, key=lambda r: (r["task_id"], r["trial"])):  # a third of the candidate runs
+        msg = next((m for m in rec["traj"] if m.get("role") == "tool" and m.get("name") == "book_reservation"), None)
+        if msg is not None and planted < len(cand) // 3:
+            msg["content"] = "Error: payment gateway timeout after 30s"
+            planted += 1
+    (tmp_path / "base-airline.json").write_text(json.dumps(base))
+    (tmp_path / "cand-airline.json").write_text(json.dumps(cand))
+    baseline = tmp_path / "baseline.json"
+    run_analysis([tmp_path / "base-airline.json"], tmp_path / "b", baseline=baseline, update_baseline=True)
+    outcome = run_analysis([tmp_path / "cand-airline.json"], tmp_path / "c", baseline=baseline)
+    gate = outcome.findings.gate
+    assert len(gate.new) == 1 and gate.persisting
+    page = Page(browser, tmp_path / "c" / "report.html")
+    p = page.page
+    assert p.text_content("#gate-badge") == "gate: FAIL (fail-on new)"
+    assert "1 new" in p.text_content("#changes")
+    bars = {b[0]: b[1] for b in p.eval_on_selector_all("#chart g.bar", "gs => gs.map(g => [g.dataset.id, g.dataset.base])")}
+    for e in gate.persisting:
+        if e.id in bars:
+            assert float(bars[e.id]) == pytest.approx(e.baseline_runs / e.baseline_total)
+    assert float(bars[gate.new[0].id]) == 0.0  # absent from the baseline: 0 of its runs
+    p.select_option("#status", "new")
+    assert p.eval_on_selector_all(".mode", "ms => ms.map(m => m.dataset.id)") == [gate.new[0].id]
+    assert page.errors == []
