@@ -25,6 +25,7 @@ import orjson
 from engine.safe_io import atomic_writer
 from engine.traces import conventions as C
 from engine.traces.formats.common import BOM, cap_values, json_safe, open_binary, read_bytes, read_head
+from engine.traces.formats.stream import preview, should_stream
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
@@ -43,7 +44,6 @@ FORMATS = (
 )
 NOT_TRACE_DATA = "not_trace_data"  # detect_format's answer for JSON of no shape we know
 TRACE_SUFFIXES = (".json", ".jsonl", ".ndjson", ".traj", ".gz")
-_FULL_PARSE_LIMIT = 64 * 1024 * 1024  # sniff by parsing the whole document only below this size
 _FIRST_LINE_LIMIT = 64 * 1024 * 1024
 
 
@@ -177,6 +177,8 @@ def _first_lines(path: Path, n: int = 3, limit: int = _FIRST_LINE_LIMIT) -> list
             line = fh.readline(limit)
             if not line:
                 break
+            if len(line) == limit and not line.endswith(b"\n"):
+                break  # longer than the limit: its prefix cannot parse, and trying would cost GBs of memory
             line = line.strip()
             if line:
                 out.append(line)
@@ -190,7 +192,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     """Sniff a file's format from its (decompressed) first bytes.
 
     Order: the first few lines as JSONL records (cheap, works for huge files), then the
-    whole document when it is small enough, then key hints in the first 64 KB (which also
+    whole document when it is small enough (else a preview of its first MB, never the whole
+    file), then key hints in the first 64 KB (which also
     names files that are not valid JSON, e.g. with merge-conflict markers). Canonical JSONL
     that starts with a byte-order mark is ``canonical_bom`` (converted, not read in place);
     anything else that names no span ids is ``NOT_TRACE_DATA``, reported once per file.
@@ -219,10 +222,12 @@ def _sniff(p: Path, head: bytes) -> str:
         if i == 0:
             break  # the first line is a whole JSON value but no known record: a document, not JSONL
     try:
-        if p.stat().st_size <= _FULL_PARSE_LIMIT:
+        if should_stream(p):  # a big document: name it from a preview of its first MB
+            fmt = classify(preview(p))
+        else:
             fmt = classify(_loads_any(read_bytes(p).removeprefix(BOM)))
-            if fmt:
-                return fmt
+        if fmt:
+            return fmt
     except (ValueError, RecursionError, OSError, EOFError, zlib.error):
         pass
     for rx, name in _HEAD_HINTS:

@@ -332,6 +332,12 @@ def load_document(path: Path, problems: Problems) -> Any:
 
 def load_keyed_document(path: Path, problems: Problems) -> tuple[Any, str]:
     """``load_document`` plus the file's ``source_key`` (one read for both); a leading UTF-8 BOM is ignored."""
+    from engine.traces.formats import stream  # imports this module
+
+    if stream.should_stream(path):  # a big document: built incrementally, the raw bytes never held whole
+        key = stream.streaming_source_key(path)
+        ok, doc = stream.build_document(path, problems)
+        return (doc if ok else NO_DOCUMENT), key
     data = read_bytes(path)
     key = source_key(path, data)
     try:

@@ -12,6 +12,7 @@ from typing import Any
 
 from engine.traces import conventions as C
 from engine.traces.formats.common import NO_DOCUMENT, load_keyed_document, source_name
+from engine.traces.formats.stream import JsonEvents, should_stream, streaming_source_key, with_exact_retry
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -48,7 +49,15 @@ def _outcome(run: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
 
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
-    """Yield the spans of every transcript in the file."""
+    """Yield the spans of every transcript in the file (a big list of runs is read one run at a time)."""
+    if should_stream(path):
+        source = streaming_source_key(path)
+        for rec in with_exact_retry(path, problems, lambda ev: _walk(ev, path)):
+            if rec[0] == "skip":
+                problems.skip(rec[1], rec[2], rec[3])
+            else:
+                yield from _run_spans(path, rec[1], rec[2], rec[3], source, problems)
+        return
     doc, source = load_keyed_document(path, problems)
     if doc is NO_DOCUMENT:
         return
@@ -61,30 +70,68 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     else:
         problems.skip("not_a_transcript", f"{path}:1", type(doc).__name__)
         return
-    stem = path.name.removesuffix(".gz").removesuffix(".json")
     for i, run in enumerate(runs):
-        where = f"{path}:[{i}]"
-        if not isinstance(run, dict) or not isinstance(run.get("messages"), list):
-            problems.skip("not_a_transcript", where)
-            continue
-        outcome, extra = _outcome(run)
-        nodeid = run.get("id") or run.get("name")
-        nodeid = f"{stem}::{nodeid}" if isinstance(nodeid, (str, int)) else (stem if len(runs) == 1 else f"{stem}::{i}")
-        tools = run.get("tools") if isinstance(run.get("tools"), list) else None
-        model = run.get("model") if isinstance(run.get("model"), str) else None
-        yield from spans_for_run(
-            Run(
-                key=f"{FORMAT}|{source}|{i}",
-                index=i,
-                messages=run["messages"],
-                source_format=FORMAT,
-                batch=source_name(path),
-                nodeid=nodeid,
-                outcome=outcome,
-                model=model,
-                root_attributes=extra,
-                tools_offered=tools,
-            ),
-            problems,
-            where,
-        )
+        yield from _run_spans(path, i, run, len(runs) == 1, source, problems)
+
+
+def _walk(ev: JsonEvents, path: Path) -> Iterator[tuple[Any, ...]]:
+    """("run", index, run, only run?) per transcript; a list of runs is built one run at a time."""
+    first = ev.next()
+    if first is None:
+        if ev.error is None:
+            ev.error = (f"{path}:1", "no JSON value")
+        return
+    if first[1] == "start_map":
+        doc = ev.build(first)
+        if ev.error is None:
+            yield ("run", 0, doc, True)
+    elif first[1] == "start_array":
+        items = ev.items(first)
+        head = next(items, _END)
+        if head is not _END and _is_message(head):  # one transcript: its messages are the list
+            messages = [head, *items]
+            if ev.error is None:
+                yield ("run", 0, {"messages": messages}, True)
+        elif head is not _END:
+            i, held = 0, head
+            for i, run in enumerate(items, 1):
+                yield ("run", i - 1, held, False)
+                held = run
+            yield ("run", i, held, i == 0)
+    else:
+        yield ("skip", "not_a_transcript", f"{path}:1", type(first[2]).__name__)
+    if ev.error is None and ev.next() is not None:
+        ev.error = (f"{path}:{ev.reader.lines + 1}", "trailing data after the document")
+
+
+_END = object()
+
+
+def _run_spans(path: Path, i: int, run: Any, only: bool, source: str, problems: Problems) -> Iterator[Span]:
+    """The spans of the ``i``-th transcript (``only``: the file holds no other)."""
+    where = f"{path}:[{i}]"
+    if not isinstance(run, dict) or not isinstance(run.get("messages"), list):
+        problems.skip("not_a_transcript", where)
+        return
+    stem = path.name.removesuffix(".gz").removesuffix(".json")
+    outcome, extra = _outcome(run)
+    nodeid = run.get("id") or run.get("name")
+    nodeid = f"{stem}::{nodeid}" if isinstance(nodeid, (str, int)) else (stem if only else f"{stem}::{i}")
+    tools = run.get("tools") if isinstance(run.get("tools"), list) else None
+    model = run.get("model") if isinstance(run.get("model"), str) else None
+    yield from spans_for_run(
+        Run(
+            key=f"{FORMAT}|{source}|{i}",
+            index=i,
+            messages=run["messages"],
+            source_format=FORMAT,
+            batch=source_name(path),
+            nodeid=nodeid,
+            outcome=outcome,
+            model=model,
+            root_attributes=extra,
+            tools_offered=tools,
+        ),
+        problems,
+        where,
+    )

@@ -24,7 +24,16 @@ from engine.traces.formats.common import (
     exception_attrs,
     iter_documents,
     json_safe,
+    open_binary,
     read_bytes,
+)
+from engine.traces.formats.stream import (
+    CHUNK,
+    Event,
+    JsonEvents,
+    labelled,
+    should_stream,
+    with_exact_retry,
 )
 from engine.traces.problems import Problems
 from engine.traces.span import (
@@ -125,7 +134,10 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
 
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
-    """Yield the spans of one SDK ``to_json`` file."""
+    """Yield the spans of one SDK ``to_json`` file (big documents are read incrementally, one span at a time)."""
+    if should_stream(path):
+        yield from _iter_streamed(path, problems)
+        return
     text = decode_text(read_bytes(path), problems, f"{path}:1")
     m = CONFLICT_RX.search(text)
     if m:
@@ -135,3 +147,69 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
         return
     for where, value in iter_documents(path, problems, text):
         yield from convert_records(value, ("spans",), where, convert_span, problems)
+
+
+_MARKERS = (b"<<<<<<<", b"=======", b">>>>>>>")
+
+
+def conflict_markers(path: Path) -> tuple[int, int]:
+    """``(count, first line)`` of git merge-conflict marker lines (``CONFLICT_RX``), read in chunks."""
+    count, first, lines, carry = 0, 0, 0, b"\n"  # the leading newline lets line 1 match like the others
+    with open_binary(path) as fh:
+        while True:
+            chunk = fh.read(16 * CHUNK)
+            buf = carry + chunk
+            cut = len(buf) if not chunk else buf.rfind(b"\n")
+            if cut <= 0 and chunk:
+                carry = buf
+                continue
+            body, carry = buf[:cut], buf[cut:]
+            for marker in _MARKERS:
+                at = body.find(b"\n" + marker)
+                while at >= 0:
+                    after = body[at + 8 : at + 9]
+                    if after in (b" ", b"\n") or (after == b"" and not chunk):
+                        count += 1
+                        line = lines + body.count(b"\n", 0, at + 1)
+                        first = line if not first else min(first, line)
+                    at = body.find(b"\n" + marker, at + 1)
+            lines += body.count(b"\n")
+            if not chunk:
+                return count, first
+
+
+def _iter_streamed(path: Path, problems: Problems) -> Iterator[Span]:
+    n, line = conflict_markers(path)
+    if n:
+        problems.skip("merge_conflict_markers", f"{path}:{line}", f"{n} conflict marker lines; file not parsed")
+        return
+    for obj, where in with_exact_retry(path, problems, lambda ev: _walk(ev, path)):
+        span = convert_span(obj, problems, where)
+        if span is not None:
+            yield span
+
+
+def _walk(ev: JsonEvents, path: Path) -> Iterator[tuple[Any, str]]:
+    """``(span object, where)`` per record, as ``convert_records`` names them, one span built at a time."""
+    while (first := ev.next()) is not None:
+        where = f"{path}:{ev.reader.lines + 1}"
+        if first[1] == "start_array":
+            yield from labelled(ev.items(first), where, "spans")
+        elif first[1] == "start_map":
+            yield from _walk_object(ev, first, where)
+        else:
+            yield first[2], where
+
+
+def _walk_object(ev: JsonEvents, start: Event, where: str) -> Iterator[tuple[Any, str]]:
+    """A ``{"spans": [...]}`` container (its spans streamed) or one span object (built key by key)."""
+    obj: dict[str, Any] = {}
+    streamed = False
+    for key, value in ev.map_entries(start):
+        if key == "spans" and value[1] == "start_array" and not streamed:
+            streamed = True
+            yield from labelled(ev.items(value), where, "spans")
+        else:
+            obj[key] = ev.build(value)
+    if not streamed and ev.error is None:
+        yield obj, where

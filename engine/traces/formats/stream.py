@@ -314,7 +314,7 @@ def build_document(path: Path, problems: Problems) -> tuple[bool, Any]:
     return (True, out[0]) if out else (False, None)
 
 
-def preview(path: Path, budget: int = 4 * 1024 * 1024) -> Any:
+def preview(path: Path, budget: int = 1024 * 1024) -> Any:
     """The first JSON value of a file as far as its first ``budget`` bytes go (open containers closed):
     enough to name a format without reading a whole document."""
     builder = ijson.ObjectBuilder()
