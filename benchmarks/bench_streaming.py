@@ -16,10 +16,8 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,7 +36,7 @@ def _text(rng: random.Random, n: int) -> str:
 def otlp_span(rng: random.Random, i: int) -> dict[str, Any]:
     """One OTLP/JSON span (protobuf JSON mapping: hex ids, int64 as strings, typed AnyValue attributes)."""
     t0 = 1_700_000_000_000_000_000 + i * 1_000_000
-    trace = f"{i // 20:032x}"
+    trace = f"{i // 20 + 1:032x}"
     attrs = [
         {"key": "openinference.span.kind", "value": {"stringValue": rng.choice(["LLM", "TOOL", "AGENT"])}},
         {"key": "llm.model_name", "value": {"stringValue": "gpt-4.1-mini"}},
@@ -73,7 +71,7 @@ def sdk_span(rng: random.Random, i: int) -> dict[str, Any]:
     """One OpenTelemetry SDK ``ReadableSpan.to_json()`` span."""
     return {
         "name": rng.choice(["chat gpt-4.1-mini", "execute_tool search"]),
-        "context": {"trace_id": f"0x{i // 20:032x}", "span_id": f"0x{i + 1:016x}", "trace_state": "[]"},
+        "context": {"trace_id": f"0x{i // 20 + 1:032x}", "span_id": f"0x{i + 1:016x}", "trace_state": "[]"},
         "kind": "SpanKind.INTERNAL",
         "parent_id": None if i % 20 == 0 else f"0x{i - i % 20 + 1:016x}",
         "start_time": "2025-05-23T10:00:00.000000Z",
@@ -188,7 +186,6 @@ def main() -> int:
         for mode in modes:
             r = measure(mode, path)
             print(json.dumps({"kind": kind, "file_mb": round(size), **r}), flush=True)
-    _ = resource  # ru_maxrss is read in the child
     return 0
 
 

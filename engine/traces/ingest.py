@@ -107,7 +107,7 @@ def format_module(name: str) -> ModuleType:
 def classify(obj: Any) -> str | None:
     """Name the format of one parsed JSON value (a whole document or one JSONL record)."""
     if isinstance(obj, dict):
-        if "resourceSpans" in obj:
+        if "resourceSpans" in obj or "resource_spans" in obj:
             return "otlp_json"
         if obj.get("object") in ("trace.span", "trace"):
             return "agents_sdk"
@@ -149,7 +149,7 @@ def classify(obj: Any) -> str | None:
 
 
 _HEAD_HINTS = (
-    (re.compile(rb'"resourceSpans"'), "otlp_json"),
+    (re.compile(rb'"resource_?[sS]pans"'), "otlp_json"),
     (re.compile(rb'"object"\s*:\s*"trace(\.span)?"'), "agents_sdk"),
     (re.compile(rb'"parentObservationId"|"traceId"\s*:'), "langfuse"),
     (re.compile(rb'"span_kind"'), "phoenix"),
@@ -192,7 +192,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
     """Sniff a file's format from its (decompressed) first bytes.
 
     Order: the first few lines as JSONL records (cheap, works for huge files), then the
-    whole document when it is small enough (else a preview of its first MB, never the whole
+    whole document when it is small enough (else a preview of its first 256 KB, never the whole
     file), then key hints in the first 64 KB (which also
     names files that are not valid JSON, e.g. with merge-conflict markers). Canonical JSONL
     that starts with a byte-order mark is ``canonical_bom`` (converted, not read in place);
@@ -222,7 +222,7 @@ def _sniff(p: Path, head: bytes) -> str:
         if i == 0:
             break  # the first line is a whole JSON value but no known record: a document, not JSONL
     try:
-        if should_stream(p):  # a big document: name it from a preview of its first MB
+        if should_stream(p):  # a big document: name it from a preview of its first 256 KB
             fmt = classify(preview(p))
         else:
             fmt = classify(_loads_any(read_bytes(p).removeprefix(BOM)))

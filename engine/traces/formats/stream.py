@@ -29,7 +29,7 @@ from engine.traces.formats.common import BOM, GZIP_MAGIC, open_binary, source_na
 from engine.traces.problems import Problems
 
 STREAM_ABOVE = 8 * 1024 * 1024  # documents larger than this (decompressed) are read incrementally
-CHUNK = 256 * 1024
+CHUNK = 16 * 1024  # bytes per read: ijson turns a whole chunk into events at once, so this bounds that list
 BACKEND = ijson.backend  # "yajl2_c" when the C extension is available
 Event = tuple[str, str, Any]
 _OVERFLOW = ("integer overflow", "numeric (floating point) overflow")
@@ -93,6 +93,7 @@ class TrackedReader:
         self.offset = 0  # bytes handed out before the current chunk
         self.lines = 0  # newlines handed out before the current chunk
         self.chunk = b""
+        self.tail = b""  # the last byte handed out
         self.eof = False
 
     def read(self, n: int = CHUNK) -> bytes:
@@ -105,6 +106,8 @@ class TrackedReader:
             return b""
         if self._replacing or not data.isascii() or final:
             data = self._checked(data, final)
+        if data:
+            self.tail = data[-1:]
         self.offset += len(self.chunk)
         self.lines += self.chunk.count(b"\n")
         self.chunk = data
@@ -134,7 +137,7 @@ class TrackedReader:
         chunk it was parsing; premature EOF is the file's last line; the chunk's first line when unsure."""
         if self.eof or "premature EOF" in message:
             total = self.lines + self.chunk.count(b"\n")
-            return total + (0 if (self.chunk or b"\n").endswith(b"\n") and total else 1)
+            return total if self.tail == b"\n" else total + 1
         m = _SNIPPET.search(message)
         if m and len(m.group("line")) > 40:
             text = m.group("line")
@@ -314,7 +317,7 @@ def build_document(path: Path, problems: Problems) -> tuple[bool, Any]:
     return (True, out[0]) if out else (False, None)
 
 
-def preview(path: Path, budget: int = 1024 * 1024) -> Any:
+def preview(path: Path, budget: int = 256 * 1024) -> Any:
     """The first JSON value of a file as far as its first ``budget`` bytes go (open containers closed):
     enough to name a format without reading a whole document."""
     builder = ijson.ObjectBuilder()
