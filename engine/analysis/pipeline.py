@@ -65,12 +65,8 @@ def analyze_spans(
     detectors: DetectorSet | None = None,
 ) -> Findings:
     """Detect failure modes in a span stream (no gate, no files written) — the core, usable on its own."""
-    user = detectors or DetectorSet()
-    feed: Callable[[Scanner], None] = (
-        (lambda sc: sc.add_all(user.observe(spans, sc.states, sc.index))) if user.span_hooks
-        else (lambda sc: sc.add_all(spans))
-    )
-    return _analyze(feed, config or AnalysisConfig(), tests or TestIndex(), files, problems or Problems(), user)
+    return _analyze(lambda sc: sc.add_all(spans), config or AnalysisConfig(), tests or TestIndex(), files,
+                    problems or Problems(), detectors or DetectorSet())
 
 
 def analyze_paths(
@@ -88,7 +84,7 @@ def analyze_paths(
     files: list[str] = []
     user = detectors or DetectorSet()
     feed: Callable[[Scanner], None] = (
-        (lambda sc: sc.add_all(user.observe(iter_input_spans(list(paths), problems, files), sc.states, sc.index)))
+        (lambda sc: sc.add_all(iter_input_spans(list(paths), problems, files)))
         if user.span_hooks
         else (lambda sc: scan_inputs(sc, list(paths), problems, files))
     )
@@ -112,7 +108,7 @@ def _analyze(
     enabled = gc.isenabled()
     gc.disable()
     try:
-        scanner = Scanner(cfg)
+        scanner = Scanner(cfg, detectors)
         feed(scanner)
         findings = _detect(scanner, cfg, tests, files, problems, detectors)
         findings.notes.extend(detectors.notes())
@@ -134,10 +130,7 @@ def _detect(
     with_outcomes = bool(tests.outcomes) or any(st.outcome for st in scanner.states)
     for idx, st in enumerate(scanner.states):
         nodeid = st.nodeid or tests.trace_to_test.get(st.trace_id)
-        hits = scanner.finish_trace(st)
-        if detectors.run_hooks:
-            detectors.on_run(st, hits)
-        for hit in hits:
+        for hit in scanner.finish_trace(st):
             agg.add_hit(hit, idx, st.trace_id, nodeid)
         if with_outcomes:
             first_call: dict[str, str] = {}

@@ -11,22 +11,16 @@ from collections.abc import Iterable
 from operator import attrgetter
 from typing import cast
 
-import orjson
-
 from engine.analysis.config import AnalysisConfig
-from engine.analysis.detectors import (
-    arguments,
-    budget,
-    exceptions,
-    guardrails,
-    hallucinated_tools,
-    handoffs,
-    llm_api,
-    refusals,
-    repetition,
-    tool_errors,
-)
+from engine.analysis.detectors import budget, refusals, tool_errors
+from engine.analysis.detectors.api import DetectorSet
 from engine.analysis.detectors.base import Hit, ToolExec, TraceState
+from engine.analysis.detectors.builtin import (
+    builtin_detectors,
+    finish_hits,
+    tool_failure_hit,
+    tool_failure_message,
+)
 from engine.analysis.detectors.outliers import DETECTOR_LATENCY, DETECTOR_TOKENS, OutlierStats
 from engine.analysis.detectors.refusals import is_refusal
 from engine.analysis.lite import (
@@ -79,8 +73,10 @@ class Scanner:
     mapping normalize applies first); any other spelling or dialect goes through ``category_of``.
     """
 
-    def __init__(self, config: AnalysisConfig) -> None:
+    def __init__(self, config: AnalysisConfig, detectors: DetectorSet | None = None) -> None:
         self.cfg = config
+        self.builtins = builtin_detectors(config)
+        self.user = detectors or DetectorSet()
         self.spans = 0
         self.index: dict[str, int] = {}
         self.states: list[TraceState] = []
@@ -96,7 +92,8 @@ class Scanner:
         self.add_all((span,))
 
     def add_all(self, spans: Iterable[Span]) -> None:
-        self.add_dicts(spans, None)
+        """Feed a span stream; user ``on_span`` detectors see each span once the scanner has filed it."""
+        self.add_dicts(self.user.observe(spans, self.states, self.index) if self.user.span_hooks else spans, None)
 
     def add_dicts(self, spans: Iterable[Span], last_tid: str | None) -> str | None:
         """The hot loop: plain dict gets per span; ``normalize`` only for unusual spans (errors, tools offered...).
@@ -231,60 +228,23 @@ class Scanner:
     def _tool(self, st: TraceState, span: Span, start: str) -> None:
         """A tool span that may have failed: decided on the full normalized view (the rare path)."""
         ns = normalize(span)
-        tool = ns.tool_name or ns.name
-        args = ns.tool_arguments
-        if ns.is_error:
-            message: str | None = ns.error_message or ns.error_type or ns.tool_result or "error"
-        else:
-            message = tool_errors.result_error(ns.tool_result)
+        hits = self.builtins.tool.on_span(ns, st)
         template = ""
-        span_id = span.get("span_id") or ""
-        if message:
-            template = self._tool_failure(st, tool, args, span_id, message)
-        st.tools.append(ToolExec(start, span_id, tool, args, bool(message), template))
-
-    def _tool_failure(self, st: TraceState, tool: str, args: str | None, span_id: str, message: str) -> str:
-        """Record one failed tool call (unknown tool, budget, or a tool error); returns the error template."""
-        template = template_of(message)
-        kind = budget.budget_kind(message)
-        if tool_errors.is_unknown_tool_error(message):
-            st.hits.append(hallucinated_tools.hit(tool, span_id, f"{tool}({args or ''}) -> {message}"))
-        elif kind:
-            st.hits.append(budget.hit(kind, span_id, message))
-        else:
-            st.hits.append(tool_errors.detect(tool, args, span_id, message))
-        st.explained.add(template)
-        return template
+        if hits:
+            st.hits.extend(hits)
+            template = template_of(tool_failure_message(ns))
+        st.tools.append(ToolExec(start, ns.span_id, ns.tool_name or ns.name, ns.tool_arguments, bool(hits), template))
 
     def _finish(self, st: TraceState, finish: object, model: str | None, span_id: str, text: str | None) -> None:
-        if isinstance(finish, str) and finish.startswith("["):  # a JSON array in a string attribute
-            try:
-                finish = orjson.loads(finish)
-            except orjson.JSONDecodeError:
-                pass
-        if isinstance(finish, list) and finish:
-            finish = finish[0]
-        reason = finish.lower() if isinstance(finish, str) else ""
-        if reason in llm_api.TRUNCATION_REASONS:
-            st.hits.append(llm_api.truncated_hit(model, span_id, text))
-        elif reason == "content_filter":
-            fix = llm_api.api_error_class("content_filter")[1]  # type: ignore[index]
-            st.hits.append(llm_api.api_hit("content filter", fix, model, span_id, "finish_reason=content_filter"))
+        """The finish-reason check of ``LlmCalls``, for plain LLM spans the scan does not normalize."""
+        hits = finish_hits(finish, model, span_id, text)
+        if hits:
+            st.hits.extend(hits)
 
     def _llm(self, st: TraceState, ns, span: Span) -> None:
-        if ns.is_error:
-            message = ns.error_message or ns.error_type or "error"
-            kind = budget.budget_kind(message, ns.error_type)
-            cls = llm_api.api_error_class(message, ns.error_type)
-            if kind:
-                st.hits.append(budget.hit(kind, ns.span_id, message))
-            elif cls:
-                st.hits.append(llm_api.api_hit(cls[0], cls[1], ns.model, ns.span_id, message))
-            else:
-                st.hits.append(exceptions.hit(ns.error_type, message, ns.name, ns.span_id))
-            st.explained.add(template_of(message))
-        if ns.finish_reason:
-            self._finish(st, ns.finish_reason, ns.model, ns.span_id, ns.output_text)
+        hits = self.builtins.llm.on_span(ns, st)
+        if hits:
+            st.hits.extend(hits)
         if ns.tools_offered:
             st.schemas.update(ns.tools_offered)
         calls = ns.tool_calls_requested
@@ -292,21 +252,14 @@ class Scanner:
         if not st.tools:
             self._input_tool_errors(st, attrs, ns.span_id)
         if calls:
-            st.hits.extend(
-                hallucinated_tools.detect_requested([(c.name, c.arguments) for c in calls], ns.tools_offered, ns.span_id)
-            )
             for c in calls:
                 if ns.tools_offered and c.name not in ns.tools_offered:
                     continue
-                st.hits.extend(arguments.detect(c.name, c.arguments or "", ns.tools_offered.get(c.name), ns.span_id))
                 st.requested.append(ToolExec(span.get("start_time") or "", ns.span_id, c.name, c.arguments, False))
             for c in calls:
                 if c.call_id:
                     st.call_names[c.call_id] = (c.name, c.arguments)
         text = ns.output_text
-        if text and refusals.is_refusal(text):
-            st.refusals += 1
-            st.hits.append(refusals.hit(ns.agent_name or "", ns.span_id, text))
         if text is None and (ns.output_recorded or output_recorded(attrs)):
             text = ""  # the output was recorded and holds no text: empty (None stays unknown)
         st.llm_turn(span.get("end_time") or "", ns.span_id, text, len(calls), ns.is_error)
@@ -332,78 +285,35 @@ class Scanner:
             for k, v in attrs.items():
                 if k.endswith("to_agent") and isinstance(v, str) and v:
                     st.agents.append((start, ns.span_id, v))
-        if ns.is_error and ns.error_tool and tool_errors.is_unknown_tool_error(
-            f"{ns.error_type or ''}: {ns.error_message or ''}"
-        ):  # e.g. the Agents SDK's "Tool not found" on a turn span, naming the tool in its error data
-            tool = ns.error_tool
-            st.hits.append(hallucinated_tools.hit(tool, ns.span_id, f"{tool}(...) -> {ns.error_message or ''}"))
-            st.explained.add(template_of(ns.error_message or ""))
-            return
-        if cat == "guardrail" and guardrails.tripped(attrs, ns.is_error, ns.error_type):
-            name = guardrails.guardrail_name(attrs, ns.name)
-            st.hits.append(guardrails.hit(name, ns.span_id, ns.error_message or f"{name} tripped"))
-            if ns.error_message:
-                st.explained.add(template_of(ns.error_message))
-            return
-        if not ns.is_error:
-            return
-        message = ns.error_message or ns.error_type or ""
-        kind = budget.budget_kind(message, ns.error_type)
-        if kind:
-            st.hits.append(budget.hit(kind, ns.span_id, message))
-            st.explained.add(template_of(message))
-        elif ns.error_type and guardrails.tripped({}, False, ns.error_type):
-            st.hits.append(guardrails.hit(ns.error_type, ns.span_id, message))
-            st.explained.add(template_of(message))
-        else:
-            h = exceptions.hit(ns.error_type, message, ns.name, ns.span_id)
-            # what a more specific detector may explain by the end of the run (agent frameworks re-raise
-            # a hallucinated tool call or a refusal as an exception on an enclosing span)
-            if tool_errors.is_unknown_tool_error(f"{ns.error_type or ''}: {message}"):
-                h.explained_by = hallucinated_tools.DETECTOR
-            elif refusals.is_refusal(message):
-                h.explained_by = refusals.DETECTOR
-            st.pending_exceptions.append(h)
+        hits = self.builtins.other.on_span(ns, st)
+        if hits:
+            st.hits.extend(hits)
 
     # ------------------------------------------------------------ per trace
 
     def finish_trace(self, st: TraceState) -> list[Hit]:
-        """Run the per-trace detectors and return all of the trace's hits."""
-        cfg = self.cfg
+        """Run the run detectors (built-in, then the user's) and return all of the trace's hits."""
         hits = st.hits
         if len(st.tools) > 1:
             st.tools.sort(key=_BY_START)
         if len(st.requested) > 1:
             st.requested.sort(key=_BY_START)
-        calls = st.tools or st.requested
-        if st.tools and not st.requested and st.schemas:
-            for t in st.tools:
-                if t.tool in st.schemas:
-                    hits.extend(arguments.detect(t.tool, t.arguments, st.schemas[t.tool], t.span_id))
-        if len(calls) >= 2:
-            hits.extend(repetition.detect_repeats(calls, cfg.repeat_min))
-            if any(c.is_error for c in calls):
-                hits.extend(repetition.detect_retry_loops(calls, cfg.retry_min))
-        if st.refusals >= cfg.refusal_loop_min:
-            last = max((h for h in hits if h.detector == refusals.DETECTOR), key=lambda h: h.span_id)
-            hits.append(refusals.loop_hit(last.key, last.span_id, st.refusals))
         if st.input_tool_errors and not st.tools:  # no tool spans: the input messages are the only record
             for cid, name, span_id, message in st.input_tool_errors.values():
                 tool, args = st.call_names.get(cid or "", (name or "unknown", None))
-                self._tool_failure(st, name or tool, args, span_id, message)
-        final = st.final_turn
-        if final is not None:
-            _, span_id, text, n_calls, is_error = final
-            # text None: the call's output was not recorded (unknown), which is not an empty answer
-            if not is_error and n_calls == 0 and text is not None and not text.strip():
-                hits.append(llm_api.empty_final_hit(span_id))
-        if len(st.agents) >= 4:
-            hits.extend(handoffs.detect(st.agents))
+                hits.append(tool_failure_hit(name or tool, args, span_id, message))
+                st.explained.add(template_of(message))
+        for hook in self.builtins.run_hooks:
+            found = hook(st)
+            if found:
+                hits.extend(found)
+        if self.user.run_hooks:
+            self.user.on_run(st, hits)
         if st.pending_exceptions:
-            found = {h.detector for h in hits}
+            detectors = {h.detector for h in hits}
             for h in st.pending_exceptions:
                 if h.key.partition("\x1f")[2] in st.explained:
                     continue
-                if h.explained_by not in found:
+                if h.explained_by not in detectors:
                     hits.append(h)
         return hits

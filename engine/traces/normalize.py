@@ -286,6 +286,7 @@ class NormalizedSpan:
     test_outcome: str | None = None
     test_worker: str | None = None
     run_id: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the raw span's, read-only
 
 
 def _maybe_json(v: Any) -> Any:
@@ -527,6 +528,7 @@ def normalize(span: Span) -> NormalizedSpan:
         category=cat,
         start_ns=start,
         end_ns=end,
+        attributes=attrs,
     )
     n.model = _first_str(attrs, MODEL_KEYS)
     n.provider = _first_str(attrs, PROVIDER_KEYS)

@@ -190,3 +190,13 @@ def test_halo_analyze_loads_detector_by_module_attr(tmp_path, monkeypatch, capsy
     assert main(["analyze", str(traces), "--out", str(out2), "--detector", "mydetectors:Quote"]) == 2
     assert "two detectors are named 'price_without_lookup'" in capsys.readouterr().err
     sys.modules.pop("mydetectors", None)
+
+
+def test_builtin_detectors_are_written_against_the_same_interface():
+    from engine.analysis.config import AnalysisConfig
+    from engine.analysis.detectors.api import RunDetector, SpanDetector
+    from engine.analysis.detectors.builtin import builtin_detectors
+
+    b = builtin_detectors(AnalysisConfig())
+    assert all(isinstance(check_detector(d), SpanDetector) for d in (b.tool, b.llm, b.other))
+    assert len(b.run_hooks) == 5 and all(isinstance(h.__self__, RunDetector) for h in b.run_hooks)
