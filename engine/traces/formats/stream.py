@@ -155,8 +155,8 @@ class NumberOverflow(Exception):
 
 
 class JsonEvents:
-    """ijson parse events of one file (several top-level values allowed), with one event of push-back,
-    whole values built by ijson's C builder, and the first parse error kept instead of raised."""
+    """ijson parse events of one file (several top-level values allowed), whole values built by the backend's
+    item builder (C with ``yajl2_c``), and the first parse error kept instead of raised."""
 
     def __init__(self, path: Path, problems: Problems, *, exact: bool = False) -> None:
         self.path = path
@@ -164,7 +164,6 @@ class JsonEvents:
         self._fh = open_binary(path)
         self.reader = TrackedReader(self._fh, problems, path)
         self._events = ijson.parse(self.reader, multiple_values=True, use_float=not exact, buf_size=CHUNK)
-        self._back: list[Event] = []
         self.error: tuple[str, str] | None = None  # (file:line, message) of the parse error that ended the stream
 
     def close(self) -> None:
@@ -187,8 +186,6 @@ class JsonEvents:
 
     def next(self) -> Event | None:
         """The next event, or ``None`` at the end of the data (or at the first parse error)."""
-        if self._back:
-            return self._back.pop()
         if self.error is not None:
             return None
         try:
@@ -199,20 +196,17 @@ class JsonEvents:
             self._fail(exc)
             return None
 
-    def push(self, event: Event) -> None:
-        self._back.append(event)
-
     def build(self, event: Event) -> Any:
         """The whole value that ``event`` starts (a scalar is its own value); ``None`` with ``error`` set when
         the data breaks inside it."""
         prefix, kind, value = event
         if kind not in ("start_map", "start_array"):
             return float(value) if type(value) is Decimal else value
-        source = itertools.chain([event], self._back[::-1], self._events) if self._back else itertools.chain([event], self._events)
-        self._back.clear()
+        source = itertools.chain([event], self._events)
         try:
             built = next(ijson.items(source, prefix, use_float=not self.exact))
-        except StopIteration:
+        except StopIteration:  # the data ended inside the value
+            self.error = self.error or (f"{self.path}:{self.reader.line_of_error('premature EOF')}", "premature end of data")
             return None
         except (ijson.JSONError, ValueError) as exc:
             self._fail(exc)
