@@ -17,6 +17,7 @@ import orjson
 
 from engine.traces import conventions as C
 from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_keyed_document, source_name, str_at
+from engine.traces.formats.stream import JsonEvents, should_stream, streaming_source_key, with_exact_retry
 from engine.traces.formats.transcript import Run, spans_for_run
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -82,10 +83,53 @@ def _model_name(doc: dict[str, Any]) -> str | None:
 
 
 def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
-    """Yield the spans of one SWE-agent trajectory."""
+    """Yield the spans of one SWE-agent trajectory (a big file keeps only the parts the conversion reads)."""
+    if should_stream(path):
+        source = streaming_source_key(path)
+        for doc in with_exact_retry(path, problems, lambda ev: _walk(ev, path)):
+            yield from _spans_of(path, doc, source, problems)
+        return
     doc, source = load_keyed_document(path, problems)
     if doc is NO_DOCUMENT:
         return
+    yield from _spans_of(path, doc, source, problems)
+
+
+KEPT = ("trajectory", "history", "info", "replay_config")
+
+
+def _walk(ev: JsonEvents, path: Path) -> Iterator[Any]:
+    """The document with only ``KEPT`` keys; when ``trajectory`` steps came first, ``history`` keeps only its
+    opening prompts (all ``messages_from_steps`` reads), so the repeated transcript is never held."""
+    first = ev.next()
+    if first is None:
+        if ev.error is None:
+            ev.error = (f"{path}:1", "no JSON value")
+        return
+    if first[1] != "start_map":
+        value = ev.build(first)
+    else:
+        value = {}
+        for key, event in ev.map_entries(first):
+            if key == "history" and event[1] == "start_array" and isinstance(value.get("trajectory"), list) and value["trajectory"]:
+                prompts: list[Any] = []
+                opening = True
+                for m in ev.items(event):
+                    opening = opening and isinstance(m, dict) and m.get("role") != "assistant"
+                    if opening:
+                        prompts.append(m)
+                value[key] = prompts
+            elif key in KEPT:
+                value[key] = ev.build(event)
+            else:
+                ev.skip(event)
+    if ev.error is None and ev.next() is None and ev.error is None:
+        yield value
+    elif ev.error is None:
+        ev.error = (f"{path}:{ev.reader.lines + 1}", "trailing data after the document")
+
+
+def _spans_of(path: Path, doc: Any, source: str, problems: Problems) -> Iterator[Span]:
     if not isinstance(doc, dict):
         problems.skip("not_an_object", f"{path}:1", type(doc).__name__)
         return
