@@ -22,7 +22,7 @@ def test_support_agent_example_writes_five_files_and_finds_planted_modes(pyteste
         "halo: captured * spans in 26 traces from 26 tests (12 failing)*",
         "halo: LLM analysis skipped (no model configured)",
         "*lookup_order*",
-        "halo: report -> *report.md",
+        "halo: report -> *report.md*",
     ])
     findings = json.loads((run.dir / "findings.json").read_text())
     modes = {m["title"]: m for m in findings["failure_modes"]}
