@@ -31,6 +31,8 @@ from engine.traces.formats.stream import (
     CHUNK,
     Event,
     JsonEvents,
+    is_jsonl,
+    jsonl_values,
     labelled,
     should_stream,
     with_exact_retry,
@@ -183,7 +185,16 @@ def _iter_streamed(path: Path, problems: Problems) -> Iterator[Span]:
     if n:
         problems.skip("merge_conflict_markers", f"{path}:{line}", f"{n} conflict marker lines; file not parsed")
         return
-    for obj, where in with_exact_retry(path, problems, lambda ev: _walk(ev, path)):
+    start = (0, 1)
+    if is_jsonl(path):  # one span (or list) per line: each line parsed as a whole
+        for kind, where, value in jsonl_values(path, problems):
+            if kind == "rest":
+                start = where
+                break
+            yield from convert_records(value, ("spans",), where, convert_span, problems)
+        else:
+            return
+    for obj, where in with_exact_retry(path, problems, lambda ev: _walk(ev, path), start):
         span = convert_span(obj, problems, where)
         if span is not None:
             yield span

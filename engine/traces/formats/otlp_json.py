@@ -23,7 +23,15 @@ from engine.traces.formats.common import (
     iter_documents,
     to_text,
 )
-from engine.traces.formats.stream import Event, JsonEvents, array_items, should_stream, with_exact_retry
+from engine.traces.formats.stream import (
+    Event,
+    JsonEvents,
+    array_items,
+    is_jsonl,
+    jsonl_values,
+    should_stream,
+    with_exact_retry,
+)
 from engine.traces.problems import Problems
 from engine.traces.span import (
     Span,
@@ -207,7 +215,16 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
 
 
 def _iter_streamed(path: Path, problems: Problems) -> Iterator[Span]:
-    for rec in with_exact_retry(path, problems, lambda ev: _walk(ev, path)):
+    start = (0, 1)
+    if is_jsonl(path):  # one document per line (the collector's file exporter): each line parsed as a whole
+        for kind, where, value in jsonl_values(path, problems):
+            if kind == "rest":
+                start = where
+                break
+            yield from spans_of(value, problems, where)
+        else:
+            return
+    for rec in with_exact_retry(path, problems, lambda ev: _walk(ev, path), start):
         if rec[0] == "span":
             span = convert_span(rec[1], dict(rec[2]), rec[3], problems, rec[4])
             if span is not None:

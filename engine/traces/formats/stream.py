@@ -15,6 +15,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import itertools
+import json
 import os
 import re
 import struct
@@ -25,7 +26,7 @@ from typing import IO, Any
 
 import ijson
 
-from engine.traces.formats.common import BOM, GZIP_MAGIC, open_binary, source_name
+from engine.traces.formats.common import BOM, GZIP_MAGIC, iter_json_values, open_binary, source_name
 from engine.traces.problems import Problems
 
 STREAM_ABOVE = 8 * 1024 * 1024  # documents larger than this (decompressed) are read incrementally
@@ -87,7 +88,7 @@ class TrackedReader:
         self._fh = fh
         self._problems = problems
         self._path = path
-        self._first = True
+        self._first = fh.tell() == 0
         self._decoder = codecs.getincrementaldecoder("utf-8")("strict")
         self._replacing = False
         self.offset = 0  # bytes handed out before the current chunk
@@ -158,11 +159,16 @@ class JsonEvents:
     """ijson parse events of one file (several top-level values allowed), whole values built by the backend's
     item builder (C with ``yajl2_c``), and the first parse error kept instead of raised."""
 
-    def __init__(self, path: Path, problems: Problems, *, exact: bool = False) -> None:
+    def __init__(self, path: Path, problems: Problems, *, exact: bool = False, start: tuple[int, int] = (0, 1)) -> None:
         self.path = path
         self.exact = exact
         self._fh = open_binary(path)
+        offset, line = start  # where to begin: a byte offset (decompressed) and its line
+        if offset:
+            self._fh.seek(offset)
         self.reader = TrackedReader(self._fh, problems, path)
+        self.reader.lines = line - 1
+        self.reader.offset = offset
         self._events = ijson.parse(self.reader, multiple_values=True, use_float=not exact, buf_size=CHUNK)
         self.error: tuple[str, str] | None = None  # (file:line, message) of the parse error that ended the stream
 
@@ -268,19 +274,21 @@ def labelled(items: Iterator[Any], where: str, key: str) -> Iterator[tuple[Any, 
         yield held, where if n == 1 else f"{where}#{key}[{n - 1}]"
 
 
-def with_exact_retry(path: Path, problems: Problems, walk: Callable[[JsonEvents], Iterator[Any]]) -> Iterator[Any]:
+def with_exact_retry(
+    path: Path, problems: Problems, walk: Callable[[JsonEvents], Iterator[Any]], start: tuple[int, int] = (0, 1)
+) -> Iterator[Any]:
     """Run ``walk`` over the fast (float) parser; if a number overflows it, run it again in exact mode
     (ints of any size, as the stdlib gives) and skip what was already yielded. Ends with the parse error,
     if any, counted as ``malformed_json``."""
     done = 0
-    events = JsonEvents(path, problems)
+    events = JsonEvents(path, problems, start=start)
     try:
         with events:
             for rec in walk(events):
                 yield rec
                 done += 1
     except NumberOverflow:
-        events = JsonEvents(path, Problems(), exact=True)  # invalid UTF-8 was already counted once
+        events = JsonEvents(path, Problems(), exact=True, start=start)  # invalid UTF-8 was already counted once
         with events:
             for rec in itertools.islice(walk(events), done, None):
                 yield rec
@@ -348,3 +356,66 @@ class _Limited:
             self._first = False
             data = data.removeprefix(BOM)
         return data
+
+
+LINE_LIMIT = STREAM_ABOVE  # a JSONL line longer than this is walked incrementally instead
+
+
+def is_jsonl(path: Path) -> bool:
+    """True when the first two non-blank lines are each a whole JSON value (one document per line)."""
+    seen = 0
+    with open_binary(path) as fh:
+        while seen < 2:
+            raw = fh.readline(LINE_LIMIT)
+            if not raw:
+                return seen > 0
+            if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
+                return False
+            raw = raw.strip().removeprefix(BOM)
+            if not raw:
+                continue
+            try:
+                json.loads(raw.decode("utf-8", "replace"))
+            except (ValueError, RecursionError):
+                return False
+            seen += 1
+    return True
+
+
+def jsonl_values(path: Path, problems: Problems) -> Iterator[tuple[str, Any, Any]]:
+    """``("value", file:line, value)`` per JSON value of a one-document-per-line file, each line parsed by the
+    stdlib decoder exactly as the whole-document path parses it (same values, same lines, same problems),
+    holding one line at a time; ``("rest", (byte offset, line), None)`` when a line is too long to hold,
+    for the caller to walk the rest of the file incrementally."""
+    replacing = False
+    with open_binary(path) as fh:
+        lineno, shift = 0, 0  # shift: a leading BOM, which positions in the whole-document path do not count
+        while True:
+            pos = fh.tell()
+            raw = fh.readline(LINE_LIMIT)
+            if not raw:
+                return
+            lineno += 1
+            if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
+                yield "rest", (pos, lineno), None
+                return
+            if pos == 0 and raw.startswith(BOM):
+                raw, shift = raw[len(BOM) :], len(BOM)
+            base = max(0, pos - shift)
+            if not raw.strip():
+                continue
+            try:
+                text = raw.decode("utf-8", "replace" if replacing else "strict")
+            except UnicodeDecodeError as exc:
+                at = base + exc.start
+                span = f"byte 0x{raw[exc.start]:02x} in position {at}" if exc.end - exc.start == 1 else (
+                    f"bytes in position {at}-{base + exc.end - 1}"
+                )
+                problems.repair("invalid_utf8", f"{path}:1", f"'utf-8' codec can't decode {span}: {exc.reason}"[:120])
+                replacing = True
+                text = raw.decode("utf-8", "replace")
+            for _line, value, err in iter_json_values(text):
+                if value is None:
+                    problems.skip("malformed_json", f"{path}:{lineno}", err)
+                else:
+                    yield "value", f"{path}:{lineno}", value

@@ -265,3 +265,24 @@ def test_memory_does_not_follow_document_size(tmp_path: Path, monkeypatch: pytes
         assert not problems.skipped
     assert sizes[6] < 1.5 * sizes[1] + 200_000, sizes
     assert sizes[6] < 4_000_000, sizes  # detection preview (256 KB of JSON) included
+
+
+def test_jsonl_documents_keep_exact_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One document per line (the collector's file exporter): each line parsed whole, problems on the same
+    lines as the whole-document path; a line too long to hold is walked incrementally."""
+    rng = random.Random(12)
+    lines = [json.dumps(_otlp_doc(rng, 3, k * 1000)) for k in range(12)]
+    lines[4] = lines[4][: len(lines[4]) // 2]  # a torn write
+    lines[7] = lines[7].replace('"traceId"', '"noTraceId"', 1)
+    lines[9] = "@@@ not json"
+    long_doc = json.dumps(_otlp_doc(rng, 40, 90_000))
+    path = tmp_path / "collector.jsonl"
+    path.write_text("\n".join(lines) + "\n\n" + long_doc + "\n")
+    monkeypatch.setattr(stream, "LINE_LIMIT", len(long_doc) // 2)
+    whole = convert([path], tmp_path / "whole.jsonl", monkeypatch, streaming=False)
+    streamed = convert([path], tmp_path / "streamed.jsonl", monkeypatch, streaming=True)
+    assert streamed[0] == whole[0] and streamed[0].count(b"\n") == 10 * 12 - 1 + 160
+    for stats in (whole[1], streamed[1]):
+        assert stats["problems"]["skipped"] == {"malformed_json": 2, "missing_trace_id": 1}
+    places = [[e.split(": ")[0] for e in stats["problems"]["examples"]] for stats in (whole[1], streamed[1])]
+    assert places[0] == places[1] == [f"{path}:5", f"{path}:8#span[0]", f"{path}:10"]
