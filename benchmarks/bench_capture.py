@@ -87,11 +87,22 @@ def bench_processor(n: int) -> dict[str, float]:
 
 
 CONFTEST = '''
+import os
+
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 
-trace.set_tracer_provider(TracerProvider())  # the app's own provider: spans are recorded with or without halo
+provider = TracerProvider()  # the app's own provider: spans are recorded in every arm
+peer_file = os.environ.get("BENCH_PEER_FILE")
+if peer_file:  # the peer arm: what a user sets up without halo, OTel's batch export of every span as JSON to a file
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+    out = open(peer_file, "w")  # noqa: SIM115 - written until the provider shuts down at exit
+    provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter(
+        out=out, formatter=lambda span: span.to_json(indent=None) + os.linesep)))
+trace.set_tracer_provider(provider)
 '''
+
 
 TEST_MODULE = '''
 import pytest
@@ -127,11 +138,17 @@ def make_suite(root: Path, spans: int) -> int:
     return n_tests * SPANS_PER_TEST
 
 
-def run_suite(root: Path, halo: bool) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of the pytest process) for one run."""
+ARMS = ("plain", "peer", "halo")
+
+
+def run_suite(root: Path, arm: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the pytest process) for one run of ``arm`` (plain | peer | halo)."""
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    args += ["--halo", "--halo-skip-analysis"] if halo else []
+    args += ["--halo", "--halo-skip-analysis"] if arm == "halo" else []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO", "PYTEST_XDIST", "PYTEST_CURRENT"))}
+    env.pop("BENCH_PEER_FILE", None)
+    if arm == "peer":
+        env["BENCH_PEER_FILE"] = str(root / "peer.jsonl")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
@@ -142,20 +159,37 @@ def run_suite(root: Path, halo: bool) -> tuple[float, float]:
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def compare(root: Path, repeat: int) -> dict[str, Any]:
-    """Alternate plain and halo runs; medians of wall and CPU time."""
-    run_suite(root, False)  # warm imports / pyc
-    plain, halo = [run_suite(root, False)], []
+def _lines(path: Path) -> int:
+    if not path.exists():
+        return 0
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def compare(root: Path, repeat: int, arms: tuple[str, ...] = ARMS) -> dict[str, Any]:
+    """Rounds of every arm in turn (the order rotates each round); medians and per-round ratios.
+
+    The shared machine's load drifts within minutes, so each round's ratio to that round's
+    plain run is the comparable number (its median is reported next to the medians).
+    """
+    for arm in arms:
+        run_suite(root, arm)  # warm imports / pyc / page cache
+    runs: dict[str, list[tuple[float, float]]] = {arm: [] for arm in arms}
     for i in range(repeat):
-        halo.append(run_suite(root, True))
-        if i + 1 < repeat:
-            plain.append(run_suite(root, False))
+        order = arms[i % len(arms):] + arms[:i % len(arms)]
+        for arm in order:
+            runs[arm].append(run_suite(root, arm))
     out: dict[str, Any] = {}
-    for k, idx in (("wall", 0), ("cpu", 1)):
-        p, h = statistics.median(x[idx] for x in plain), statistics.median(x[idx] for x in halo)
-        out[f"plain_{k}"], out[f"halo_{k}"], out[f"{k}_overhead_pct"] = p, h, (h - p) / p * 100
-    out["plain_runs"], out["halo_runs"] = [x[0] for x in plain], [x[0] for x in halo]
-    out["captured"] = sum(1 for _ in open(root / ".halo" / "traces.jsonl", "rb"))
+    for arm in arms:
+        for k, idx in (("wall", 0), ("cpu", 1)):
+            out[f"{arm}_{k}"] = statistics.median(x[idx] for x in runs[arm])
+            if arm != "plain":
+                ratios = [x[idx] / p[idx] for x, p in zip(runs[arm], runs["plain"], strict=True)]
+                out[f"{arm}_{k}_pct"] = (statistics.median(ratios) - 1) * 100
+        out[f"{arm}_runs"] = [x[0] for x in runs[arm]]
+    out["captured"] = _lines(root / ".halo" / "traces.jsonl")
+    if "peer" in arms:
+        out["peer_exported"] = _lines(root / "peer.jsonl")
     return out
 
 
@@ -172,7 +206,7 @@ def bench_example(repeat: int) -> dict[str, Any]:
         root = Path(tmp) / "support_agent"
         shutil.copytree(HERE.parent / "examples" / "support_agent", root,
                         ignore=shutil.ignore_patterns(".halo", "__pycache__"))
-        return compare(root, repeat)
+        return compare(root, repeat, ("plain", "halo"))
 
 
 def render(proc: dict[str, float], suite: dict[str, Any], example: dict[str, Any]) -> str:

@@ -31,7 +31,7 @@ def pytest_configure(config: Any) -> None:
 
     try:
         cfg = resolve_config(config)
-    except ValueError as exc:  # pydantic's ValidationError is a ValueError
+    except ValueError as exc:  # a bad value, named with its source
         raise pytest.UsageError(f"halo: invalid configuration: {exc}") from exc
     if cfg.baseline is not None and not hasattr(config, "workerinput"):  # the controller, once, before any test
         check_gate_inputs(cfg.baseline, cfg.update_baseline)

@@ -13,13 +13,13 @@ to the controller through xdist's ``workeroutput``.
 from __future__ import annotations
 
 import os
+import sys
 import time
 from typing import Any
 
 import pytest
 
 from pytest_halo.capture import threads
-from pytest_halo.capture.agents_sdk import AgentsCapture
 from pytest_halo.capture.import_hook import call_after_import
 from pytest_halo.capture.otel import OtelCapture
 from pytest_halo.capture.recorder import Recorder
@@ -55,7 +55,7 @@ class HaloPlugin:
             self.run_id = new_run_id()
         self.recorder = Recorder(part_path(cfg.dir / "parts", self.run_id, self.worker), self.run_id, self.worker)
         self.otel = OtelCapture(self.recorder)
-        self.agents = AgentsCapture(self.recorder)
+        self.agents: Any = None  # capture.agents_sdk.AgentsCapture, built once the app imports ``agents``
         self.records = TestRecords()  # controller: every test's record (from all workers)
         self.local = TestRecords() if self.is_worker else self.records  # tests run in this process
         self.crashed: list[str] = []
@@ -115,16 +115,26 @@ class HaloPlugin:
             self.recorder.activate()
             threads.install()
             self.otel.ensure_attached(install=False)
-            self._agents_hook = call_after_import("agents", self.agents.ensure_registered)
+            self._agents_hook = call_after_import("agents", self._register_agents)
         except Exception as exc:
             self._guard("starting capture", exc)
 
     def _attach(self) -> None:
         try:
             self.otel.ensure_attached(install=True)
-            self.agents.ensure_registered()
+            self._register_agents()
         except Exception as exc:
             self._guard("attaching to the tracer provider", exc)
+
+    def _register_agents(self) -> bool:
+        """Register with the Agents SDK once the app imported it (our side of it is imported only then)."""
+        if "agents" not in sys.modules:
+            return False
+        if self.agents is None:
+            from pytest_halo.capture.agents_sdk import AgentsCapture
+
+            self.agents = AgentsCapture(self.recorder)
+        return bool(self.agents.ensure_registered())
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_protocol(self, item: Any, nextitem: Any) -> Any:
@@ -182,7 +192,7 @@ class HaloPlugin:
         try:
             if getattr(self, "_agents_hook", None) is not None:
                 self._agents_hook.remove()
-            if self.agents.core is not None:
+            if self.agents is not None and self.agents.core is not None:
                 self.agents.core.flush_open_traces()
             self.otel.close()
         except Exception as exc:

@@ -23,11 +23,12 @@ from opentelemetry.trace import StatusCode
 from pytest_halo.capture.otel_render import (
     KIND_NAMES,
     STATUS_NAMES,
-    PublicFields,
     SpanRenderer,
     fast_iso,
     fold_events,
+    held_fields,
     plain_dict,
+    public_fields,
 )
 from pytest_halo.capture.recorder import Recorder
 
@@ -53,6 +54,7 @@ class HaloSpanProcessor(SpanProcessor):
         self.recorder = recorder
         self.renderer = SpanRenderer(recorder.value_limit)
         recorder.renderer = self.renderer.render
+        recorder.freeze = held_fields
         self._hold = recorder.hold
         self._resources: dict[int, tuple[Any, dict[str, Any]]] = {}
         self._scopes: dict[int, tuple[Any, dict[str, str]]] = {}
@@ -75,19 +77,22 @@ class HaloSpanProcessor(SpanProcessor):
             if span.__class__ is ReadableSpan:
                 if self._hold(span._context[0], span):  # type: ignore[index]
                     return
+                self.emit_now(span, held_fields)
             else:
-                span = PublicFields(span)  # type: ignore[assignment]
-            self.emit_now(span)
+                self.emit_now(span, public_fields)
         except Exception:  # never break the instrumented code
             pass
 
-    def emit_now(self, span: Any) -> None:
-        """Render one span and hand it to the recorder (attribution, caps, outcome as usual)."""
-        trace_key = span._context[0]
+    def emit_now(self, span: Any, fields: Any = held_fields) -> None:
+        """Render one span and hand it to the recorder (attribution, caps, outcome as usual).
+
+        ``fields`` reads the span: ``held_fields`` for the SDK's ``ReadableSpan``, else ``public_fields``.
+        """
+        trace_key = span.context.trace_id
         linked = self.recorder.context.attribution(trace_key)
         out = bytearray()
         trace_ids: dict[str, None] = {}
-        if self.renderer.render([(span, linked)], self.recorder.suffix, out.extend, trace_ids):
+        if self.renderer.render([fields(span, linked)], self.recorder.suffix, out.extend, trace_ids):
             self.recorder.emit_line(linked, next(iter(trace_ids)), bytes(out))
 
     def convert(self, span: Any) -> dict[str, Any]:

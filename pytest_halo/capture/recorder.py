@@ -45,11 +45,16 @@ from pytest_halo.capture.writer import (
     value_limit_from_env,
 )
 
-HOLD_LIMIT = 256  # held spans of one test before they are rendered early (bounded GC work)
+# Held spans of one test before they are rendered early (with an outcome placeholder). A held
+# span is a ``freeze``d tuple keeping 2 GC-tracked objects alive, so 256 of them stay under
+# the gen-0 threshold (700 net allocations): holding costs no extra collections.
+HOLD_LIMIT = 256
 EARLY_MEMORY = 4 << 20  # bytes of early-rendered lines kept in memory before they go to the spill file
 SPILL_CHUNK = 1 << 20  # bytes read back from the spill file per write at the test's end
 # (held spans, suffix of a linkage, write, out trace ids) → lines written: ``SpanRenderer.render``.
-Renderer = Callable[[list[tuple[Any, Any]], Callable[[Any], bytes], Callable[[bytes], Any], dict[str, None]], int]
+Renderer = Callable[[list[tuple[Any, ...]], Callable[[Any], bytes], Callable[[bytes], Any], dict[str, None]], int]
+# (ended span, its linkage) → the held item ``Renderer`` reads: ``otel_render.held_fields``.
+Freezer = Callable[[Any, Any], tuple[Any, ...]]
 _OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
 # Stands for the outcome in lines rendered before it is known: a raw NUL never occurs in
 # JSON text, so one ``bytes.replace`` at the test's end stamps (or drops) them all.
@@ -106,7 +111,7 @@ class EarlyLines:
         self.spill.write(self.buf)
         self.buf = bytearray()
 
-    def drain(self, stamp: bytes, write: Callable[[bytes, int], Any]) -> None:
+    def drain(self, stamp: bytes, write: Callable[[bytes | bytearray, int], Any]) -> None:
         """``write(lines, count)`` every line with the outcome placeholder replaced by ``stamp``."""
         spill, self.spill = self.spill, None
         if spill is not None:
@@ -123,7 +128,7 @@ class EarlyLines:
                     if piece:
                         write(piece.replace(_LATER, stamp), piece.count(b"\n"))
         if self.buf:
-            buf, self.buf = bytes(self.buf), bytearray()
+            buf, self.buf = self.buf, bytearray()
             write(buf.replace(_LATER, stamp), buf.count(b"\n"))
 
     def discard(self) -> int:
@@ -149,12 +154,14 @@ class Recorder:
         self.worker = worker
         self.value_limit = value_limit or value_limit_from_env()
         self._lock = threading.Lock()
-        # nodeid -> held items, in end order: (trace id, serialised line) or (ended span, its linkage)
-        self._pending: dict[str, list[tuple[Any, Any]]] = {}
+        # nodeid -> held items, in end order: (trace id, serialised line) or a ``freeze``d span
+        # (a longer tuple ending with its linkage)
+        self._pending: dict[str, list[tuple[Any, ...]]] = {}
         # nodeid -> lines rendered early (indexed, outcome placeholder)
         self._early: dict[str, EarlyLines] = {}
         self.index_error: OSError | None = None
-        self.renderer: Renderer | None = None  # set by the OTel processor
+        self.renderer: Renderer | None = None  # set by the OTel processor, with ``freeze``
+        self.freeze: Freezer | None = None
         self._outcomes: dict[str, str] = {}
         self._index: dict[str, dict[str, Any]] = {}  # nodeid -> {"trace_ids": {tid: None}, "spans": n}
         self._traces: set[str] = set()
@@ -248,7 +255,8 @@ class Recorder:
         known yet; otherwise returns False and the caller emits the span now.
         """
         cur = self.context.current
-        if cur is None or self.renderer is None:
+        freeze = self.freeze
+        if cur is None or freeze is None:
             return False
         got = self.context.claims.get(trace_key)
         if got is None or got[0] is not cur[0]:
@@ -260,12 +268,12 @@ class Recorder:
             held = self._pending.get(nodeid)
             if held is None:
                 held = self._pending[nodeid] = []
-            held.append((span, cur))
+            held.append(freeze(span, cur))
             if len(held) >= HOLD_LIMIT:
                 self._render_early(nodeid, held)
         return True
 
-    def _render_early(self, nodeid: str, items: list[tuple[Any, Any]]) -> None:
+    def _render_early(self, nodeid: str, items: list[tuple[Any, ...]]) -> None:
         """A long test's held items → lines with an outcome placeholder, indexed now (lock held)."""
         early = self._early.get(nodeid)
         if early is None:
@@ -283,11 +291,11 @@ class Recorder:
         suffix = self.suffix(linked)
         return _stamp(suffix, outcome) if outcome else suffix
 
-    def _render(self, items: list[tuple[Any, Any]], outcome: str | bytes | None,
+    def _render(self, items: list[tuple[Any, ...]], outcome: str | bytes | None,
                 write: Callable[[bytes], Any]) -> tuple[dict[str, None], int]:
         """``write`` held items' lines stamped with ``outcome``; (trace ids in first-seen order, line count)."""
         trace_ids: dict[str, None] = {}
-        spans: list[tuple[Any, Any]] = []
+        spans: list[tuple[Any, ...]] = []
         count = 0
 
         def closing(linked: Any) -> bytes:
@@ -295,10 +303,10 @@ class Recorder:
 
         render = self.renderer
         for item in items:
-            line = item[1]
-            if line.__class__ is not bytes:
+            if len(item) != 2:  # a frozen span
                 spans.append(item)
                 continue
+            line = item[1]
             if spans and render is not None:
                 count += render(spans, closing, write, trace_ids)
                 spans = []

@@ -103,7 +103,7 @@ class JsonlWriter:
     def write(self, obj: Any) -> None:
         self.write_raw(dumps_line(obj), 1)
 
-    def write_raw(self, blob: bytes, lines: int) -> None:
+    def write_raw(self, blob: bytes | bytearray, lines: int) -> None:
         """Append already-serialised JSONL (``lines`` lines) in one locked write."""
         if not blob:
             return
