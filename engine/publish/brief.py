@@ -19,7 +19,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from engine.findings import FailureMode, Findings, mode_order
-from engine.publish.markdown import md_block, md_code, md_text
+from engine.publish.markdown import md_block, md_code, md_text, md_title
 from engine.sanitize import clean, excerpt
 
 BRIEF_MD = "fix-brief.md"
@@ -113,7 +113,7 @@ def _what_happens(m: FailureMode) -> str:
         return m.description
     head = m.key.partition("\x1f")[0]
     text = _WHAT.get(m.category, "").format(tool=head, key=m.key)
-    text = f"{text} ({m.title})" if text else f"{m.title}."
+    text = text or f"{m.title}."
     if m.systemic_because:
         text += " Systemic: " + "; ".join(m.systemic_because) + "."
     return text
@@ -219,8 +219,8 @@ def render_brief(brief: Brief) -> str:
         out += [f"The verify commands gate against {md_code(brief.baseline)}, a snapshot of the findings this "
                 "brief was written from; keep it until you are done.", ""]
     for i, m in enumerate(brief.modes, 1):
-        out += [f"## {i}. {md_text(m.title)}", "", f"Mode {md_code(m.id)} · category {md_code(m.category)}", ""]
-        out += [f"**What happens.** {md_text(m.what_happens)}", ""]
+        out += [f"## {i}. {md_title(m.title)}", "", f"Mode {md_code(m.id)} · category {md_code(m.category)}", ""]
+        out += [f"**What happens.** {md_title(m.what_happens)}", ""]
         if m.pattern:
             out += [f"Pattern ({md_code('<*>')} marks a part that varies): {md_code(m.pattern)}", ""]
         tests = ", ".join(md_code(t) for t in m.failing_tests[:MAX_REPRO_IDS])
@@ -235,7 +235,7 @@ def render_brief(brief: Brief) -> str:
             out += ["Seen in: " + "; ".join(md_code(s) for s in m.seen_in) + ".", ""]
         if m.locations:
             out += ["**Where in the code.**", ""]
-            out += [f"- {md_code(f'{loc.path}:{loc.line}')} ({md_text(loc.kind)}) — {md_text(loc.why)}"
+            out += [f"- {md_code(f'{loc.path}:{loc.line}')} ({md_text(loc.kind)}) — {md_title(loc.why)}"
                     for loc in m.locations]
             out.append("")
         else:
@@ -245,7 +245,7 @@ def render_brief(brief: Brief) -> str:
             out += [f"**Suspected change.** {md_code(m.suspected_change)} (a changed line of the change under "
                     "review holds one of the locations above).", ""]
         if m.suggested_fix:
-            out += [f"**Suggested fix.** {md_text(m.suggested_fix)}", ""]
+            out += [f"**Suggested fix.** {md_title(m.suggested_fix)}", ""]
         if m.reproduce:
             out += ["**Reproduce** (these tests fail now):", "", md_block(m.reproduce, "sh"), ""]
             out += ["**Verify** (passes once the mode is gone; fails while it persists or if a new mode appears):",
