@@ -53,8 +53,8 @@ class ResponseCache:
 class ReplayLog:
     """Record into ``path`` when it does not exist yet; replay from it when it does.
 
-    Replaying a request that is not in the file raises ``KeyError``: the engine stops with
-    one line and the deterministic findings stand.
+    Replaying a request that is not in the file raises ``KeyError`` (the client's ``ModelError``):
+    the engine stops with one line and the deterministic findings stand.
     """
 
     def __init__(self, path: Path) -> None:

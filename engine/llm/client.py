@@ -71,8 +71,11 @@ def parse_body(body: Any) -> ModelReply:
     msg = choices[0].get("message")
     if not isinstance(msg, dict):
         raise ValueError("response choice has no message")
+    raw_calls = msg.get("tool_calls") or []
+    if not isinstance(raw_calls, list):
+        raise ValueError("tool_calls is not a list")
     calls: list[ToolCall] = []
-    for i, tc in enumerate(msg.get("tool_calls") or []):
+    for i, tc in enumerate(raw_calls):
         fn = tc.get("function") if isinstance(tc, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             raise ValueError("tool call without a function name")
@@ -87,10 +90,18 @@ def parse_body(body: Any) -> ModelReply:
         content=content if isinstance(content, str) else "",
         tool_calls=calls,
         finish_reason=str(choices[0].get("finish_reason") or ""),
-        tokens_in=int(usage.get("prompt_tokens") or 0),
-        tokens_out=int(usage.get("completion_tokens") or 0),
+        tokens_in=_count(usage.get("prompt_tokens")),
+        tokens_out=_count(usage.get("completion_tokens")),
         refusal=str(msg.get("refusal") or ""),
     )
+
+
+def _count(value: Any) -> int:
+    """A usage count (never negative: a budget cannot be paid back); a non-number is a garbage body."""
+    try:
+        return max(0, int(value or 0))
+    except (TypeError, ValueError):
+        raise ValueError(f"usage count {str(value)[:40]!r} is not a number") from None
 
 
 def _is_openai_host(base_url: str | None) -> bool:
@@ -154,7 +165,10 @@ class ModelClient:
     async def complete(self, request: dict[str, Any]) -> ModelReply:
         """Answer ``request`` from replay, cache or provider (in that order)."""
         if self.replay is not None and self.replay.replaying:
-            reply = parse_body(self.replay.answer(request_key(request, None)))
+            try:
+                reply = parse_body(self.replay.answer(request_key(request, None)))
+            except (KeyError, ValueError) as exc:
+                raise ModelError(str(exc).strip("'\"")) from None
             reply.cached = True
             return reply
         key = request_key(request, self.base_url)

@@ -170,10 +170,10 @@ class RunState:
         start = self.tracer.now()
         try:
             reply = await self.client.complete(req)
-        except (ModelError, KeyError) as exc:
+        except ModelError as exc:
             self.tracer.llm(span, start, model, 0, 0, False, agent.agent_id, error=str(exc))
             self.emit(EngineEvent("model_error", agent.agent_id, agent.depth, {"error": str(exc)}))
-            raise ModelError(str(exc).strip("'\"")) from exc
+            raise
         self.budget.record(model, reply.tokens_in, reply.tokens_out, cached=reply.cached)
         self.tracer.llm(span, start, model, reply.tokens_in, reply.tokens_out, reply.cached, agent.agent_id)
         cost = None if self.budget.unpriced_models and not self.budget.cost_usd else self.budget.cost_usd
@@ -476,12 +476,13 @@ async def run_engine(
                 pass
 
     own_client = client is None
-    client = client or ModelClient(settings)
     t0_ns = time.time_ns()
     result = EngineResult()
     stopped = "finished"
     provs: list[ToolProvider] = []
+    run: RunState | None = None
     try:
+        client = client or ModelClient(settings)
         provs = _builtin_providers(settings) + _tool_providers() + [check_provider(p) for p in providers or []]
         run = RunState(settings, store, findings, tests_file=tests_file, out_dir=out_dir, emit=emit, client=client,
                    providers=provs)
@@ -497,38 +498,55 @@ async def run_engine(
             result.answer = end.final.answer if end.final else end.text
             if end.final is None:
                 run.notes.append(f"LLM engine stopped ({end.reason.replace('_', ' ')}) before a final answer")
-        except ModelError as exc:
-            stopped = f"error: {exc}"
+        except Exception as exc:  # noqa: BLE001 - what the root verified so far still stands
+            why = _failure(exc)
+            stopped = f"error: {why}"
             result.failed = True
-            run.notes.append(f"LLM engine failed: {exc}")
+            run.notes.append(f"LLM engine failed: {why}")
             result.answer = root.final.answer if root.final else ""
         result.modes = root.accepted
         result.rejected = list(run.rejected)
         result.notes = list(dict.fromkeys(run.notes))
+    except Exception as exc:  # noqa: BLE001 - a run that cannot start leaves the deterministic findings
+        why = _failure(exc)
+        stopped = f"error: {why}"
+        result.failed = True
+        result.notes = [f"LLM engine failed: {why}"]
     finally:
         for p in provs:
             try:
                 await p.close()
             except Exception:  # noqa: BLE001
                 pass
-        if own_client:
+        if own_client and client is not None:
             await client.close()
-    spend = run.budget.spend
-    result.totals = LLMTotals(
-        model=settings.root_model, requests=spend.requests, cached=spend.cached, tokens_in=spend.tokens_in,
-        tokens_out=spend.tokens_out, cost_usd=round(spend.cost_usd, 6) if spend.cost_known else None,
-        wall_s=round(time.monotonic() - t0, 3), stopped_because=stopped,
-    )
-    run.tracer.add(span_id=run.root_span, parent="", name="halo.engine.run", start_ns=t0_ns,
-                   error=stopped if result.failed else "",
-                   attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "halo-engine",
-                               "halo.engine.stopped_because": stopped, "halo.engine.requests": spend.requests,
-                               "halo.engine.cached": spend.cached})
-    if out_dir is not None:
-        result.engine_trace = run.tracer.write(Path(out_dir))
+    if run is None:
+        result.totals = LLMTotals(model=settings.root_model, wall_s=round(time.monotonic() - t0, 3),
+                                  stopped_because=stopped)
+    else:
+        spend = run.budget.spend
+        result.totals = LLMTotals(
+            model=settings.root_model, requests=spend.requests, cached=spend.cached, tokens_in=spend.tokens_in,
+            tokens_out=spend.tokens_out, cost_usd=round(spend.cost_usd, 6) if spend.cost_known else None,
+            wall_s=round(time.monotonic() - t0, 3), stopped_because=stopped,
+        )
+        run.tracer.add(span_id=run.root_span, parent="", name="halo.engine.run", start_ns=t0_ns,
+                       error=stopped if result.failed else "",
+                       attributes={"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "halo-engine",
+                                   "halo.engine.stopped_because": stopped, "halo.engine.requests": spend.requests,
+                                   "halo.engine.cached": spend.cached})
+        if out_dir is not None:
+            result.engine_trace = run.tracer.write(Path(out_dir))
     emit(EngineEvent("run_end", "root", 0, {"stopped_because": stopped, "modes": len(result.modes),
                                             "rejected": len(result.rejected)}))
     return result
+
+
+def _failure(exc: Exception) -> str:
+    """One line for the notes: a provider's own message, or our bug's type and first line."""
+    if isinstance(exc, ModelError):
+        return str(exc)
+    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
 
 
 def _first_message(settings: EngineSettings, findings: Any) -> str:

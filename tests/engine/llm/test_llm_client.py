@@ -61,6 +61,24 @@ def test_garbage_then_good_body(scripted, make_settings):
     assert _complete(make_settings(srv)).content == "good"
 
 
+@pytest.mark.parametrize("body", [
+    b'{"choices": [{"message": {"content": "x", "tool_calls": 5}}]}',
+    b'{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": [1], "completion_tokens": 2}}',
+    b'{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": "many"}}',
+])
+def test_garbage_inside_a_well_formed_body_is_retried(scripted, make_settings, body):
+    srv = scripted(lambda req, n: Raw(200, body) if n == 0 else text("good"))
+    assert _complete(make_settings(srv)).content == "good"
+    assert len(srv.requests) == 2
+
+
+def test_negative_usage_cannot_pay_the_budget_back(scripted, make_settings):
+    body = b'{"choices": [{"message": {"content": "x"}}], "usage": {"prompt_tokens": -5000, "completion_tokens": 3}}'
+    srv = scripted(lambda req, n: Raw(200, body))
+    reply = _complete(make_settings(srv))
+    assert (reply.tokens_in, reply.tokens_out) == (0, 3)
+
+
 def test_client_error_is_not_retried(scripted, make_settings):
     srv = scripted(lambda req, n: http_error(400, "bad model"))
     with pytest.raises(ModelError, match=r"refused the request \(400\)"):
@@ -125,8 +143,17 @@ def test_record_then_replay_without_a_server(scripted, make_settings, tmp_path):
     assert log.read_text().count("\n") == 1
     replayed = _complete(make_settings(None, replay=log, cache=False))  # no server at all
     assert replayed.content == "recorded" and replayed.cached
-    with pytest.raises(KeyError, match="not in the replay file"):
+    with pytest.raises(ModelError, match="not in the replay file"):
         _complete(make_settings(None, replay=log, cache=False), prompt="never recorded")
+
+
+def test_a_corrupt_replay_body_is_a_model_error(scripted, make_settings, tmp_path):
+    srv = scripted(lambda req, n: text("recorded"))
+    log = tmp_path / "replay.jsonl"
+    _complete(make_settings(srv, replay=log, cache=False))
+    log.write_text(log.read_text().replace('"choices"', '"chosen"'))
+    with pytest.raises(ModelError, match="response has no choices"):
+        _complete(make_settings(None, replay=log, cache=False))
 
 
 def test_headers_and_api_key_reach_the_server(scripted, make_settings):

@@ -317,6 +317,26 @@ def test_replay_without_a_provider(scripted, make_settings, tau_store, tmp_path)
     assert again.answer == first.answer and again.totals.requests == 0 and not again.failed
 
 
+def test_a_corrupt_replay_fails_the_run_with_one_line(scripted, make_settings, tau_store, tmp_path):
+    srv = scripted(_tiny_script)
+    log = tmp_path / "session.jsonl"
+    run(make_settings(srv, replay=log, cache=False), tau_store)
+    log.write_text(log.read_text().replace('"choices"', '"chosen"'))
+    result, events = run(make_settings(None, replay=log, cache=False), tau_store)
+    assert result.failed and result.totals.stopped_because == "error: response has no choices"
+    assert result.notes == ["LLM engine failed: response has no choices"]
+    assert events[-1].kind == "run_end"
+
+
+def test_a_run_that_cannot_start_is_a_failed_result(make_settings, tau_store, tmp_path):
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    result, events = run(make_settings(None, replay=not_a_folder / "session.jsonl"), tau_store)
+    assert result.failed and result.totals.stopped_because.startswith("error: FileExistsError")
+    assert result.notes[0].startswith("LLM engine failed: FileExistsError") and result.totals.requests == 0
+    assert [e.kind for e in events] == ["run_end"]
+
+
 def test_provider_down_fails_with_one_line(make_settings, tau_store, tmp_path):
     result, _ = run(make_settings(None, max_retries=1), tau_store, out_dir=tmp_path)
     assert result.failed and result.totals.stopped_because.startswith("error: cannot reach the provider")
