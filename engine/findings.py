@@ -203,6 +203,15 @@ class Gate(_Model):
     failing_ids: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
 
+    def status_by_id(self) -> dict[str, str]:
+        """Each compared mode's standing ("new", "regressed", "emerging" or "persisting"), the one map every
+        publisher labels modes with (resolved modes are no longer present, so they have none)."""
+        status = {e.id: "persisting" for e in self.persisting}
+        status.update({e.id: "emerging" for e in self.emerging})
+        status.update({e.id: "regressed" for e in self.regressed})
+        status.update({e.id: "new" for e in self.new})
+        return status
+
 
 def mode_order(m: FailureMode) -> tuple[int, int, int, str]:
     """Report order: concrete failures before bare contrastive signals, then by failing tests, runs, id."""

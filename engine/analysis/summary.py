@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
+from engine.findings_words import outcome_phrase, plural
 from engine.root_cause_groups import facet_label, groups
 from engine.sanitize import clean_line
 
@@ -31,25 +32,13 @@ def _rel(path: Path) -> str:
         return str(path)
 
 
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word if n == 1 else word + 's'}"
-
-
-def _tests(d: DatasetSummary) -> str:
-    if d.run_unit != "tests" or not d.tests:
-        return f"{_plural(d.traces, 'trace')} analysed (no test outcomes)"
-    if not d.failing_tests:
-        return f"all {_plural(d.tests, 'test')} passed" if d.passing_tests == d.tests else f"0 of {d.tests} tests failed"
-    return f"{d.failing_tests} of {_plural(d.tests, 'test')} failed"
-
-
 def _gate(g: Gate) -> str:
     if g.verdict == "fail":
         if g.new or g.regressed:
             bits = [f"{len(g.new)} new" if g.new else "", f"{len(g.regressed)} regressed" if g.regressed else ""]
             return f"gate: FAILED, {' and '.join(b for b in bits if b)} vs baseline (fail-on={g.fail_on})"
         if g.fail_on == "any" and g.failing_ids:
-            return f"gate: FAILED, {_plural(len(g.failing_ids), 'failure mode')} found (fail-on=any)"
+            return f"gate: FAILED, {plural(len(g.failing_ids), 'failure mode')} found (fail-on=any)"
         return "gate: FAILED" + (f", {clean_line(g.notes[0])}" if g.notes else "")
     if not g.baseline:
         return f"gate: no baseline to compare with (pass, fail-on={g.fail_on})"
@@ -64,7 +53,7 @@ def _count(members: list[FailureMode], d: DatasetSummary) -> str:
         if not d.failing_tests:
             return f"{max(m.test_count for m in members)} tests, all passing"
         return f"{max(m.failing_test_count for m in members)} of {d.failing_tests} failing tests"
-    return f"{max(m.run_count for m in members)} of {_plural(d.runs, 'trace')}"
+    return f"{max(m.run_count for m in members)} of {plural(d.runs, 'trace')}"
 
 
 def _named(entries: list[GateEntry]) -> str:
@@ -79,7 +68,7 @@ def _changes(g: Gate) -> str | None:
                                                                  ("emerging:", g.emerging)) if entries]
     if g.resolved:
         parts.append(f"{len(g.resolved)} resolved")
-    persisting = f"{_plural(len(g.persisting), 'mode')} persisting"
+    persisting = f"{plural(len(g.persisting), 'mode')} persisting"
     if not parts:
         return f"halo: since baseline: no changes ({persisting})"
     return "halo: since baseline: " + "; ".join(parts) + (f"; {persisting}" if g.persisting else "")
@@ -88,23 +77,21 @@ def _changes(g: Gate) -> str | None:
 def summary_lines(findings: Findings, report: Path | None = None, other_outputs: Sequence[str] = ()) -> list[str]:
     """At most ~12 short lines."""
     d, g = findings.dataset, findings.gate
-    status = {e.id: "new" for e in g.new}
-    status.update({e.id: "regressed" for e in g.regressed})
-    status.update({e.id: "emerging" for e in g.emerging})
+    status = {i: s for i, s in g.status_by_id().items() if s != "persisting"}
     verified = [m for m in findings.failure_modes if m.verified]
     roots = groups(verified)
-    lines = [f"halo: {_tests(d)} · {_gate(g)}"]
-    extra = [f"{_plural(len(findings.one_offs), 'one-off')}"]
+    lines = [f"halo: {outcome_phrase(d)} · {_gate(g)}"]
+    extra = [f"{plural(len(findings.one_offs), 'one-off')}"]
     if len(verified) != len(findings.failure_modes):
         extra.append(f"{len(findings.failure_modes) - len(verified)} unverified LLM patterns")
     if d.skipped:
         extra.append(f"{d.skipped} bad records skipped")
     found = (
-        f"{_plural(len(roots), 'root cause')} ({_plural(len(verified), 'failure mode')})"
+        f"{plural(len(roots), 'root cause')} ({plural(len(verified), 'failure mode')})"
         if roots
         else "no systemic failure modes"
     )
-    lines.append(f"halo: {found} in {d.spans} spans, {_plural(d.traces, 'trace')}; " + ", ".join(extra))
+    lines.append(f"halo: {found} in {d.spans} spans, {plural(d.traces, 'trace')}; " + ", ".join(extra))
     if findings.llm is not None:
         lines.append("halo: " + findings.llm.describe())
     for i, members in enumerate(roots[:TOP_N], 1):

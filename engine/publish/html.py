@@ -17,8 +17,8 @@ from typing import Any
 import orjson
 
 from engine.findings import FailureMode, Findings, GateEntry
+from engine.findings_words import in_words, outcome_phrase
 from engine.publish.brief import failing_tests
-from engine.publish.report import in_words, outcome_phrase
 from engine.safe_io import atomic_write_text
 from engine.sanitize import clean, excerpt
 
@@ -33,14 +33,6 @@ MAX_MODES = 2000
 
 # trace_ids -> {trace_id: [span rows]}; rows as ``engine.traces.rows.view_rows`` gives them
 TraceLoader = Callable[[Sequence[str]], Mapping[str, list[dict[str, Any]]]]
-
-
-def _status(findings: Findings) -> dict[str, str]:
-    g = findings.gate
-    status: dict[str, str] = {}
-    for name in ("persisting", "emerging", "regressed", "new"):
-        status.update({e.id: name for e in getattr(g, name)})
-    return status
 
 
 def _baseline_prevalence(entry: GateEntry | None) -> float | None:
@@ -97,7 +89,7 @@ def _trace_view(spans: list[dict[str, Any]], keep: set[str]) -> dict[str, Any]:
 def build_payload(findings: Findings, outcomes: Mapping[str, str], load_traces: TraceLoader | None) -> dict[str, Any]:
     """Everything the page shows, cleaned: the findings in words, the tests, and the evidence traces."""
     d, g = findings.dataset, findings.gate
-    status = _status(findings)
+    status = findings.gate.status_by_id()
     entries = {e.id: e for name in ("new", "regressed", "persisting", "emerging", "resolved") for e in getattr(g, name)}
     modes: list[dict[str, Any]] = []
     wanted: dict[str, set[str]] = {}

@@ -39,10 +39,7 @@ def build_suite(f: Findings) -> tuple[TestSuite, dict[str, dict[str, str]]]:
     """The suite plus per-case properties (junit_xml has no test-case properties; added afterwards)."""
     g = f.gate
     failing = set(g.failing_ids)
-    labels = {e.id: "new" for e in g.new}
-    labels.update({e.id: "regressed" for e in g.regressed})
-    labels.update({e.id: "persisting" for e in g.persisting})
-    labels.update({e.id: "emerging" for e in g.emerging})
+    labels = g.status_by_id()
     cases: list[TestCase] = []
     props: dict[str, dict[str, str]] = {}
     for m in f.failure_modes:

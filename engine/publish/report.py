@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
+from engine.findings_words import in_words, outcome_phrase, plural
 from engine.publish.markdown import md_block, md_cell, md_code, md_details, md_prose, md_text, md_title
 from engine.root_cause_groups import facet_label, groups
 
@@ -30,27 +31,6 @@ PLACEHOLDER_NOTE = (
 )
 
 
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
-def _status_of(g: Gate) -> dict[str, str]:
-    status = {e.id: "persisting" for e in g.persisting}
-    status.update({e.id: "emerging" for e in g.emerging})
-    status.update({e.id: "regressed" for e in g.regressed})
-    status.update({e.id: "new" for e in g.new})
-    return status
-
-
-def outcome_phrase(d: DatasetSummary) -> str:
-    """"12 of 26 tests failed" (or traces, when no test outcomes are known)."""
-    if d.run_unit != "tests" or not d.tests:
-        return f"{_plural(d.traces, 'trace')} analysed (no test outcomes)"
-    if not d.failing_tests:
-        return f"all {_plural(d.tests, 'test')} passed" if d.passing_tests == d.tests else f"0 of {d.tests} tests failed"
-    return f"{d.failing_tests} of {_plural(d.tests, 'test')} failed"
-
-
 def gate_phrase(g: Gate) -> str:
     """The gate in words, apart from the tests: "gate: no new failure modes vs baseline"."""
     vs = "vs baseline"
@@ -59,35 +39,16 @@ def gate_phrase(g: Gate) -> str:
             bits = [f"{len(g.new)} new" if g.new else "", f"{len(g.regressed)} regressed" if g.regressed else ""]
             return f"gate: FAILED — {' and '.join(b for b in bits if b)} failure {'mode' if len(g.failing_ids) == 1 else 'modes'} {vs}"
         if g.fail_on == "any" and g.failing_ids:
-            return f"gate: FAILED — {_plural(len(g.failing_ids), 'failure mode')} found (fail-on any)"
+            return f"gate: FAILED — {plural(len(g.failing_ids), 'failure mode')} found (fail-on any)"
         reason = g.notes[0] if g.notes else "see the notes"
         return f"gate: FAILED — {reason}"
     if not g.baseline:
         return "gate: no baseline to compare with (pass)"
     if g.new or g.regressed:
         n = len(g.new) + len(g.regressed)
-        return f"gate: passed with {_plural(n, 'new or regressed mode')} {vs} (fail-on {g.fail_on})"
+        return f"gate: passed with {plural(n, 'new or regressed mode')} {vs} (fail-on {g.fail_on})"
     emerging = f" ({len(g.emerging)} emerging, not gated)" if g.emerging else ""
     return f"gate: no new failure modes {vs}{emerging}"
-
-
-def in_words(m: FailureMode, d: DatasetSummary) -> str:
-    """Statistics in words: "in 3 of 12 failing tests and 0 of 14 passing"."""
-    if d.run_unit != "tests" or not d.tests:
-        return f"in {m.run_count} of {_plural(d.runs, 'trace')}"
-    e = m.enrichment
-    if e is not None:
-        failing, f_total, passing, p_total = e.failing_with, e.failing_total, e.passing_with, e.passing_total
-    else:
-        failing, f_total, p_total = m.failing_test_count, d.failing_tests, d.passing_tests
-        if d.failing_tests + d.passing_tests != d.tests:  # outcomes unknown for some tests
-            return f"in {failing} of {f_total} failing tests ({m.test_count} of {d.tests} tests in all)"
-        passing = max(m.test_count - m.failing_test_count, 0)
-    if not f_total:
-        return f"in {passing} of {p_total} tests, all passing"
-    if not p_total:
-        return f"in {failing} of {f_total} failing tests (no test passed)"
-    return f"in {failing} of {f_total} failing tests and {passing} of {p_total} passing"
 
 
 def _change_list(entries: Sequence[GateEntry]) -> str:
@@ -114,11 +75,11 @@ def _changes(g: Gate) -> list[str]:
         if entries
     ]
     if not rows:
-        return [f"Since the baseline: no changes ({_plural(len(g.persisting), 'mode')} persisting).", ""]
+        return [f"Since the baseline: no changes ({plural(len(g.persisting), 'mode')} persisting).", ""]
     out = ["Since the baseline:", ""]
     out += [f"- **{label}**: {_change_list(entries)}" for label, entries in rows]
     if g.persisting:
-        out.append(f"- {_plural(len(g.persisting), 'mode')} persisting")
+        out.append(f"- {plural(len(g.persisting), 'mode')} persisting")
     return [*out, ""]
 
 
@@ -235,7 +196,7 @@ def _llm_section(f: Findings, unverified: Sequence[FailureMode], d: DatasetSumma
         cost = f", ${t.cost_usd:.4f}" if t.cost_usd is not None else ""
         cached = f" ({t.cached} cached)" if t.cached else ""
         out += [
-            f"Model {md_code(t.model)}: {_plural(t.requests, 'request')}{cached}, {t.tokens_in:,} tokens in, "
+            f"Model {md_code(t.model)}: {plural(t.requests, 'request')}{cached}, {t.tokens_in:,} tokens in, "
             f"{t.tokens_out:,} out{cost}, {t.wall_s:.1f} s; stopped: {md_text(t.stopped_because)}.",
             "",
         ]
@@ -290,7 +251,7 @@ def _gate_section(g: Gate) -> list[str]:
 def render_report(f: Findings) -> str:
     """The whole report as a Markdown string."""
     d, g = f.dataset, f.gate
-    status = _status_of(g)
+    status = g.status_by_id()
     verified = [m for m in f.failure_modes if m.verified]
     unverified = [m for m in f.failure_modes if not m.verified]
     roots = groups(verified)
@@ -298,9 +259,9 @@ def render_report(f: Findings) -> str:
     lines += _changes(g)
     if roots:
         lines.append(
-            f"{_plural(len(roots), 'root cause')} ({_plural(len(verified), 'failure mode')}) "
-            f"in {_plural(d.spans, 'span')} from {_plural(d.traces, 'trace')}"
-            + (f"; {_plural(d.skipped, 'bad record')} skipped" if d.skipped else "")
+            f"{plural(len(roots), 'root cause')} ({plural(len(verified), 'failure mode')}) "
+            f"in {plural(d.spans, 'span')} from {plural(d.traces, 'trace')}"
+            + (f"; {plural(d.skipped, 'bad record')} skipped" if d.skipped else "")
             + "."
         )
         lines.append("")
@@ -308,7 +269,7 @@ def render_report(f: Findings) -> str:
         if any(p in m.title for m in verified for p in PLACEHOLDERS):
             lines += [PLACEHOLDER_NOTE, ""]
     else:
-        lines += [f"No systemic failure modes in {_plural(d.spans, 'span')} from {_plural(d.traces, 'trace')}.", ""]
+        lines += [f"No systemic failure modes in {plural(d.spans, 'span')} from {plural(d.traces, 'trace')}.", ""]
     for i, members in enumerate(roots[:MAX_SECTIONS], 1):
         lines += _root_cause_section(i, members, d, status)
     if len(roots) > MAX_SECTIONS:
@@ -321,7 +282,7 @@ def render_report(f: Findings) -> str:
     if f.one_offs:
         lines += ["## One-offs (seen too rarely to be systemic; not gated)", ""]
         for o in f.one_offs[:MAX_ONE_OFFS]:
-            lines.append(f"- {md_title(o.title)} ({md_code(o.id)}): {_plural(o.run_count, 'run')}; {md_text(o.reason)}")
+            lines.append(f"- {md_title(o.title)} ({md_code(o.id)}): {plural(o.run_count, 'run')}; {md_text(o.reason)}")
         if len(f.one_offs) > MAX_ONE_OFFS:
             lines.append(f"- … {len(f.one_offs) - MAX_ONE_OFFS} more in findings.json")
         lines.append("")

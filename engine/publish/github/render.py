@@ -54,15 +54,6 @@ def has_baseline(f: Findings) -> bool:
     return bool(f.gate.baseline)
 
 
-def status_of(f: Findings) -> dict[str, str]:
-    g = f.gate
-    out = {e.id: "persisting" for e in g.persisting}
-    out.update({e.id: "emerging" for e in g.emerging})
-    out.update({e.id: "regressed" for e in g.regressed})
-    out.update({e.id: "new" for e in g.new})
-    return out
-
-
 def all_clear(f: Findings) -> bool:
     """Nothing systemic remains: no failure modes at all and nothing the gate flags."""
     g = f.gate
@@ -139,7 +130,7 @@ def _mode_section(kind: str, m: FailureMode | None, entry: GateEntry) -> str:
 
 
 def _table(f: Findings, modes: Sequence[FailureMode]) -> str:
-    status = status_of(f)
+    status = f.gate.status_by_id()
     base = {e.id: e for e in (*f.gate.persisting, *f.gate.regressed, *f.gate.new, *f.gate.emerging)}
     rows = ["| # | mode | category | now | baseline | status |", "|---|---|---|---|---|---|"]
     for i, m in enumerate(modes, 1):

@@ -15,7 +15,8 @@ from engine.findings import (
     LLMTotals,
     RejectedMode,
 )
-from engine.publish.report import gate_phrase, in_words, outcome_phrase, render_report
+from engine.findings_words import in_words, outcome_phrase
+from engine.publish.report import gate_phrase, render_report
 
 DATA = DatasetSummary(spans=247, traces=26, tests=26, failing_tests=12, passing_tests=14, runs=26, run_unit="tests")
 
