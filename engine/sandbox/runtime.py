@@ -240,7 +240,6 @@ class Sandbox:
             finally:
                 watcher.cancel()
             result.duration_ms = (time.perf_counter() - started) * 1000
-            self._llm_calls_run += result.llm_calls
             return result
 
     async def _call(self, code: str, nonce: str, with_data: bool, llm_query: LlmQuery | None,
@@ -248,6 +247,7 @@ class Sandbox:
         await self._send({"nonce": nonce, "id": self.starts, "code": code, "data": with_data,
                           "max_llm_calls": allowance})
         garbage = [0]
+        relayed = 0  # counted here, as relayed: a call that then times out or crashes has still spent them
         while True:
             msg = await self._next_message(nonce, garbage)
             kind = msg.get("type")
@@ -255,7 +255,11 @@ class Sandbox:
                 reply: dict[str, Any] = {"nonce": nonce, "q": msg.get("q")}
                 if llm_query is None:
                     reply["error"] = "llm_query is not available in this run"
+                elif relayed >= allowance:
+                    reply["error"] = f"llm_query limit reached ({allowance} calls left for this run_code call)"
                 else:
+                    relayed += 1
+                    self._llm_calls_run += 1
                     try:
                         reply["text"] = await llm_query(str(msg.get("prompt", "")), str(msg.get("text", "")))
                     except Exception as exc:  # noqa: BLE001 - the model's failure is the sandboxed call's error
@@ -267,7 +271,7 @@ class Sandbox:
             result = SandboxResult(
                 exit_code=int(msg.get("exit_code", 1)), stdout=str(msg.get("stdout", "")),
                 stderr=str(msg.get("stderr", "")), stdout_truncated=bool(msg.get("stdout_truncated")),
-                stderr_truncated=bool(msg.get("stderr_truncated")), llm_calls=int(msg.get("llm_calls", 0)),
+                stderr_truncated=bool(msg.get("stderr_truncated")), llm_calls=relayed,
             )
             if msg.get("fatal"):
                 await self._kill()

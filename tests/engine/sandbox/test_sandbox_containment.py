@@ -196,3 +196,28 @@ def test_llm_query_is_capped_per_call_and_per_run() -> None:
         assert len(asked) == 5 and first.llm_calls == 3 and second.llm_calls == 2
     finally:
         box.close()
+
+
+def test_llm_query_calls_of_a_timed_out_call_still_count_toward_the_run() -> None:
+    from sandbox_driver import SyncSandbox
+
+    from engine.sandbox import SandboxLimits
+
+    box = SyncSandbox(SandboxLimits(llm_calls_per_call=3, llm_calls_per_run=5))
+    asked: list[str] = []
+
+    async def relay(prompt: str, text: str) -> str:
+        asked.append(text)
+        return "ok"
+
+    spend_then_spin = "for i in range(3):\n    llm_query('p', str(i))\nwhile True:\n    pass"
+    code = ("out = []\nfor i in range(10):\n    try:\n        out.append(llm_query('p', str(i)))\n"
+            "    except RuntimeError as exc:\n        print(len(out), exc)\n        break")
+    try:
+        spun = box.run(spend_then_spin, llm_query=relay, timeout_s=5)
+        assert spun.timed_out and len(asked) == 3, spun
+        after = box.run(code, llm_query=relay)
+        assert after.stdout.startswith("2 "), after  # 5 per run: the timed-out call spent 3
+        assert len(asked) == 5 and after.llm_calls == 2
+    finally:
+        box.close()
