@@ -47,6 +47,18 @@ class RunCodeTool:
         self.provider = provider
 
     async def run(self, ctx: ToolCallContext, args: RunCodeArguments) -> Any:
+        from engine.sandbox import SandboxUnavailable
+
+        if self.provider.unavailable is not None:
+            raise ToolError(self.provider.unavailable)
+        try:
+            return await self._run(ctx, args)
+        except SandboxUnavailable as exc:  # every later call would wait for the same failed boot
+            self.provider.unavailable = f"{exc}; run_code is off for the rest of this run"
+            await self.provider.close()
+            raise ToolError(self.provider.unavailable) from None
+
+    async def _run(self, ctx: ToolCallContext, args: RunCodeArguments) -> Any:
         box = await self.provider.sandbox()
         env = ctx.env
         run_blocking = env.run_blocking
@@ -69,7 +81,9 @@ class RunCodeProvider:
 
     name = "run_code"
 
-    def __init__(self) -> None:
+    def __init__(self, limits: Any = None) -> None:
+        self.limits = limits
+        self.unavailable: str | None = None  # why the sandbox could not start: remembered for the run
         self._box: Any = None
         self._rollups: list[dict[str, Any]] | None = None
 
@@ -86,7 +100,7 @@ class RunCodeProvider:
         if self._box is None:
             from engine.sandbox import Sandbox
 
-            self._box = Sandbox()
+            self._box = Sandbox(self.limits)
         return self._box
 
     def write_data(self, env: ToolEnvironment, path: Any, trace_ids: list[str]) -> None:

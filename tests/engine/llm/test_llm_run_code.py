@@ -80,3 +80,26 @@ def test_llm_query_stops_at_the_runs_token_budget(scripted, make_settings, tau_s
     answered, refusal = (result.answer.splitlines() + ["", ""])[:2]
     assert 0 < int(answered) == queries < 10  # the budget, not the loop, ended the mapping
     assert "budget" in refusal
+
+
+def test_a_sandbox_that_cannot_start_is_off_for_the_rest_of_the_run(scripted, make_settings, tau_store):
+    from engine.llm.tools.run_code import RunCodeProvider
+    from engine.sandbox import SandboxLimits, SandboxUnavailable, provision
+
+    try:
+        provision.require()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
+
+    def script(req, n):
+        if turn_of(req) < 2:
+            return calls(("run_code", {"code": "print(1)"}))
+        return calls(("final_answer", {"answer": json.dumps(tool_results(req, "run_code"))}))
+
+    provider = RunCodeProvider(SandboxLimits(boot_timeout_s=0.01))  # no runtime boots in 10 ms
+    srv = scripted(script)
+    result = asyncio.run(run_engine(make_settings(srv), tau_store, providers=[provider]))
+    first, second = json.loads(result.answer)
+    assert first.startswith("error: run_code unavailable: the sandbox did not start (timed out)")
+    assert first.endswith("run_code is off for the rest of this run") and second == first
+    assert provider.unavailable == first.removeprefix("error: ")
