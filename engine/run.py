@@ -37,6 +37,8 @@ from engine.publish.outputs import REPORT_FILE, default_publishers
 from engine.reasoning import ReasonContext, Reasoner, ReasonResult, check_reasoner
 from engine.signatures import LIBRARY_FILE, save_library
 from engine.traces.problems import Problems
+from engine.traces.rows import view_rows
+from engine.traces.store import TraceStore
 
 __all__ = ["AnalysisInputError", "AnalysisOutcome", "run_analysis"]
 
@@ -54,41 +56,58 @@ class AnalysisOutcome:
     reason_results: list[ReasonResult] = field(default_factory=list)
 
 
-def _open_store(paths: list[Path]) -> Any:
-    from engine.traces.store import TraceStore
+class SharedStore:
+    """The analysis's trace store, opened on first use and then shared.
 
-    return TraceStore.open(paths)
+    Opening indexes every trace file: reasoners, signatures, baseline traces and the HTML evidence
+    viewer all read the same store, so one analysis pays for it once (and not at all when none of
+    them needs it). A failed open is remembered and raised again to each later caller.
+    """
+
+    def __init__(self, paths: list[Path]) -> None:
+        self.paths = paths
+        self._store: TraceStore | None = None
+        self._error: Exception | None = None
+
+    def __call__(self) -> TraceStore:
+        if self._store is None:
+            if self._error is not None:
+                raise self._error
+            try:
+                self._store = TraceStore.open(self.paths)
+            except Exception as exc:
+                self._error = exc
+                raise
+        return self._store
 
 
-def _evidence_loader(paths: list[Path]) -> Callable[[Sequence[str]], dict[str, list[dict[str, Any]]]]:
+def _evidence_loader(store: SharedStore) -> Callable[[Sequence[str]], dict[str, list[dict[str, Any]]]]:
     """The evidence traces' spans for the HTML viewer, read from the store only when the page is written."""
 
     def load(trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        from engine.traces.rows import view_rows
-
-        return view_rows(_open_store(paths), trace_ids)
+        return view_rows(store(), trace_ids)
 
     return load
 
 
 def reason(
-    findings: Findings, reasoners: Sequence[Reasoner], paths: list[Path], out_dir: Path, tests_file: Path | None
+    findings: Findings, reasoners: Sequence[Reasoner], store: SharedStore, out_dir: Path, tests_file: Path | None
 ) -> list[ReasonResult]:
     """Run each reasoner over the deterministic findings; a reasoner that raises costs one note."""
     results: list[ReasonResult] = []
-    store_cache: list[Any] = []
+    failed: list[Exception] = []
 
-    def open_store() -> Any:
-        if not store_cache:
-            try:
-                store_cache.append(_open_store(paths))
-            except Exception as exc:  # noqa: BLE001 - a store failure must not sink the deterministic findings
+    def open_store() -> TraceStore | None:
+        try:
+            return store()
+        except Exception as exc:  # noqa: BLE001 - a store failure must not sink the deterministic findings
+            if not failed:
+                failed.append(exc)
                 findings.notes.append(f"trace store unavailable for reasoners: {type(exc).__name__}: {exc}")
-                store_cache.append(None)
-        return store_cache[0]
+            return None
 
     for reasoner in reasoners:
-        context = ReasonContext(paths=paths, findings=findings.model_copy(deep=True), out_dir=out_dir,
+        context = ReasonContext(paths=store.paths, findings=findings.model_copy(deep=True), out_dir=out_dir,
                                 open_store=open_store, tests_file=tests_file)
         try:
             results.append(reasoner.reason(context))
@@ -126,7 +145,7 @@ def locate(findings: Findings, repo_root: Path, diff_base: str | None = None) ->
 
 
 def write_signature_outputs(
-    findings: Findings, library: Sequence[Any], out_dir: Path, paths: list[Path], tests_file: Path | None,
+    findings: Findings, library: Sequence[Any], out_dir: Path, store: SharedStore, tests_file: Path | None,
     baseline_path: Path | None, keep_traces: bool = False,
 ) -> dict[str, Path]:
     """The signature library (``signatures.json``) and, for a baseline being updated, its traces when
@@ -137,7 +156,7 @@ def write_signature_outputs(
             save_library(out_dir / LIBRARY_FILE, library)
             written[LIBRARY_FILE] = out_dir / LIBRARY_FILE
         if baseline_path is not None and keep_traces:
-            for p in write_baseline_traces(_open_store(paths), tests_file, baseline_path):
+            for p in write_baseline_traces(store(), tests_file, baseline_path):
                 written[p.name] = p
         elif baseline_path is not None:
             remove_baseline_traces(baseline_path)
@@ -188,15 +207,16 @@ def run_analysis(
 
     problems = Problems()
     tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
+    store = SharedStore(paths)
     if publishers is None:
         checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes)))
-        checked_publishers.append(check_publisher(HtmlReport(tests.outcomes, _evidence_loader(paths))))
+        checked_publishers.append(check_publisher(HtmlReport(tests.outcomes, _evidence_loader(store))))
     findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems, detectors=detector_set)
     if findings.dataset.spans == 0 and findings.dataset.tests == 0:
         detail = "; ".join(problems.examples[:3]) or "no spans"
         raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")
 
-    results = reason(findings, checked_reasoners, paths, out_dir, tests_file) if checked_reasoners else []
+    results = reason(findings, checked_reasoners, store, out_dir, tests_file) if checked_reasoners else []
     proposals = []
     for result in results:
         found, unverified = proposals_from_modes(result.modes)
@@ -210,7 +230,7 @@ def run_analysis(
             findings.llm_answer = result.answer
     # every known signature is re-applied (with or without a model) before hooks and the gate see the modes
     tracked = track_signatures(findings, paths=paths, out_dir=out_dir, baseline=base, baseline_path=baseline_path,
-                               proposals=proposals, tests=tests, cfg=cfg)
+                               proposals=proposals, tests=tests, cfg=cfg, open_store=store)
 
     run_findings_hooks(findings, findings_hooks)
     held, gate_base = hold_out_unverified(findings, tracked.baseline)
@@ -225,7 +245,7 @@ def run_analysis(
     if repo_root is not None:
         locate(findings, Path(repo_root), diff_base)
     out_dir.mkdir(parents=True, exist_ok=True)
-    extra = write_signature_outputs(findings, tracked.library, out_dir, paths, tests_file,
+    extra = write_signature_outputs(findings, tracked.library, out_dir, store, tests_file,
                                     baseline_path if update_baseline else None, baseline_traces)
     written = publish(findings, out_dir, checked_publishers)
     written.update(extra)

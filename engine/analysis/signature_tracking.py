@@ -15,7 +15,7 @@ baseline never knew is evaluated on the baseline's own traces when it carries th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,12 +71,13 @@ def track_signatures(
     proposals: Sequence[Proposal],
     tests: TestIndex,
     cfg: AnalysisConfig,
-    store: TraceStore | None = None,
+    open_store: Callable[[], TraceStore] | None = None,
 ) -> SignatureTracking:
     """Apply every known and proposed signature to ``findings`` (in place) and prepare the gate's baseline view.
 
-    Costs nothing when there are no signatures at all; a failure costs one note (the
-    deterministic findings stand).
+    Costs nothing when there are no signatures at all (``open_store`` is called only when there are;
+    without it the store of ``paths`` is opened here); a failure costs one note (the deterministic
+    findings stand).
     """
     out = SignatureTracking(baseline=baseline)
     notes: list[str] = []
@@ -85,7 +86,7 @@ def track_signatures(
     if not everything:
         return out
     try:
-        store = store if store is not None else TraceStore.open(list(paths))
+        store = open_store() if open_store is not None else TraceStore.open(list(paths))
         step = apply_signatures(findings, store, everything, tests, cfg)
     except Exception as exc:  # noqa: BLE001 - the deterministic findings stand
         first = (str(exc).strip().splitlines() or [""])[0]

@@ -189,3 +189,26 @@ def test_engine_rejections_and_ours_are_all_listed(tmp_path: Path) -> None:
     got = [(r.title, r.reason, r.round) for r in out.findings.rejected]
     assert got[0] == ("engine's", "unknown trace id ff", 1)  # the terminal escape is stripped
     assert got[1][0] == "ours" and got[1][1] == "signature matches nothing in the traces" and len(got) == 2
+
+
+def test_one_analysis_opens_its_trace_store_once(tmp_path: Path, monkeypatch) -> None:
+    """Reasoner, signatures, baseline traces and the HTML evidence viewer share one store (indexing is the cost)."""
+    from engine.traces.store import TraceStore
+
+    opened: list[list[Path]] = []
+    real_open = TraceStore.open.__func__  # type: ignore[attr-defined]
+
+    def counting_open(cls, paths, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(list(paths))
+        return real_open(cls, paths, *args, **kwargs)
+
+    monkeypatch.setattr(TraceStore, "open", classmethod(counting_open))
+    rs = runs(12)
+    traces = write(tmp_path / "t.jsonl", rs)
+    tests = _tests_file(tmp_path / "tests.jsonl", rs)
+    out = run_analysis([traces], tmp_path / "out", reasoners=[ScriptedReasoner([proposal(DENIED)])],
+                       baseline=tmp_path / "base" / "findings.json", update_baseline=True, baseline_traces=True,
+                       tests_file=tests)
+    assert out.findings.mode(SID) is not None
+    assert {"report.html", "findings.traces.jsonl.gz"} <= set(out.files)
+    assert opened == [[traces]]
