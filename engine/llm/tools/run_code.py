@@ -9,6 +9,7 @@ had the tool is left out with one notice, and that verdict holds for the whole r
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -64,15 +65,16 @@ class RunCodeTool:
         run_blocking = env.run_blocking
         if run_blocking is None:
             raise ToolError("run_code needs the engine's worker thread")
-        await run_blocking(lambda: self.provider.write_data(env, box.data_path, args.trace_ids))
 
         async def llm_query(prompt: str, text: str) -> str:
             if env.complete_text is None:
                 raise RuntimeError("no synthesis model in this run")
             return await env.complete_text(LLM_QUERY_SYSTEM, f"{prompt}\n\n---\n{text}", LLM_QUERY_MAX_TOKENS)
 
-        result = await box.run(args.code, with_data=env.store is not None, llm_query=llm_query,
-                               timeout_s=args.timeout_s)
+        async with self.provider.data_lock:  # one data file: a parallel call must not swap it mid-call
+            await run_blocking(lambda: self.provider.write_data(env, box.data_path, args.trace_ids))
+            result = await box.run(args.code, with_data=env.store is not None, llm_query=llm_query,
+                                   timeout_s=args.timeout_s)
         return result.to_dict()
 
 
@@ -86,6 +88,8 @@ class RunCodeProvider:
         self.unavailable: str | None = None  # why the sandbox could not start: remembered for the run
         self._box: Any = None
         self._rollups: list[dict[str, Any]] | None = None
+        self._written_for: tuple[str, ...] | None = None  # the selection the data file holds now
+        self.data_lock = asyncio.Lock()
 
     def tools(self, env: ToolEnvironment) -> list[Any]:
         from engine.sandbox import SandboxUnavailable, provision
@@ -107,13 +111,15 @@ class RunCodeProvider:
         from engine.sandbox import write_data
         from engine.traces.rows import rollup_rows, span_rows
 
-        if env.store is None:
+        if env.store is None or tuple(trace_ids) == self._written_for:
             return
         if self._rollups is None:
             self._rollups = list(rollup_rows(env.store))
         write_data(path, self._rollups, span_rows(env.store, trace_ids))
+        self._written_for = tuple(trace_ids)
 
     async def close(self) -> None:
         if self._box is not None:
             await self._box.close()
             self._box = None
+            self._written_for = None

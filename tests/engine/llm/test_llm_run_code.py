@@ -103,3 +103,25 @@ def test_a_sandbox_that_cannot_start_is_off_for_the_rest_of_the_run(scripted, ma
     assert first.startswith("error: run_code unavailable: the sandbox did not start (timed out)")
     assert first.endswith("run_code is off for the rest of this run") and second == first
     assert provider.unavailable == first.removeprefix("error: ")
+
+
+def test_parallel_run_code_calls_each_see_their_own_selection(scripted, make_settings, tau_store):
+    from engine.sandbox import SandboxUnavailable, provision
+
+    try:
+        provision.require()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
+    first, second = tau_store.trace_ids[:2]
+    code = "import traces\nprint(sorted({s['trace_id'] for s in traces.spans()}))"
+
+    def script(req, n):
+        if turn_of(req) == 0:
+            return calls(("run_code", {"code": code, "trace_ids": [first], "timeout_s": 60}),
+                         ("run_code", {"code": code, "trace_ids": [second], "timeout_s": 60}))
+        outs = [json.loads(r)["stdout"].strip() for r in tool_results(req, "run_code")]
+        return calls(("final_answer", {"answer": json.dumps(outs)}))
+
+    srv = scripted(script)
+    result = asyncio.run(run_engine(make_settings(srv, run_code=True, request_timeout_s=30), tau_store))
+    assert json.loads(result.answer) == [str([first]), str([second])]
