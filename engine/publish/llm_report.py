@@ -7,7 +7,6 @@ The answer is a model's Markdown over attacker-controlled traces: it goes throug
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from engine.findings import Findings
@@ -15,7 +14,6 @@ from engine.publish.markdown import md_code, md_prose, md_text, md_title
 from engine.safe_io import atomic_write_bytes
 
 LLM_REPORT_FILE = "llm-report.md"
-_HEADING = re.compile(r"^#{1,4} ")
 
 
 def render_llm_report(f: Findings) -> str:
@@ -28,7 +26,7 @@ def render_llm_report(f: Findings) -> str:
         if t.stopped_because != "finished":
             lines.append(f"Stopped early: {md_text(t.stopped_because)}")
         lines.append("")
-    lines += ["## Answer", "", _demote(md_prose(f.llm_answer)) if f.llm_answer else "_No final answer._", ""]
+    lines += ["## Answer", "", md_prose(f.llm_answer, min_heading=3) if f.llm_answer else "_No final answer._", ""]
     found = [m for m in f.failure_modes if m.source in ("llm", "both")]
     if found:
         lines += ["## Failure modes found by the engine", ""]
@@ -45,18 +43,6 @@ def render_llm_report(f: Findings) -> str:
         lines += [f"- round {r.round}: {md_title(r.title)} — {md_text(r.reason)}" for r in f.rejected]
         lines.append("")
     return "\n".join(lines)
-
-
-def _demote(markdown: str) -> str:
-    """Headings of the answer two levels down, so they nest under "## Answer" (fenced code untouched)."""
-    out, fence = [], False
-    for line in markdown.splitlines():
-        if line.lstrip().startswith(("```", "~~~")):
-            fence = not fence
-        elif not fence and _HEADING.match(line):
-            line = "##" + line
-        out.append(line)
-    return "\n".join(out)
 
 
 class LLMReport:

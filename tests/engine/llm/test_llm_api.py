@@ -18,7 +18,7 @@ from engine.llm.events import EngineEvent
 from engine.llm.progress import ProgressReporter
 from engine.llm.settings import from_plugin
 from engine.llm.tools.base import ToolUnavailable, check_provider
-from engine.publish.llm_report import LLMReport
+from engine.publish.llm_report import LLMReport, render_llm_report
 
 
 def _script(req, n):
@@ -150,3 +150,10 @@ def test_llm_report_is_escaped_and_redacted(tmp_path):
     assert "\n### Answer\n" in text  # the answer's own heading nests under "## Answer"
     assert "round 1:" in text and "<b>" not in text.replace("\\<b>", "")
     assert LLMReport().publish(Findings(), tmp_path / "none") == {}
+
+
+def test_llm_report_answer_headings_stay_under_answer_after_a_mixed_fence(tmp_path):
+    f = Findings(llm_answer="```\n~~~\n# in code\n```\n# After the code\n## Detail")
+    text = render_llm_report(f)
+    assert "\n# in code\n" in text  # inside the fence: untouched
+    assert "\n### After the code\n" in text and "\n# After" not in text and "\n## Detail" not in text
