@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from engine.findings import FailureMode, Findings, mode_order
 from engine.publish.markdown import md_block, md_code, md_text, md_title
+from engine.safe_io import atomic_write_text
 from engine.sanitize import clean, excerpt
 
 BRIEF_MD = "fix-brief.md"
@@ -288,8 +289,8 @@ class FixBrief:
         snapshot = write_snapshot(findings, out_dir)
         brief = build_brief(findings, run_from=self.repo_root, baseline=snapshot, outcomes=self.outcomes)
         md, js = out_dir / BRIEF_MD, out_dir / BRIEF_JSON
-        md.write_text(render_brief(brief), encoding="utf-8")
-        js.write_text(brief.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        atomic_write_text(md, render_brief(brief))
+        atomic_write_text(js, brief.model_dump_json(indent=2) + "\n")
         return {BRIEF_MD: md, BRIEF_JSON: js}
 
 

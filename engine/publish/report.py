@@ -19,6 +19,7 @@ from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEnt
 from engine.findings_words import in_words, outcome_phrase, plural
 from engine.publish.markdown import md_block, md_cell, md_code, md_details, md_prose, md_text, md_title
 from engine.root_cause_groups import facet_label, groups
+from engine.safe_io import atomic_write_text
 
 MAX_TESTS_LISTED = 10
 MAX_CHANGES_NAMED = 5
@@ -290,4 +291,4 @@ def render_report(f: Findings) -> str:
 
 
 def write_report(findings: Findings, path: Path) -> None:
-    path.write_text(render_report(findings), encoding="utf-8")
+    atomic_write_text(path, render_report(findings))
