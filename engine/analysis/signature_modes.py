@@ -437,7 +437,8 @@ def put_back(current: Findings, held: Sequence[FailureMode]) -> None:
 
 def unknowable_to_emerging(gate: Gate, ids: Iterable[str]) -> None:
     """Modes the baseline could not have seen (a PR-only signature, no baseline traces) are "emerging":
-    reported, never a failure. Moves them out of ``new`` and recomputes the verdict."""
+    reported, not a failure of a baseline comparison. Moves them out of ``new`` and recomputes the
+    verdict, except under ``fail_on="any"``, which fails on every systemic mode whatever its standing."""
     ids = set(ids)
     moved = [e for e in gate.new if e.id in ids]
     if not moved:
@@ -446,11 +447,13 @@ def unknowable_to_emerging(gate: Gate, ids: Iterable[str]) -> None:
     for e in moved:
         e.note = "found by a signature the baseline never evaluated (no baseline traces): cannot be called new"
         gate.emerging.append(e)
-    before = len(gate.failing_ids)
-    gate.failing_ids = [i for i in gate.failing_ids if i not in ids]
-    if before and not gate.failing_ids:  # they were all it failed on (a verdict failed for other causes stands)
-        gate.verdict = "pass"
     gate.notes.append(
         f"{len(moved)} signature mode(s) emerging, not new: the baseline carries no traces to evaluate them on "
         "(update it with baseline traces to gate them)"
     )
+    if gate.fail_on == "any":
+        return
+    before = len(gate.failing_ids)
+    gate.failing_ids = [i for i in gate.failing_ids if i not in ids]
+    if before and not gate.failing_ids:  # they were all it failed on (a verdict failed for other causes stands)
+        gate.verdict = "pass"

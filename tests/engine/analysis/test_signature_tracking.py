@@ -108,6 +108,17 @@ def test_pr_only_signature_is_emerging_without_baseline_traces(tmp_path: Path) -
     assert out.verdict == "pass" and SID not in out.findings.gate.failing_ids
 
 
+
+def test_pr_only_signature_still_fails_fail_on_any(tmp_path: Path) -> None:
+    """``fail-on any`` fails on every systemic mode: calling a mode emerging must not switch that off."""
+    baseline = _baseline(tmp_path, with_traces=False)
+    rs = runs(20)
+    pr = write(tmp_path / "pr" / "traces.jsonl", rs)
+    out = run_analysis([pr], tmp_path / "out", baseline=baseline, fail_on="any",
+                       reasoners=[ScriptedReasoner([proposal(DENIED, [(rs[0].trace_id, "")])])])
+    assert SID in [e.id for e in out.findings.gate.emerging]
+    assert out.verdict == "fail" and SID in out.findings.gate.failing_ids and out.exit_code == 1
+
 def test_unverified_mode_is_reported_never_gated(tmp_path: Path) -> None:
     baseline = _baseline(tmp_path, with_traces=True)
     pr = write(tmp_path / "pr" / "traces.jsonl", runs(20, denied_every=None))
