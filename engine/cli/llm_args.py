@@ -143,9 +143,9 @@ def finish(args: argparse.Namespace, outcome: Any, summary_lines: Sequence[str])
             if note.startswith("halo: LLM analysis"):  # why it failed or stopped early: one line
                 print(note, flush=True)
     if args.print_answer and results and results[0].answer:
-        from engine.sanitize import strip_control
+        from engine.sanitize import clean
 
-        print(strip_control(results[0].answer), flush=True)
+        print(clean(results[0].answer), flush=True)
     if args.strict and (not results or engine_failed(results[0])):
         return EXIT_ENGINE_FAILED
     return None

@@ -53,6 +53,7 @@ from engine.llm.tools.base import (
 )
 from engine.llm.tools.findings_tools import GetFailureModesTool, GetTestsTool
 from engine.llm.tools.trace_tools import store_tools
+from engine.sanitize import clean_line
 
 WRAP_UP_NOTE = ("Budget notice: the run has used {pct:.0%} of its {what} budget. Wrap up now: {how}")
 ROOT_WRAP = "stop exploring, wait for nothing new, and call final_answer with what you have."
@@ -543,10 +544,11 @@ async def run_engine(
 
 
 def _failure(exc: Exception) -> str:
-    """One line for the notes: a provider's own message, or our bug's type and first line."""
+    """One clean line for the notes and totals: a provider's own message (its text is untrusted and reaches
+    the terminal), or our bug's type and first line."""
     if isinstance(exc, ModelError):
-        return str(exc)
-    return f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}"
+        return clean_line(str(exc))
+    return clean_line(f"{type(exc).__name__}: {(str(exc).strip().splitlines() or [''])[0][:300]}")
 
 
 def _first_message(settings: EngineSettings, findings: Any) -> str:

@@ -47,7 +47,7 @@ class Grounder:
             if note:
                 out.notes.append(note)
             if mode is None:
-                out.rejected.append(RejectedMode(title=clean(m.title)[:200], reason=reason, round=round_no,
+                out.rejected.append(RejectedMode(title=clean(m.title)[:200], reason=clean(reason), round=round_no,
                                                  signature=m.signature))
             else:
                 out.accepted.append(mode)
@@ -71,7 +71,7 @@ class Grounder:
             if (e.trace_id, sid) not in seen:
                 seen.add((e.trace_id, sid))
                 evidence.append(Evidence(trace_id=e.trace_id, span_id=sid))
-        note = f"{m.title[:80]}: dropped evidence with unknown span ids {', '.join(dropped[:3])}" if dropped else ""
+        note = clean(f"{m.title[:80]}: dropped evidence with unknown span ids {', '.join(dropped[:3])}") if dropped else ""
         if not evidence:
             why = "no evidence left: every cited span id is unknown" if dropped else "no evidence cited"
             return None, why, note

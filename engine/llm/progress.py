@@ -12,7 +12,7 @@ import time
 from typing import Any, TextIO
 
 from engine.llm.events import EngineEvent
-from engine.sanitize import strip_control
+from engine.sanitize import clean
 
 _PLAIN_KINDS = frozenset({"agent_start", "agent_end", "compaction", "wrap_up", "forced_finish", "correction",
                           "notice", "final_answer", "run_end", "model_error"})
@@ -71,7 +71,7 @@ class ProgressReporter:
         if event is None or self.tty:
             return head
         what = _describe(event)
-        return strip_control(f"{head} · {what}" if what else head)
+        return clean(f"{head} · {what}" if what else head)
 
 
 def _describe(event: EngineEvent) -> str:

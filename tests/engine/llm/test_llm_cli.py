@@ -71,6 +71,25 @@ def test_halo_engine_form(scripted, tau_path, tmp_path, capsys, monkeypatch):
     assert "maximum_depth=1" in req["messages"][0]["content"]
 
 
+def test_printed_answer_and_failure_line_are_cleaned(scripted, tau_path, tmp_path, capsys, monkeypatch):
+    from scripted_server import http_error
+
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    secret = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4"
+    answer = f"\x1b]8;;http://evil\x07done\x1b[2J key {secret}"
+    srv = scripted(lambda req, n: calls(("final_answer", {"answer": answer, "failure_modes": []})))
+    assert main([str(tau_path), "-p", "q", "--model", "m1", "--base-url", srv.url, "--api-key", "k"]) == 0
+    out = capsys.readouterr().out
+    assert "done" in out and "\x1b" not in out and secret not in out
+    down = scripted(lambda req, n: http_error(400, f"\x1b[31mno such model {secret}"))
+    assert main([str(tau_path), "-p", "q", "--model", "m1", "--base-url", down.url, "--api-key", "k"]) == 0
+    out = capsys.readouterr().out
+    failed = [line for line in out.splitlines() if "LLM analysis failed" in line]
+    assert len(failed) == 1 and "no such model" in failed[0], out
+    assert "\x1b" not in out and secret not in out
+
+
 def test_api_key_flag_wins_over_the_environment(scripted, tau_path, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("OPENAI_API_KEY", "from-env")

@@ -73,3 +73,17 @@ def test_unsigned_mode_is_unverified_but_checked(tau_store):
     assert out.rejected[0].reason.startswith("unknown trace id")
     msg = rejection_message(out.rejected, out.accepted)
     assert "- unsigned with a bad id: unknown trace id" in msg and "1 accepted" in msg
+
+
+def test_model_text_in_reasons_and_notes_is_cleaned(tau_store):
+    tid, sid, _ = _payment_evidence(tau_store)
+    secret = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4"
+    out = Grounder(tau_store).check([
+        _mode(title="a", evidence=[{"trace_id": f"\x1b[2J{secret}"}]),
+        _mode(title=f"b\x1b[31m {secret}", evidence=[{"trace_id": tid, "span_id": sid},
+                                                       {"trace_id": tid, "span_id": f"\x07{secret}"}],
+              signature=PAYMENT),
+    ], 1)
+    assert "unknown trace id" in out.rejected[0].reason and len(out.notes) == 1
+    for text in (out.rejected[0].reason, out.notes[0]):
+        assert "\x1b" not in text and "\x07" not in text and secret not in text
