@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +133,16 @@ def failing_tests(m: FailureMode, outcomes: Mapping[str, str] | None) -> list[st
     return ids if m.failing_test_count >= m.test_count else []
 
 
+def reproducible(failing: Sequence[str]) -> list[str]:
+    """The failing node ids a ``pytest`` command can run, at most ``MAX_REPRO_IDS``."""
+    return [n for n in failing if _is_pytest_id(n)][:MAX_REPRO_IDS]
+
+
+def reproduce_command(ids: Sequence[str]) -> str:
+    """``pytest <ids>``, each id cleaned and shell-quoted: parametrized ids carry spaces, quotes and ``;``."""
+    return "pytest " + " ".join(shlex.quote(clean(n)) for n in ids)
+
+
 def snapshot_name(findings: Findings) -> str:
     """A content-derived file name: the same findings give the same snapshot, different ones a new file."""
     digest = hashlib.sha256(findings.model_dump_json(exclude={"gate"}).encode()).hexdigest()[:12]
@@ -164,13 +174,12 @@ def build_brief(
                   baseline=_rel(baseline, run_from) if baseline is not None else None)
     for m in sorted((m for m in findings.failure_modes if m.verified), key=mode_order):
         failing = failing_tests(m, outcomes)
-        ids = [n for n in failing if _is_pytest_id(n)][:MAX_REPRO_IDS]
+        ids = reproducible(failing)
         reproduce = verify = note = None
         if ids:
-            quoted = " ".join(shlex.quote(clean(n)) for n in ids)
-            reproduce = f"pytest {quoted}"
+            reproduce = reproduce_command(ids)
             verify = (f"pytest --halo --halo-dir {shlex.quote(verify_dir)} --halo-baseline {shlex.quote(base_arg)} "
-                      f"--halo-fail-on regressed {quoted}")
+                      f"--halo-fail-on regressed {reproduce.removeprefix('pytest ')}")
             if len(failing) > len(ids):
                 note = f"{len(ids)} of the {len(failing)} failing tests"
         elif failing:

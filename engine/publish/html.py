@@ -18,7 +18,7 @@ import orjson
 
 from engine.findings import FailureMode, Findings, GateEntry
 from engine.findings_words import in_words, outcome_phrase
-from engine.publish.brief import failing_tests
+from engine.publish.brief import failing_tests, reproduce_command, reproducible
 from engine.safe_io import atomic_write_text
 from engine.sanitize import clean, excerpt
 
@@ -130,7 +130,7 @@ def build_payload(findings: Findings, outcomes: Mapping[str, str], load_traces: 
 def _mode_row(m: FailureMode, findings: Findings, status: str, entry: GateEntry | None,
               outcomes: Mapping[str, str]) -> dict[str, Any]:
     tests = sorted({clean(e.test_nodeid) for e in m.evidence if e.test_nodeid})
-    repro = failing_tests(m, outcomes)[:10]
+    repro = reproducible(failing_tests(m, outcomes))
     return {
         "id": clean(m.id), "title": excerpt(clean(m.title), 300), "category": clean(m.category), "status": status,
         "source": m.source, "run_count": m.run_count, "prevalence": m.prevalence,
@@ -141,7 +141,7 @@ def _mode_row(m: FailureMode, findings: Findings, status: str, entry: GateEntry 
         "suggested_fix": excerpt(clean(m.suggested_fix), TEXT_CAP) if m.suggested_fix else None,
         "example": excerpt(clean(m.example), TEXT_CAP) if m.example else None,
         "locations": [{"path": clean(loc.path), "line": loc.line, "why": clean(loc.why)} for loc in m.locations[:10]],
-        "reproduce": "pytest " + " ".join(clean(t) for t in repro) if repro else None,
+        "reproduce": reproduce_command(repro) if repro else None,
         "evidence": [{"trace_id": clean(e.trace_id), "span_id": clean(e.span_id), "test": clean(e.test_nodeid or "")}
                      for e in m.evidence],
         "tests": tests, "tests_complete": len(tests) >= m.test_count, "verified": m.verified,

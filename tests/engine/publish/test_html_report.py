@@ -233,3 +233,21 @@ def test_baseline_bars_and_the_new_filter_on_real_tau_bench_runs(browser: Any, c
     p.select_option("#status", "new")
     assert p.eval_on_selector_all(".mode", "ms => ms.map(m => m.dataset.id)") == [gate.new[0].id]
     assert page.errors == []
+
+
+def test_reproduce_command_quotes_node_ids_like_the_fix_brief() -> None:
+    """The page's reproduce command is the brief's: shell-quoted ids, only ids pytest can run."""
+    import shlex
+
+    from engine.findings import DatasetSummary
+    from engine.publish.html import build_payload
+
+    weird = "tests/test_a.py::test_x[a b;touch pwned]"
+    ids = [weird, "tests/test_a.py::test_two", "not-a-pytest-run-7"]
+    mode = FailureMode(id="fm-000000000001", title="boom", category="tool_error", detector="tool_error", key="k",
+                       run_count=3, test_count=3, failing_test_count=3, prevalence=0.5,
+                       evidence=[Evidence(trace_id=f"{i:032x}", span_id=f"{i:016x}", test_nodeid=n)
+                                 for i, n in enumerate(ids, 1)])
+    findings = Findings(failure_modes=[mode], dataset=DatasetSummary(runs=6, tests=6, failing_tests=3, run_unit="tests"))
+    payload = build_payload(findings, {n: "failed" for n in ids}, None)
+    assert shlex.split(payload["modes"][0]["reproduce"]) == ["pytest", "tests/test_a.py::test_two", weird]
