@@ -10,6 +10,16 @@ from scripted_server import calls, role_of, text, tool_names, tool_results, turn
 
 from engine.llm.engine import run_engine
 
+
+@pytest.fixture(autouse=True)
+def _sandbox_provisioned() -> None:
+    from engine.sandbox import SandboxUnavailable, provision
+
+    try:
+        provision.require()
+    except SandboxUnavailable as exc:
+        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
+
 CODE = """
 import traces
 rows = traces.rollups()
@@ -20,13 +30,6 @@ print(llm_query("Classify this error in one word", "payment amount does not add 
 
 
 def test_run_code_counts_over_every_trace_and_maps_a_cheap_model(scripted, make_settings, tau_store):
-    from engine.sandbox import SandboxUnavailable, provision
-
-    try:
-        provision.require()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
-
     def script(req, n):
         if role_of(req) == "other":  # llm_query from the sandboxed code, on the synthesis model
             assert req["model"] == "cheap" and "payment amount does not add up" in req["messages"][-1]["content"]
@@ -58,13 +61,6 @@ print(refused)
 
 
 def test_llm_query_stops_at_the_runs_token_budget(scripted, make_settings, tau_store):
-    from engine.sandbox import SandboxUnavailable, provision
-
-    try:
-        provision.require()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
-
     def script(req, n):
         if role_of(req) == "other":
             return text("billing", tokens_in=400, tokens_out=100)  # 500 tokens a query
@@ -84,12 +80,7 @@ def test_llm_query_stops_at_the_runs_token_budget(scripted, make_settings, tau_s
 
 def test_a_sandbox_that_cannot_start_is_off_for_the_rest_of_the_run(scripted, make_settings, tau_store):
     from engine.llm.tools.run_code import RunCodeProvider
-    from engine.sandbox import SandboxLimits, SandboxUnavailable, provision
-
-    try:
-        provision.require()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
+    from engine.sandbox import SandboxLimits
 
     def script(req, n):
         if turn_of(req) < 2:
@@ -106,12 +97,6 @@ def test_a_sandbox_that_cannot_start_is_off_for_the_rest_of_the_run(scripted, ma
 
 
 def test_parallel_run_code_calls_each_see_their_own_selection(scripted, make_settings, tau_store):
-    from engine.sandbox import SandboxUnavailable, provision
-
-    try:
-        provision.require()
-    except SandboxUnavailable as exc:
-        pytest.skip(f"{exc} (CI runs `halo sandbox setup`)")
     first, second = tau_store.trace_ids[:2]
     code = "import traces\nprint(sorted({s['trace_id'] for s in traces.spans()}))"
 
