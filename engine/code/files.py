@@ -10,11 +10,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-SKIP_DIRS = frozenset({
-    ".git", ".hg", ".svn", ".venv", "venv", "env", ".env", "node_modules", "__pycache__", "site-packages",
-    "build", "dist", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".ruff_cache", ".halo", ".eggs",
-    "tests", "test", "testing",
-})
+VCS_DIRS = frozenset({".git", ".hg", ".svn"})  # never read: remotes and CI checkouts keep credentials here
+NOT_PROJECT_DIRS = VCS_DIRS | {
+    ".venv", "venv", "node_modules", "__pycache__", "site-packages", ".tox", ".nox", ".mypy_cache", ".pytest_cache",
+    ".ruff_cache", ".halo",
+}
+SKIP_DIRS = NOT_PROJECT_DIRS | {"env", ".env", "build", "dist", ".eggs", "tests", "test", "testing"}
 MAX_SOURCE_BYTES = 1_000_000
 
 

@@ -1,8 +1,8 @@
 """Read-only code tools over the project under test: ``list_files``, ``grep_files``, ``read_file``.
 
-Every path is relative to the repository root and must stay inside it: absolute paths, ``..``
-and symlinks that lead out are refused, binary files are refused, and every answer fits a byte
-budget. The model asking may be steered by trace text (attacker-controlled), so these tools
+Every path is relative to the repository root and must stay inside it: absolute paths, ``..``,
+symlinks that lead out and version-control internals are refused, binary files are refused, and
+every answer fits a byte budget. The model asking may be steered by trace text (attacker-controlled), so these tools
 treat their arguments as hostile: regexes run on RE2 (linear time), nothing is executed.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path, PurePosixPath
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from engine.code.files import NOT_PROJECT_DIRS, VCS_DIRS
+
 DEFAULT_BUDGET = 16_000
 MAX_FILE_BYTES = 2_000_000
-_SKIP_DIRS = frozenset({".git", ".hg", ".svn", ".venv", "venv", "node_modules", "__pycache__", ".mypy_cache",
-                        ".pytest_cache", ".ruff_cache", ".tox", ".nox", ".halo", "site-packages"})
 
 
 class CodeToolError(ValueError):
@@ -50,7 +50,8 @@ class ReadFileArgs(BaseModel):
 
 
 def resolve_inside(root: Path, rel: str, *, want_file: bool) -> Path:
-    """``rel`` under ``root``, or ``CodeToolError``: no absolute paths, no ``..``, no symlink leading out."""
+    """``rel`` under ``root``, or ``CodeToolError``: no absolute paths, no ``..``, no symlink leading out,
+    nothing inside ``.git`` (a CI checkout keeps its token in ``.git/config``)."""
     if "\x00" in rel:
         raise CodeToolError("path contains a NUL byte")
     pure = PurePosixPath(rel.replace("\\", "/"))
@@ -61,9 +62,11 @@ def resolve_inside(root: Path, rel: str, *, want_file: bool) -> Path:
     base = root.resolve()
     path = (base / pure).resolve()
     try:
-        path.relative_to(base)
+        inside = path.relative_to(base)
     except ValueError:
         raise CodeToolError(f"{rel!r} leads outside the repository (a symlink?)") from None
+    if VCS_DIRS.intersection(inside.parts):
+        raise CodeToolError(f"{rel!r} is version-control internals; use the git tools instead")
     if want_file:
         if not path.is_file():
             raise CodeToolError(f"{rel!r} is not a file in the repository")
@@ -87,7 +90,7 @@ def _walk(root: Path, under: str, suffix: str) -> list[Path]:
     rootr = root.resolve()
     out: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(base):  # never follows symlinked folders
-        dirnames[:] = sorted(d for d in dirnames if d not in _SKIP_DIRS and not Path(dirpath, d).is_symlink())
+        dirnames[:] = sorted(d for d in dirnames if d not in NOT_PROJECT_DIRS and not Path(dirpath, d).is_symlink())
         for name in sorted(filenames):
             p = Path(dirpath, name)
             if name.endswith(suffix) and not p.is_symlink():

@@ -40,6 +40,17 @@ def test_read_file_refuses_paths_leading_out_of_the_root(repo, path):
         read_file(repo, ReadFileArgs(path=path))
 
 
+@pytest.mark.parametrize("path", [".git/config", "./.git/config", "pkg/../.git/config", "pkg/git_link"])
+def test_git_internals_are_never_read_or_searched(repo, path):
+    os.symlink(repo / ".git" / "config", repo / "pkg" / "git_link")
+    with pytest.raises(CodeToolError, match="version-control internals|'..' is not allowed"):
+        read_file(repo, ReadFileArgs(path=path))
+    with pytest.raises(CodeToolError, match="version-control internals"):
+        grep_files(repo, GrepFilesArgs(pattern="lookup_order", under=".git", suffix=""))
+    with pytest.raises(CodeToolError, match="version-control internals"):
+        list_files(repo, ListFilesArgs(under=".git"))
+
+
 def test_read_file_refuses_binary_and_reads_line_windows(repo):
     with pytest.raises(CodeToolError, match="binary"):
         read_file(repo, ReadFileArgs(path="pkg/logo.png"))
