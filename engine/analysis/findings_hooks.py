@@ -1,14 +1,16 @@
 """Let user code read and annotate the findings before the gate, and never remove anything from them.
 
 A hook (pytest's ``pytest_halo_findings``) may add notes, change a mode's ``suggested_fix``, fill
-``details`` or ``locations``. It may not make the gate pass by deleting a mode, a one-off, an
-observed signature or a piece of evidence: anything removed is put back and the hook gets a note.
+``details`` or ``locations``. It may not make the gate pass by deleting a mode (or taking it out
+of the gate: unverifying it, moving it into a never-gated category), a one-off, an observed
+signature or a piece of evidence: anything removed is put back and the hook gets a note.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from engine.analysis.baseline import INFORMATIONAL_CATEGORIES
 from engine.findings import Findings
 
 FindingsHook = Callable[[Findings], object]
@@ -16,7 +18,8 @@ FindingsHook = Callable[[Findings], object]
 
 def _inventory(f: Findings) -> tuple[set[str], set[str], set[str], dict[str, int]]:
     return (
-        {m.id for m in f.failure_modes if m.verified},  # unverified modes are not gated: a flip is a deletion
+        # the gated modes: unverifying one, or moving it into a never-gated category, is a deletion
+        {m.id for m in f.failure_modes if m.verified and m.category not in INFORMATIONAL_CATEGORIES},
         {o.id for o in f.one_offs},
         set(f.observed),
         {m.id: m.run_count for m in f.failure_modes},
