@@ -173,17 +173,20 @@ def make_suite(root: Path, spans: int) -> int:
 
 
 ARMS = ("plain", "peer", "halo")
+BEFORE_SRC: str | None = None  # ``--before-src``: an earlier pytest_halo tree, run as the "before" arm
 
 
 def run_suite(root: Path, arm: str) -> tuple[float, float, dict[str, Any]]:
     """(wall seconds, CPU seconds of the pytest process, its GC stats) for one run of ``arm`` (plain | peer | halo)."""
     args = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
-    args += ["--halo", "--halo-skip-analysis"] if arm == "halo" else []
+    args += ["--halo", "--halo-skip-analysis"] if arm in ("halo", "before") else []
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HALO", "PYTEST_XDIST", "PYTEST_CURRENT"))}
     env.pop("BENCH_PEER_FILE", None)
     env["BENCH_GC_FILE"] = str(root / "gc.json")
     if arm == "peer":
         env["BENCH_PEER_FILE"] = str(root / "peer.jsonl")
+    if arm == "before" and BEFORE_SRC:
+        env["PYTHONPATH"] = os.pathsep.join(x for x in (BEFORE_SRC, env.get("PYTHONPATH")) if x)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run(args, cwd=root, env=env, capture_output=True, text=True)
@@ -237,7 +240,7 @@ def bench_suite(spans: int, repeat: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         total = make_suite(root, spans)
-        return {"spans": total, **compare(root, repeat)}
+        return {"spans": total, **compare(root, repeat, ARMS + (("before",) if BEFORE_SRC else ()))}
 
 
 def bench_example(repeat: int) -> dict[str, Any]:
@@ -270,6 +273,10 @@ def render(proc: dict[str, float], suite: dict[str, Any], example: dict[str, Any
         f"| support-agent example (26 openai-agents tests, {example['captured']} spans), plain / halo, median wall | "
         f"{example['plain_wall']:.2f} s / {example['halo_wall']:.2f} s ({example['halo_wall_pct']:+.1f} % wall, "
         f"{example['halo_cpu_pct']:+.1f} % CPU) |\n")
+    before_line = "" if "before_wall_pct" not in suite else (
+        f"The same rounds also ran the capture code before this change (`--before-src`) as a fourth arm: "
+        f"**{suite['before_wall_pct']:+.1f} % wall**, {suite['before_cpu_pct']:+.1f} % CPU, "
+        f"GC {gc('before')}.\n\n")
     return f"""## Capture
 
 Measured by `python benchmarks/bench_capture.py --spans {n} --repeat {rounds}` \
@@ -307,7 +314,7 @@ when its queue (2048) is full: it kept {suite['peer_exported']} of {n}.
 {example_row}
 {ANALYSIS}
 
-Single runs (wall, s): plain {runs(suite['plain_runs'])}; peer {runs(suite['peer_runs'])}; halo {runs(suite['halo_runs'])}.
+{before_line}Single runs (wall, s): plain {runs(suite['plain_runs'])}; peer {runs(suite['peer_runs'])}; halo {runs(suite['halo_runs'])}.
 """
 
 
@@ -329,8 +336,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=6)
     ap.add_argument("--micro", type=int, default=20_000, help="spans for the per-span micro-benchmark")
     ap.add_argument("--no-example", action="store_true", help="skip the support-agent example suite")
+    ap.add_argument("--before-src", help="a directory holding an earlier pytest_halo package "
+                    "(e.g. from `git archive REV pytest_halo | tar -x -C DIR`), run as a fourth arm")
     ap.add_argument("--write-readme", action="store_true")
     args = ap.parse_args()
+    global BEFORE_SRC
+    BEFORE_SRC = args.before_src
     proc = bench_processor(args.micro)
     print({k: round(v, 2) for k, v in proc.items()})
     suite = bench_suite(args.spans, args.repeat)

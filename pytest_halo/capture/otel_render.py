@@ -243,7 +243,7 @@ class SpanRenderer:
                             f'"trace_state":{ts_json},"name":{name_json},"kind":"{kind}",'
                             f'"start_time":"{fast_iso(start)}","end_time":"{fast_iso(max(end, start))}",'
                             f'"status":{status},{block}')
-                write(head.encode() + body[:-1] + sfx_comma if len(body) > 2 else head.encode() + b"{" + sfx)
+                write(b"".join((head.encode(), body[:-1], sfx_comma)) if len(body) > 2 else head.encode() + b"{" + sfx)
                 count += 1
                 trace_ids[tid] = None
             except Exception:  # noqa: S112 - one odd span must not lose the test's others
