@@ -41,7 +41,7 @@ def gate_phrase(g: Gate) -> str:
             return f"gate: FAILED — {' and '.join(b for b in bits if b)} failure {'mode' if len(g.failing_ids) == 1 else 'modes'} {vs}"
         if g.fail_on == "any" and g.failing_ids:
             return f"gate: FAILED — {plural(len(g.failing_ids), 'failure mode')} found (fail-on any)"
-        reason = g.notes[0] if g.notes else "see the notes"
+        reason = md_text(g.notes[0]) if g.notes else "see the notes"  # notes may quote mode titles
         return f"gate: FAILED — {reason}"
     if not g.baseline:
         return "gate: no baseline to compare with (pass)"

@@ -103,6 +103,8 @@ def test_phrases() -> None:
         "gate: FAILED — 2 failure modes found (fail-on any)"
     assert gate_phrase(Gate(baseline="b", verdict="fail", notes=["baseline b.json is not valid JSON"])) == \
         "gate: FAILED — baseline b.json is not valid JSON"
+    hostile = gate_phrase(Gate(baseline="b", verdict="fail", notes=["emerging: fm-1 <img src=x onerror=alert(1)> @octocat"]))
+    assert "\\<img" in hostile and "@octocat" not in hostile and hostile.startswith("gate: FAILED — emerging")
     assert gate_phrase(Gate(baseline="b", emerging=[GateEntry(id="x", title="t")])) == \
         "gate: no new failure modes vs baseline (1 emerging, not gated)"
     m = _mode(1, "tool_error", "t", failing=2)
