@@ -109,7 +109,7 @@ def publish(
     if wants_github and not ctx.token:
         result.notices.append("no GitHub token (pass github-token): nothing published to the pull request")
     elif wants_github:
-        repo = make_client().get_repo(ctx.repository)  # lazy: the client is
+        repo = make_client().get_repo(ctx.repository)  # no request: the client is lazy (make_github)
 
     if repo is not None and opts.comment_mode != "off":
         _comment(repo, ctx, f, opts, links, result)
