@@ -93,7 +93,7 @@ def summary_lines(findings: Findings, report: Path | None = None, other_outputs:
     )
     lines.append(f"halo: {found} in {d.spans} spans, {plural(d.traces, 'trace')}; " + ", ".join(extra))
     if findings.llm is not None:
-        lines.append("halo: " + findings.llm.describe())
+        lines.append("halo: " + clean_line(findings.llm.describe()))  # why it stopped may quote the provider
     for i, members in enumerate(roots[:TOP_N], 1):
         lead = members[0]
         facets = [facet_label(m.category) for m in members[1:]]

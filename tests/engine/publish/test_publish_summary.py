@@ -73,3 +73,15 @@ def test_modes_in_a_green_run_count_tests_not_failing_ones() -> None:
     lines = summary_lines(Findings(dataset=green, failure_modes=[mode]))
     assert lines[0].startswith("halo: all 4 tests passed · gate:")
     assert lines[2] == "  1. Tool `fetch_page` fails — 3 tests, all passing  fm-000000000001"
+
+
+def test_llm_line_is_cleaned() -> None:
+    """Why the engine stopped can quote a provider's error text: no escapes, no secrets on the terminal."""
+    from engine.findings import LLMTotals
+
+    f = _findings()
+    f.llm = LLMTotals(model="gpt-4o-mini", requests=2, stopped_because="error: 500 \x1b[2J\x1b]0;pwned\x07 key sk-proj-"
+                      + "a" * 40)
+    line = next(x for x in summary_lines(f) if x.startswith("halo: LLM"))
+    assert "\x1b" not in line and "\x07" not in line and "sk-proj-" + "a" * 40 not in line
+    assert "[REDACTED]" in line and line.startswith("halo: LLM gpt-4o-mini · 2 requests")
