@@ -363,7 +363,7 @@ class _AgentLoop:
             if i > 0 or end is not None:
                 self.convo.add({"role": "tool", "tool_call_id": call.id, "content": "ignored: one final_answer per turn"})
                 continue
-            text, end = self._final_answer(call.arguments)
+            text, end = await self._final_answer(call.arguments)
             self.convo.add({"role": "tool", "tool_call_id": call.id, "content": text})
         return end
 
@@ -402,7 +402,7 @@ class _AgentLoop:
                                                                         "bytes": len(text)}))
         return text
 
-    def _final_answer(self, raw: str) -> tuple[str, _AgentEnd | None]:
+    async def _final_answer(self, raw: str) -> tuple[str, _AgentEnd | None]:
         """Check the proposed modes; one correction round, then accept what holds."""
         run = self.run
         try:
@@ -419,7 +419,8 @@ class _AgentLoop:
                         for m in args.failure_modes]
             notes: list[str] = []
         else:
-            out = run.grounder.check(args.failure_modes, round_no)
+            grounder = run.grounder  # a whole-store signature scan: off the event loop, behind the store lock
+            out = await run.run_blocking(lambda: grounder.check(args.failure_modes, round_no))
             checked_accepted, rejected, notes = out.accepted, out.rejected, out.notes
         run.notes.extend(notes)
         run.rejected.extend(rejected)
