@@ -8,6 +8,7 @@ base ref resolves. The provider's ``changed_files`` line tells the engine what t
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +32,11 @@ from engine.code.tools import CodeToolError
 
 @dataclass
 class CodeTool:
-    """One read-only tool: a plain function of its pydantic arguments, run off the event loop."""
+    """One read-only tool: a plain function of its pydantic arguments, run in a worker thread.
+
+    Not through the run's ``run_blocking``: that serialises trace-store calls, and a grep over the
+    repository has no reason to wait for them (or make them wait).
+    """
 
     name: str
     description: str
@@ -42,11 +47,8 @@ class CodeTool:
     async def run(self, ctx: Any, args: Any) -> Any:
         from engine.llm.tools.base import ToolError
 
-        run_blocking = getattr(ctx.env, "run_blocking", None) if ctx is not None else None
         try:
-            if run_blocking is not None:
-                return await run_blocking(lambda: self.func(args))
-            return self.func(args)
+            return await asyncio.to_thread(self.func, args)
         except CodeToolError as exc:
             raise ToolError(str(exc)) from None
 
