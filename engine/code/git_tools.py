@@ -117,9 +117,7 @@ def diff_base(root: Path, explicit: str | None = None) -> str | None:
 def _path_args(root: Path, path: str) -> list[str]:
     if not path:
         return []
-    p = resolve_inside(root, path, want_file=False) if not (root / path).is_file() else resolve_inside(
-        root, path, want_file=True)
-    return ["--", p.relative_to(root.resolve()).as_posix()]
+    return ["--", resolve_inside(root, path, want_file=None).relative_to(root.resolve()).as_posix()]
 
 
 @dataclass

@@ -49,9 +49,9 @@ class ReadFileArgs(BaseModel):
     end_line: int | None = Field(None, ge=1, description="last line to show (default: start_line + 199)")
 
 
-def resolve_inside(root: Path, rel: str, *, want_file: bool) -> Path:
+def resolve_inside(root: Path, rel: str, *, want_file: bool | None) -> Path:
     """``rel`` under ``root``, or ``CodeToolError``: no absolute paths, no ``..``, no symlink leading out,
-    nothing inside ``.git`` (a CI checkout keeps its token in ``.git/config``)."""
+    nothing inside ``.git`` (a CI checkout keeps its token in ``.git/config``). ``want_file`` None: file or folder."""
     if "\x00" in rel:
         raise CodeToolError("path contains a NUL byte")
     pure = PurePosixPath(rel.replace("\\", "/"))
@@ -67,7 +67,10 @@ def resolve_inside(root: Path, rel: str, *, want_file: bool) -> Path:
         raise CodeToolError(f"{rel!r} leads outside the repository (a symlink?)") from None
     if VCS_DIRS.intersection(inside.parts):
         raise CodeToolError(f"{rel!r} is version-control internals; use the git tools instead")
-    if want_file:
+    if want_file is None:  # either
+        if not (path.is_file() or path.is_dir()):
+            raise CodeToolError(f"{rel!r} is not a file or folder in the repository")
+    elif want_file:
         if not path.is_file():
             raise CodeToolError(f"{rel!r} is not a file in the repository")
     elif not path.is_dir():

@@ -109,6 +109,9 @@ def test_git_tools_are_read_only_and_refuse_options_and_paths_out(repo):
     tools = GitTools(repo, base)
     assert "+    raise ValueError(\"refunds disabled\")" in tools.git_diff(GitDiffArgs())
     assert "disable refunds" in tools.git_log(GitLogArgs(path="app/tools.py"))
+    assert "disable refunds" in tools.git_log(GitLogArgs(path="app"))  # a folder works as well as a file
+    with pytest.raises(CodeToolError, match="not a file or folder"):
+        tools.git_log(GitLogArgs(path="app/missing.py"))
     assert "disable refunds" in tools.git_show(GitShowArgs(rev="HEAD"))
     assert "refunds disabled" in tools.git_blame(GitBlameArgs(path="app/tools.py", start_line=1, end_line=20))
     for bad in ("--output=/tmp/pwned", "-p", "HEAD;rm -rf /", "a..b"):
