@@ -12,6 +12,11 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engine.findings import Findings
 
 SUBCOMMANDS = ("index", "convert", "analyze", "github", "sandbox", "run-code", "brief", "report")
 
@@ -39,6 +44,22 @@ def check_input_paths(paths: Sequence[str | os.PathLike[str]], *, allow_missing:
             raise UsageError(f"cannot read {os.fspath(path)}: {exc.strerror or exc}") from None
     if missing and not allow_missing:
         raise UsageError(f"no such file or directory: {', '.join(missing)}")
+
+
+def read_findings_arg(path: str | os.PathLike[str]) -> Findings:
+    """A findings file named on the command line, or ``UsageError`` naming the real cause.
+
+    The baseline reader already tells missing, FIFO, empty, truncated, not-JSON and wrong-schema
+    files apart; ``halo report``, ``halo brief`` and ``halo github`` all read findings through it.
+    """
+    from engine.analysis.baseline import BaselineError, load_baseline
+
+    try:
+        findings = load_baseline(Path(path), update_flag="`pytest --halo` or `halo analyze`")
+    except BaselineError as exc:
+        raise UsageError(str(exc).replace("baseline ", "findings ", 1)) from None
+    assert findings is not None  # load_baseline returns None only when asked to create the file
+    return findings
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from engine.cli import UsageError
+from engine.cli import UsageError, read_findings_arg
 
 DEFAULT_FINDINGS = Path(".halo/findings.json")
 
@@ -39,16 +39,10 @@ def _repo_of(findings_path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from engine.code.locate import locate_modes
-    from engine.findings import Findings
     from engine.publish.brief import build_brief, render_brief, write_snapshot
 
     path: Path = args.findings
-    if not path.is_file():
-        raise UsageError(f"no findings file at {path} (run `pytest --halo` or `halo analyze` first)")
-    try:
-        findings = Findings.read(path)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read {path}: {str(exc).splitlines()[0]}") from exc
+    findings = read_findings_arg(path)
     repo = args.repo or _repo_of(path)
     if not repo.is_dir():
         raise UsageError(f"--repo {repo} is not a directory")

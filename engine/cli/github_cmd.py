@@ -13,10 +13,9 @@ import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.cli import UsageError
+from engine.cli import UsageError, read_findings_arg
 
 if TYPE_CHECKING:
-    from engine.findings import Findings
     from engine.publish.github.context import RunContext
 
 DEFAULT_FINDINGS = Path(".halo/findings.json")
@@ -64,23 +63,12 @@ def _context() -> RunContext:
         raise UsageError(str(exc)) from exc
 
 
-def _findings(path: Path) -> Findings:
-    from engine.findings import Findings
-
-    if not path.is_file():
-        raise UsageError(f"findings file not found: {path} (run pytest --halo or halo analyze first)")
-    try:
-        return Findings.read(path)
-    except ValueError as exc:
-        raise UsageError(f"unreadable findings file {path}: {str(exc).splitlines()[0]}") from exc
-
-
 def run_publish(args: argparse.Namespace) -> int:
     from engine.publish.github.client import make_github
     from engine.publish.github.publish import PublishOptions, publish
 
     ctx = _context()
-    findings = _findings(args.findings)
+    findings = read_findings_arg(args.findings)
     opts = PublishOptions(
         findings_path=args.findings,
         comment_mode=args.comment_mode,
@@ -102,7 +90,7 @@ def run_baseline_save(args: argparse.Namespace) -> int:
         print(f"halo github baseline save: not a push to {ctx.default_branch}: no baseline saved")
         write_outputs(ctx.output_file, {"saved": "false"})
         return 0
-    _findings(args.findings)  # refuse to save something unreadable
+    read_findings_arg(args.findings)  # refuse to save something unreadable
     staged = stage(args.findings, args.out, include_traces=args.include_traces)
     name = artifact_name(ctx.job_slug())
     write_outputs(ctx.output_file, {"saved": "true", "name": name, "dir": str(args.out)})

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engine.cli import UsageError, check_input_paths
+from engine.cli import check_input_paths, read_findings_arg
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,18 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from engine.analysis.baseline import BaselineError, load_baseline
     from engine.analysis.pipeline import read_tests_file
     from engine.publish.html import HtmlReport
     from engine.publish.outputs import MarkdownReport
     from engine.traces.problems import Problems
 
-    check_input_paths([args.findings])
-    try:  # the baseline reader names the real cause of a bad findings file (not JSON, truncated, wrong schema)
-        findings = load_baseline(args.findings)
-    except BaselineError as exc:
-        raise UsageError(str(exc).replace("baseline ", "findings ", 1)) from None
-    assert findings is not None
+    findings = read_findings_arg(args.findings)
     out = args.out or args.findings.parent
     out.mkdir(parents=True, exist_ok=True)
     written = MarkdownReport().publish(findings, out)

@@ -224,3 +224,19 @@ def test_a_foreign_engine_package_is_named_in_one_line(tmp_path: Path) -> None:
     proc = _halo("--version", cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(tmp_path / "broken")})
     assert proc.returncode == 2
     _one_error_line(proc.stderr, "cannot import pytest-halo's 'engine' package", "RuntimeError")
+
+
+@pytest.mark.parametrize("command", [("brief",), ("report",), ("github", "publish", "--findings")])
+@pytest.mark.parametrize("case", ["truncated", "schema2", "missing"])
+def test_commands_reading_findings_name_the_real_cause(command: tuple[str, ...], case: str, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """``halo brief``, ``halo report`` and ``halo github publish`` read a findings file as the gate reads a baseline."""
+    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/agent")
+    path = tmp_path / "findings.json"
+    if case != "missing":
+        path.write_bytes(BAD_BASELINES[case][0])
+    expected = BAD_BASELINES[case][1] if case != "missing" else "does not exist"
+    assert main([*command, str(path)]) == 2
+    line = _one_error_line(capsys.readouterr().err, f"findings {path}", expected)
+    assert "validation error" not in line
