@@ -2,7 +2,9 @@
 
 One trace per run: a root span, an agent span per agent (nested under the tool call that
 spawned it), an LLM span per answered request and a tool span per tool call, with the
-GenAI attribute names the normalizer already understands.
+GenAI attribute names the normalizer already understands. Tool arguments, results and errors are
+redacted before they are kept: the file lands in the output folder (often a CI artifact) and a tool
+result can carry a secret read from the traces or the repository.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from engine.sanitize import redact
 from engine.traces.span import KIND_INTERNAL, STATUS_ERROR, STATUS_OK, make_span
 
 KIND_CLIENT = "SPAN_KIND_CLIENT"
@@ -41,7 +44,7 @@ class SelfTracer:
         span = make_span(
             trace_id=self.trace_id, span_id=span_id, parent_span_id=parent, name=name, kind=kind,
             start_ns=start_ns, end_ns=self.now(), status_code=STATUS_ERROR if error else STATUS_OK,
-            status_message=error[:500], attributes={k: v for k, v in attributes.items() if v is not None},
+            status_message=redact(error[:500]), attributes={k: v for k, v in attributes.items() if v is not None},
             resource_attributes={"service.name": "halo-engine"}, scope_name="engine.llm",
         )
         with self._lock:
@@ -58,7 +61,8 @@ class SelfTracer:
     def tool(self, parent: str, start_ns: int, name: str, arguments: str, result: str, error: str = "") -> None:
         self.add(span_id=self.new_id(), parent=parent, name=f"execute_tool {name}", start_ns=start_ns, error=error,
                  attributes={"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name,
-                             "gen_ai.tool.call.arguments": arguments[:2000], "gen_ai.tool.call.result": result[:2000]})
+                             "gen_ai.tool.call.arguments": redact(arguments[:2000]),
+                             "gen_ai.tool.call.result": redact(result[:2000])})
 
     def write(self, out_dir: Path) -> Path | None:
         try:

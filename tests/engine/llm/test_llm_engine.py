@@ -401,3 +401,17 @@ def test_without_a_store_tools_error_and_modes_are_rejected(scripted, make_setti
     assert tool_results(srv.requests[1])[0] == "error: the trace store is unavailable in this run"
     assert result.modes == [] and result.rejected[0].reason == "trace store unavailable"
     assert result.answer == "guess"
+
+
+def test_engine_trace_keeps_no_secret_a_tool_call_carried(scripted, make_settings, tau_store, tmp_path):
+    secret = "sk-proj-" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4"
+
+    def script(req, n):
+        if turn_of(req) == 0:
+            return calls(("get_context_item", {"item_id": secret}))
+        assert secret in tool_results(req, "get_context_item")[0]  # the model itself sees its own text
+        return calls(FINISH)
+
+    result, _ = run(make_settings(scripted(script)), tau_store, out_dir=tmp_path)
+    written = result.engine_trace.read_text()
+    assert "get_context_item" in written and "[REDACTED]" in written and secret not in written
