@@ -8,6 +8,7 @@ original. The newest ``keep_recent`` tool results are never compacted.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -114,8 +115,6 @@ class Conversation:
             batch, pending = pending[:8], pending[8:]
             summaries: list[str | None] = [None] * len(batch)
             if summarize is not None:
-                import asyncio
-
                 summaries = list(await asyncio.gather(*(summarize(self.messages[i]["content"]) for i in batch)))
             for i, summary in zip(batch, summaries, strict=True):
                 self.replace(i, summary or excerpt_summary(self.messages[i]["content"]))

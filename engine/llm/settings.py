@@ -110,6 +110,11 @@ class EngineSettings(BaseModel):
         return default_cache_dir() / "llm"
 
 
+# the plugin's LLMSettings fields that carry over under the same name
+_PLUGIN_FIELDS = ("base_url", "api_key_env", "timeout_s", "max_cost_usd", "prompt", "max_depth", "max_turns",
+                  "max_tokens", "replay", "strict")
+
+
 def from_plugin(llm: Any) -> EngineSettings:
     """The engine's settings from the plugin's ``LLMSettings`` (or an ``EngineSettings`` / mapping)."""
     if isinstance(llm, EngineSettings):
@@ -120,20 +125,8 @@ def from_plugin(llm: Any) -> EngineSettings:
     if not data.get("model"):
         raise ValueError("no model configured")
     out: dict[str, Any] = {"model": data["model"]}
-    rename = {
-        "base_url": "base_url",
-        "api_key_env": "api_key_env",
-        "timeout_s": "timeout_s",
-        "max_cost_usd": "max_cost_usd",
-        "prompt": "prompt",
-        "max_depth": "max_depth",
-        "max_turns": "max_turns",
-        "max_tokens": "max_tokens",
-        "replay": "replay",
-        "strict": "strict",
-    }
-    for src, dst in rename.items():
-        value = data.get(src)
+    for name in _PLUGIN_FIELDS:
+        value = data.get(name)
         if value is not None and value != "":
-            out[dst] = value
+            out[name] = value
     return EngineSettings.model_validate(out)
