@@ -22,6 +22,10 @@ EXIT_ENGINE_FAILED = 3
 _LLM_ONLY = ("prompt", "base_url", "api_key", "headers", "synthesis_model", "compaction_model", "max_cost",
              "max_tokens", "llm_replay", "temperature", "max_output_tokens", "reasoning_effort")
 
+# settings fields whose flag has another name (the rest are --field-name)
+_FLAG_OF = {"max_cost_usd": "--max-cost", "timeout_s": "--llm-timeout", "max_retries": "--llm-max-retries",
+            "replay": "--llm-replay", "cache": "--no-llm-cache", "repo_path": "--repo"}
+
 
 def add_llm_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("LLM engine (halo-engine's flags; needs pip install \"pytest-halo[llm]\")")
@@ -96,7 +100,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(x) for x in err.get("loc", ()))
-        raise UsageError(f"--{where.replace('_', '-')}: {err.get('msg', 'invalid')}") from None
+        flag = _FLAG_OF.get(where, f"--{where.replace('_', '-')}")
+        raise UsageError(f"{flag}: {err.get('msg', 'invalid')}") from None
 
 
 def build_reasoners(args: argparse.Namespace) -> list[Any]:

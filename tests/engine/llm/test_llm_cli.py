@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from scripted_server import calls, role_of, tool_results, turn_of
 from test_llm_tau_bench import tau_script
 
@@ -104,6 +105,16 @@ def test_llm_flags_without_a_model_are_one_line(tau_path, tmp_path, capsys):
     assert main(["analyze", str(tau_path), "--out", str(tmp_path / "o"), "-p", "hi", "--max-cost", "1"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["halo analyze: error: --prompt, --max-cost need --model M (the LLM engine is off without a model)"]
+
+
+@pytest.mark.parametrize(("flags", "named"), [(["--max-cost", "-1"], "--max-cost"),
+                                               (["--llm-timeout", "0"], "--llm-timeout"),
+                                               (["--max-depth", "9"], "--max-depth")])
+def test_a_bad_llm_value_names_the_flag_given(tau_path, tmp_path, capsys, flags, named):
+    args = ["analyze", str(tau_path), "--out", str(tmp_path / "o"), "--model", "m", "--base-url", "http://x/v1"]
+    assert main([*args, *flags]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"halo analyze: error: {named}: "), err
 
 
 def test_model_without_openai_names_the_extra(tau_path, tmp_path):
