@@ -130,7 +130,6 @@ class ModelClient:
         self._sleep = sleep
         self.deadline: float | None = None  # time.monotonic() past which no retry is waited for (the run's budget)
         self._rng = random.Random()
-        self.http_attempts = 0
 
     async def close(self) -> None:
         await self._client.close()
@@ -215,7 +214,6 @@ class ModelClient:
     async def _send(self, request: dict[str, Any]) -> dict[str, Any]:
         import openai
 
-        self.http_attempts += 1
         try:
             raw = await self._client.chat.completions.with_raw_response.create(**request)
         except openai.RateLimitError as exc:

@@ -118,8 +118,6 @@ class RunState:
         self.grounder = Grounder(store) if store is not None else None
         self.rejected: list[RejectedMode] = []
         self.notes: list[str] = []
-        self.providers = providers
-        self._run_code_noticed = False
         extras = {"repo_root": settings.repo_path} if settings.repo_path is not None else {}
         self.env = ToolEnvironment(store=store, settings=settings, findings=findings, tests_file=tests_file,
                                    out_dir=out_dir, complete_text=self.complete_text, run_blocking=self.run_blocking,
@@ -146,14 +144,9 @@ class RunState:
             line = f"no price known for {settings.root_model}: the cost budget cannot be enforced, tokens are counted"
             self.notice(line)
             self.notes.append(line)
-        if settings.run_code and "run_code" not in self.registry.tools and not self._run_code_noticed:
-            self.notice("run_code unavailable: no sandbox provider in this build")
 
     def notice(self, message: str) -> None:
-        if message.startswith("run_code"):
-            self._run_code_noticed = True
         self.emit(EngineEvent("notice", data={"message": message}))
-
 
     async def run_blocking(self, fn: Callable[[], Any]) -> Any:
         def locked() -> Any:

@@ -32,7 +32,6 @@ class ProgressReporter:
         self.tokens = 0
         self.cost: float | None = 0.0
         self._last = 0.0
-        self._drawn = False
 
     def __call__(self, event: EngineEvent) -> None:
         self.update(event)
@@ -43,7 +42,6 @@ class ProgressReporter:
                 end = "\n" if event.kind == "run_end" else ""
                 self.stream.write("\r\x1b[2K" + self.line() + end)
                 self.stream.flush()
-                self._drawn = event.kind != "run_end"
         elif event.kind in _PLAIN_KINDS:
             self.stream.write(self.line(event) + "\n")
             self.stream.flush()
