@@ -20,13 +20,7 @@ from engine.analysis.detectors.api import DetectorSet
 from engine.analysis.findings_hooks import run_findings_hooks
 from engine.analysis.merge import merge_modes
 from engine.analysis.pipeline import AnalysisInputError, analyze_paths, read_tests_file
-from engine.analysis.signature_modes import (
-    hold_out_unverified,
-    proposals_from_modes,
-    put_back,
-    rejected_modes,
-    unknowable_to_emerging,
-)
+from engine.analysis.signature_modes import proposals_from_modes, rejected_modes
 from engine.analysis.signature_tracking import track_signatures
 from engine.analysis.summary import summary_lines
 from engine.findings import FAIL_ON_CHOICES, Findings, LLMTotals
@@ -233,10 +227,8 @@ def run_analysis(
                                proposals=proposals, tests=tests, cfg=cfg, open_store=store)
 
     run_findings_hooks(findings, findings_hooks)
-    held, gate_base = hold_out_unverified(findings, tracked.baseline)
-    findings.gate = compare(findings, gate_base, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha)
-    put_back(findings, held)
-    unknowable_to_emerging(findings.gate, tracked.unknowable)
+    findings.gate = compare(findings, tracked.baseline, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha,
+                            unknowable=tracked.unknowable)
     if update_baseline and baseline_path:
         findings.gate.verdict = "pass"
         findings.gate.failing_ids = []

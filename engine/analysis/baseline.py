@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -133,7 +134,8 @@ def _known_counts(baseline: Findings) -> dict[str, int]:
     for one in baseline.one_offs:
         counts[one.id] = max(counts.get(one.id, 0), one.run_count)
     for mode in baseline.failure_modes:
-        counts[mode.id] = max(counts.get(mode.id, 0), mode.run_count)
+        if mode.verified:
+            counts[mode.id] = max(counts.get(mode.id, 0), mode.run_count)
     return counts
 
 
@@ -144,10 +146,20 @@ def compare(
     baseline_path: Path | None,
     fail_on: str,
     alpha: float,
+    unknowable: Collection[str] = (),
 ) -> Gate:
-    """Classify every mode against the baseline and decide the verdict."""
+    """Classify every verified mode against the baseline and decide the verdict.
+
+    Unverified modes (LLM patterns without a signature) are never gated, on either side.
+    ``unknowable``: modes the baseline could not have seen (a signature first found now, with no
+    baseline traces to evaluate it on): unseen there, they are emerging, never new — though
+    ``fail_on="any"`` still fails on them, as on every systemic mode.
+    """
     gate = Gate(baseline=str(baseline_path) if baseline_path and baseline else None, fail_on=fail_on)
     cand_total = current.dataset.runs
+    modes = [m for m in current.failure_modes if m.verified]
+    unknowable = set(unknowable)
+    not_evaluated = 0
     if baseline is None:
         gate.notes.append(
             "no baseline: modes are reported but not gated"
@@ -155,10 +167,10 @@ def compare(
         )
     else:
         base_total = baseline.dataset.runs
-        base_modes = {m.id: m for m in baseline.failure_modes}
+        base_modes = {m.id: m for m in baseline.failure_modes if m.verified}
         base_passing = set(baseline.dataset.passing_test_ids)
         known = _known_counts(baseline)
-        for m in current.failure_modes:
+        for m in modes:
             b = known.get(m.id, 0)
             entry = GateEntry(
                 id=m.id,
@@ -179,7 +191,11 @@ def compare(
                 entry.p_value = min(absent_p, paired_p_value(paired))
                 if paired and entry.p_value < absent_p:
                     entry.note = f"in {paired} tests that passed in the baseline without it"
-                if entry.p_value < alpha:
+                if m.id in unknowable:
+                    entry.note = "found by a signature the baseline never evaluated (no baseline traces): cannot be called new"
+                    gate.emerging.append(entry)
+                    not_evaluated += 1
+                elif entry.p_value < alpha:
                     gate.new.append(entry)
                 else:
                     entry.note = (
@@ -188,8 +204,8 @@ def compare(
                         + " are too little evidence to call it new"
                     )
                     gate.emerging.append(entry)
-        current_ids = {m.id for m in current.failure_modes}
-        for m in baseline.failure_modes:
+        current_ids = {m.id for m in modes}
+        for m in base_modes.values():
             if m.id not in current_ids:
                 gate.resolved.append(
                     GateEntry(
@@ -203,19 +219,24 @@ def compare(
                     )
                 )
     if fail_on == "any":
-        failing = [m.id for m in current.failure_modes]
+        failing = [m.id for m in modes]
     elif baseline is None or fail_on == "never":
         failing = []
     elif fail_on == "regressed":
         failing = [e.id for e in gate.new + gate.regressed]
     else:
         failing = [e.id for e in gate.new]
-    informational = {m.id for m in current.failure_modes if m.category in INFORMATIONAL_CATEGORIES}
+    informational = {m.id for m in modes if m.category in INFORMATIONAL_CATEGORIES}
     if informational & set(failing):
         gate.notes.append("latency/token outlier modes are reported but never fail the gate")
     gate.failing_ids = sorted(set(failing) - informational)
     if gate.emerging:
         gate.notes.append("emerging (unseen in the baseline, too little evidence to call new): "
                           + "; ".join(f"{e.id} {e.title}" for e in gate.emerging))
+    if not_evaluated:
+        gate.notes.append(
+            f"{not_evaluated} signature mode(s) emerging, not new: the baseline carries no traces to evaluate them on "
+            "(update it with baseline traces to gate them)"
+        )
     gate.verdict = "fail" if gate.failing_ids else "pass"
     return gate

@@ -23,7 +23,7 @@ from engine.analysis.assemble import TestIndex, one_off_reason, run_table
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import contrastive
 from engine.analysis.detectors.base import TraceState
-from engine.findings import Evidence, FailureMode, Findings, Gate, OneOff, RejectedMode, Signature, mode_order
+from engine.findings import Evidence, FailureMode, Findings, OneOff, RejectedMode, Signature, mode_order
 from engine.sanitize import clean_line, excerpt
 from engine.signatures import DETECTOR, LibraryEntry, SignatureError, signature_key, validate_signature
 from engine.traces import canonical_reader as R
@@ -37,13 +37,10 @@ __all__ = [
     "SignatureStep",
     "apply_signatures",
     "baseline_observed",
-    "hold_out_unverified",
-    "put_back",
     "rejected_modes",
     "library_from_findings",
     "proposals_from_modes",
     "run_table_of_store",
-    "unknowable_to_emerging",
 ]
 
 OVERLAP = 0.8  # evidence containment and run-count ratio above which a signature *is* a detector mode
@@ -395,7 +392,7 @@ def apply_signatures(
     return step
 
 
-# ---------------------------------------------------------------- the gate
+# ---------------------------------------------------------------- the baseline
 
 
 def baseline_observed(
@@ -415,45 +412,3 @@ def baseline_observed(
         if m.error is None:
             counts[m.sig_id] = len(_run_set(m, runs))
     return counts
-
-
-def hold_out_unverified(current: Findings, baseline: Findings | None) -> tuple[list[FailureMode], Findings | None]:
-    """Unverified modes (no signature) are never gated or tracked: take them out of ``current`` (returned,
-    to be put back after the gate) and give the gate a baseline view without its own."""
-    held = [m for m in current.failure_modes if not m.verified]
-    if held:
-        current.failure_modes = [m for m in current.failure_modes if m.verified]
-    if baseline is not None and any(not m.verified for m in baseline.failure_modes):
-        baseline = baseline.model_copy(update={"failure_modes": [m for m in baseline.failure_modes if m.verified]})
-    return held, baseline
-
-
-def put_back(current: Findings, held: Sequence[FailureMode]) -> None:
-    """Return the held-out unverified modes to the findings, in report order."""
-    if held:
-        current.failure_modes.extend(held)
-        current.failure_modes.sort(key=mode_order)
-
-
-def unknowable_to_emerging(gate: Gate, ids: Iterable[str]) -> None:
-    """Modes the baseline could not have seen (a PR-only signature, no baseline traces) are "emerging":
-    reported, not a failure of a baseline comparison. Moves them out of ``new`` and recomputes the
-    verdict, except under ``fail_on="any"``, which fails on every systemic mode whatever its standing."""
-    ids = set(ids)
-    moved = [e for e in gate.new if e.id in ids]
-    if not moved:
-        return
-    gate.new = [e for e in gate.new if e.id not in ids]
-    for e in moved:
-        e.note = "found by a signature the baseline never evaluated (no baseline traces): cannot be called new"
-        gate.emerging.append(e)
-    gate.notes.append(
-        f"{len(moved)} signature mode(s) emerging, not new: the baseline carries no traces to evaluate them on "
-        "(update it with baseline traces to gate them)"
-    )
-    if gate.fail_on == "any":
-        return
-    before = len(gate.failing_ids)
-    gate.failing_ids = [i for i in gate.failing_ids if i not in ids]
-    if before and not gate.failing_ids:  # they were all it failed on (a verdict failed for other causes stands)
-        gate.verdict = "pass"

@@ -12,7 +12,7 @@ from engine.analysis import assemble  # noqa: E402
 from engine.analysis.config import AnalysisConfig  # noqa: E402
 from engine.analysis.pipeline import analyze_paths  # noqa: E402
 from engine.analysis.signature_modes import apply_signatures, proposals_from_modes  # noqa: E402
-from engine.findings import Findings, Signature  # noqa: E402
+from engine.findings import FailureMode, Findings, Signature  # noqa: E402
 from engine.signatures import signature_id  # noqa: E402
 from engine.traces.problems import Problems  # noqa: E402
 from engine.traces.store import TraceStore  # noqa: E402
@@ -141,16 +141,35 @@ def test_tau_bench_signature_equals_the_detector_count(corpora: Path, tmp_path: 
 
 
 def test_emerging_demotion_keeps_other_failures() -> None:
-    from engine.analysis.signature_modes import unknowable_to_emerging
-    from engine.findings import Gate, GateEntry
+    from engine.analysis.baseline import compare
+    from engine.findings import DatasetSummary
 
-    gate = Gate(new=[GateEntry(id="fm-detector", title="d"), GateEntry(id="fm-sig", title="s")],
-                failing_ids=["fm-detector", "fm-sig"], verdict="fail")
-    unknowable_to_emerging(gate, {"fm-sig"})
+    def unseen(mid: str) -> FailureMode:
+        return FailureMode(id=mid, title=mid, category="tool_error", detector="x", key=mid, run_count=30,
+                           prevalence=0.5)
+
+    current = Findings(failure_modes=[unseen("fm-detector"), unseen("fm-sig")], dataset=DatasetSummary(runs=60))
+    base = Findings(dataset=DatasetSummary(runs=60))
+    gate = compare(current, base, baseline_path=Path("b.json"), fail_on="new", alpha=0.05, unknowable={"fm-sig"})
     assert [e.id for e in gate.new] == ["fm-detector"] and [e.id for e in gate.emerging] == ["fm-sig"]
     assert gate.failing_ids == ["fm-detector"] and gate.verdict == "fail"
-    unknowable_to_emerging(gate, {"fm-detector"})
+    gate = compare(current, base, baseline_path=Path("b.json"), fail_on="new", alpha=0.05,
+                   unknowable={"fm-sig", "fm-detector"})
     assert gate.failing_ids == [] and gate.verdict == "pass"
+
+
+def test_unverified_modes_are_never_gated_even_under_fail_on_any() -> None:
+    from engine.analysis.baseline import compare
+    from engine.findings import DatasetSummary
+
+    loose = FailureMode(id="fm-loose", title="promises a refund", category="policy", detector="llm", key="",
+                        run_count=30, prevalence=0.5, verified=False)
+    current = Findings(failure_modes=[loose], dataset=DatasetSummary(runs=60))
+    base = Findings(failure_modes=[loose.model_copy(update={"id": "fm-old-loose"})], dataset=DatasetSummary(runs=60))
+    for fail_on in ("any", "new", "regressed"):
+        gate = compare(current, base, baseline_path=Path("b.json"), fail_on=fail_on, alpha=0.05)
+        assert gate.verdict == "pass" and gate.failing_ids == []
+        assert not (gate.new or gate.emerging or gate.persisting or gate.resolved)
 
 
 def test_library_from_a_baseline_keeps_the_model_texts(tmp_path: Path) -> None:
