@@ -119,9 +119,9 @@ class Sandbox:
         self._stderr_task = asyncio.create_task(self._drain_stderr(self._proc))
         nonce = secrets.token_hex(16)
         prelude = "" if self._snapshot else provision.PRELUDE.read_text(encoding="utf-8")
-        await self._send({"nonce": nonce, "prelude": prelude, "stdout_cap": self.limits.stdout_bytes,
-                          "stderr_cap": self.limits.stderr_bytes})
         try:
+            await self._send({"nonce": nonce, "prelude": prelude, "stdout_cap": self.limits.stdout_bytes,
+                              "stderr_cap": self.limits.stderr_bytes})
             ready = await asyncio.wait_for(self._next_message(nonce, [0]), self.limits.boot_timeout_s)
         except (asyncio.TimeoutError, _Crash) as exc:
             await self._kill()
