@@ -415,3 +415,18 @@ def test_engine_trace_keeps_no_secret_a_tool_call_carried(scripted, make_setting
     result, _ = run(make_settings(scripted(script)), tau_store, out_dir=tmp_path)
     written = result.engine_trace.read_text()
     assert "get_context_item" in written and "[REDACTED]" in written and secret not in written
+
+
+def test_a_forced_finish_offers_no_correction_round(scripted, make_settings, tau_store):
+    bad = {"title": "made up", "evidence": [{"trace_id": "0" * 32}]}
+
+    def script(req, n):
+        if turn_of(req) == 0:
+            return calls(("count_traces", {}))
+        return calls(("final_answer", {"answer": "forced", "failure_modes": [bad]}))
+
+    srv = scripted(script)
+    result, events = run(make_settings(srv, max_turns=2), tau_store)
+    assert len(srv.requests) == 2 and result.totals.stopped_because == "max_turns" and result.answer == "forced"
+    assert [r.round for r in result.rejected] == [1] and "unknown trace id" in result.rejected[0].reason
+    assert not any(e.kind == "correction" for e in events)
