@@ -14,7 +14,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from engine.llm.tools.base import Scope, ToolCallContext, ToolEnvironment, ToolError, ToolUnavailable
+from engine.llm.tools.base import (
+    Scope,
+    ToolCallContext,
+    ToolEnvironment,
+    ToolError,
+    ToolUnavailable,
+    cap_text,
+)
 
 LLM_QUERY_MAX_TOKENS = 512
 LLM_QUERY_SYSTEM = "Answer the request about the given text briefly and precisely. Plain text only."
@@ -69,7 +76,10 @@ class RunCodeTool:
         async def llm_query(prompt: str, text: str) -> str:
             if env.complete_text is None:
                 raise RuntimeError("no synthesis model in this run")
-            return await env.complete_text(LLM_QUERY_SYSTEM, f"{prompt}\n\n---\n{text}", LLM_QUERY_MAX_TOKENS)
+            # capped like synthesize_traces: the budget is checked before a request, so one huge text could
+            # overshoot it by millions of tokens
+            user = cap_text(f"{prompt}\n\n---\n{text}", env.settings.synthesis_max_bytes, "text cut for llm_query")
+            return await env.complete_text(LLM_QUERY_SYSTEM, user, LLM_QUERY_MAX_TOKENS)
 
         async with self.provider.data_lock:  # one data file: a parallel call must not swap it mid-call
             await run_blocking(lambda: self.provider.write_data(env, box.data_path, args.trace_ids))

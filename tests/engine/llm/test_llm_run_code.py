@@ -110,3 +110,22 @@ def test_parallel_run_code_calls_each_see_their_own_selection(scripted, make_set
     srv = scripted(script)
     result = asyncio.run(run_engine(make_settings(srv, run_code=True, request_timeout_s=30), tau_store))
     assert json.loads(result.answer) == [str([first]), str([second])]
+
+
+def test_llm_query_text_is_capped_like_synthesis(scripted, make_settings, tau_store):
+    code = "print(llm_query('Classify', 'x' * 5_000_000))"
+
+    def script(req, n):
+        if role_of(req) == "other":
+            return text("big")
+        if turn_of(req) == 0:
+            return calls(("run_code", {"code": code, "timeout_s": 60}))
+        return calls(("final_answer", {"answer": json.loads(tool_results(req, "run_code")[0])["stdout"]}))
+
+    srv = scripted(script)
+    settings = make_settings(srv, run_code=True, synthesis_model="cheap", request_timeout_s=30,
+                             synthesis_max_bytes=8192)
+    result = asyncio.run(run_engine(settings, tau_store))
+    asked = [r["messages"][-1]["content"] for r in srv.requests if r["model"] == "cheap"]
+    assert result.answer.strip() == "big" and len(asked) == 1
+    assert len(asked[0].encode()) <= 8192 and "text cut for llm_query" in asked[0]
