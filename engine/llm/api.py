@@ -32,7 +32,9 @@ PathLike = str | os.PathLike[str]
 def _settings(settings: EngineSettings | None, overrides: dict[str, Any]) -> EngineSettings:
     if settings is None:
         return EngineSettings(**overrides)
-    return settings.model_copy(update=overrides) if overrides else settings
+    if not overrides:
+        return settings
+    return EngineSettings.model_validate({**settings.model_dump(), **overrides})  # model_copy would not validate
 
 
 def _store(paths: Sequence[PathLike] | Any) -> Any:

@@ -157,3 +157,14 @@ def test_llm_report_answer_headings_stay_under_answer_after_a_mixed_fence(tmp_pa
     text = render_llm_report(f)
     assert "\n# in code\n" in text  # inside the fence: untouched
     assert "\n### After the code\n" in text and "\n# After" not in text and "\n## Detail" not in text
+
+
+def test_api_overrides_are_validated_like_settings(tau_store):
+    from pydantic import ValidationError
+
+    from engine.llm.settings import EngineSettings
+
+    with pytest.raises(ValidationError, match="max_turns"):
+        analyze(tau_store, settings=EngineSettings(model="m"), max_turns=0)
+    with pytest.raises(ValidationError, match="no_such_setting"):
+        analyze(tau_store, settings=EngineSettings(model="m"), no_such_setting=1)
