@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy  # noqa: F401 - loaded before any pytester test: pytester unloads modules first imported inside one, and numpy cannot load twice
 import pytest
 
 pytest_plugins = ["pytester"]
