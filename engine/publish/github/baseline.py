@@ -20,6 +20,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from engine.safe_io import atomic_writer
+
 ARTIFACT_PREFIX = "halo-baseline"
 FINDINGS = "findings.json"
 SIGNATURES = "signatures.json"
@@ -77,7 +79,11 @@ def _download_zip(url: str, token: str, timeout: float = 60.0) -> bytes:
 
 
 def extract(data: bytes, out_dir: Path) -> list[Path]:
-    """Write the known baseline files from the archive into ``out_dir`` (nothing else, no paths)."""
+    """Write the known baseline files from the archive into ``out_dir`` (nothing else, no paths).
+
+    Each file is written atomically and never through a symlink (``UnsafePathError``, a ``ValueError``):
+    a baseline the gate reads must be whole and must be where it was put.
+    """
     wanted = {FINDINGS, SIGNATURES, *TRACE_FILES}
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
@@ -86,7 +92,7 @@ def extract(data: bytes, out_dir: Path) -> list[Path]:
             if info.is_dir() or info.filename not in wanted or info.file_size > MAX_MEMBER_BYTES:
                 continue
             dst = out_dir / info.filename
-            with zf.open(info) as src, dst.open("wb") as fh:
+            with zf.open(info) as src, atomic_writer(dst) as fh:
                 shutil.copyfileobj(src, fh)
             written.append(dst)
     return written

@@ -52,6 +52,22 @@ def test_archive_members_other_than_the_known_files_are_ignored(tmp_path) -> Non
     assert not (tmp_path / "escape.json").exists()
 
 
+def test_extract_never_writes_through_a_symlink(tmp_path) -> None:
+    import pytest
+
+    from engine.safe_io import UnsafePathError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.json"
+    victim.write_text("precious")
+    (out / "findings.json").symlink_to(victim)
+    with pytest.raises(UnsafePathError, match="symlink"):
+        baseline.extract(zip_of({"findings.json": b"{}"}), out)
+    assert victim.read_text() == "precious"
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
 def test_cli_fetch_on_a_pull_request_sets_outputs(tmp_path, fake_github, actions_env, monkeypatch, capsys) -> None:
     env = actions_env(base="release")
     fake_github.add_run(branch="release", artifacts={NAME: {"findings.json": _findings_bytes("release")}})
