@@ -15,6 +15,7 @@ from typing import Any
 
 from engine.findings import FailureMode, Findings
 from engine.publish.github.text import plain
+from engine.safe_io import read_regular_bytes
 
 ANNOTATIONS_PER_REQUEST = 50
 MAX_ANNOTATIONS = 200
@@ -22,10 +23,12 @@ CHECK_NAME = "pytest-halo"
 
 
 def _line_of(test_file: Path, func: str) -> int:
-    """Line of ``def func`` in a test file (1 when the file or the function cannot be found)."""
+    """Line of ``def func`` in a test file (1 when the file or the function cannot be found).
+
+    Node ids name the file: a FIFO or device there is refused unopened, never a hang."""
     try:
-        text = test_file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = read_regular_bytes(test_file).decode("utf-8", errors="replace")
+    except (OSError, ValueError):
         return 1
     pat = re.compile(rf"^[ \t]*(?:async[ \t]+)?def\s+{re.escape(func)}\s*\(", re.MULTILINE)
     hit = pat.search(text)

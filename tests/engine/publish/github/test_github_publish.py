@@ -198,6 +198,18 @@ def test_check_run_annotations_are_batched_by_50(tmp_path, fake_github, actions_
     assert first["annotation_level"] == "failure"
 
 
+def test_annotation_lines_never_open_a_fifo_named_by_a_node_id(tmp_path) -> None:
+    """A FIFO where a node id's file should be is not opened (it would block): the annotation falls back to line 1."""
+    import os
+
+    from engine.publish.github.checks import annotations_for
+
+    (tmp_path / "tests").mkdir()
+    os.mkfifo(tmp_path / "tests" / "test_agent.py")
+    f = make_findings(n_new=1)
+    notes = annotations_for(f, tmp_path)
+    assert notes and {(n["path"], n["start_line"]) for n in notes} == {("tests/test_agent.py", 1)}
+
 def _outside_code(md: str) -> str:
     md = re.sub(r"(?ms)^(`{3,})[^\n]*\n.*?^\1\s*$", "", md)  # fenced blocks
     return re.sub(r"(`+)(?:(?!\1).)+?\1", "", md)  # code spans
