@@ -87,12 +87,17 @@ class DetectorSet:
 
     @classmethod
     def of(cls, detectors: Iterable[object]) -> DetectorSet:
+        """User detectors, checked; a name taken by another detector or a built-in is refused (its notes would be ambiguous)."""
+        from engine.analysis.detectors.builtin import BUILTIN_NAMES  # builtin.py builds on this module
+
         out = cls()
         names: set[str] = set()
         for obj in detectors:
             d = check_detector(obj)
             if d.name in names:
                 raise ValueError(f"two detectors are named {d.name!r}")
+            if d.name in BUILTIN_NAMES:
+                raise ValueError(f"detector name {d.name!r} is a built-in detector's: choose another")
             names.add(d.name)
             out.detectors.append(d)
             if isinstance(d, SpanDetector) and callable(d.on_span):
