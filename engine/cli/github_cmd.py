@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 
 from engine.cli import UsageError, read_findings_arg
 
+EXIT_BASELINE_UNREADABLE = 3  # a baseline exists (or may) but cannot be read: the gate fails closed
+
 if TYPE_CHECKING:
     from engine.publish.github.context import RunContext
 
@@ -101,7 +103,7 @@ def run_baseline_save(args: argparse.Namespace) -> int:
 def run_baseline_fetch(args: argparse.Namespace) -> int:
     from engine.publish.github.baseline import FINDINGS, artifact_name, fetch
     from engine.publish.github.client import PUBLISH_ERRORS, explain, make_github
-    from engine.publish.github.publish import announce, write_outputs
+    from engine.publish.github.publish import announce, announce_error, write_outputs
 
     ctx = _context()
     branch = args.branch or ctx.base_branch
@@ -115,10 +117,11 @@ def run_baseline_fetch(args: argparse.Namespace) -> int:
     errors: tuple[type[BaseException], ...] = (*PUBLISH_ERRORS, zipfile.BadZipFile, ValueError, OSError)
     try:
         found = fetch(make_github(ctx.api_url, ctx.token), ctx.repository, token=ctx.token, branch=branch, name=name, out_dir=args.out)
-    except errors as exc:
-        announce(explain(exc, "baseline fetch") + "; reporting without gating")
+    except errors as exc:  # the gate fails closed: a baseline we could not read never becomes "no baseline"
+        announce_error(explain(exc, "baseline fetch") + "; the gate cannot run, so this step fails. Grant the "
+                       "workflow `actions: read`, or set `baseline: none` to report without gating")
         write_outputs(ctx.output_file, {"found": "false"})
-        return 0
+        return EXIT_BASELINE_UNREADABLE
     if found is None:
         announce(how)
         write_outputs(ctx.output_file, {"found": "false"})

@@ -99,7 +99,10 @@ def extract(data: bytes, out_dir: Path) -> list[Path]:
 
 
 def fetch(gh: Any, repository: str, *, token: str, branch: str, name: str, out_dir: Path) -> Found | None:
-    """The newest baseline artifact of ``branch``'s successful push runs, extracted; None when there is none."""
+    """The newest baseline artifact of ``branch``'s successful push runs, extracted; None when there is none.
+
+    An artifact that cannot be downloaded or holds no findings raises: the caller fails closed.
+    """
     repo = gh.get_repo(repository)  # lazy client: no GET of the repository
     runs = repo.get_workflow_runs(branch=branch, status="success", event="push")
     for i, run in enumerate(runs):
@@ -109,6 +112,7 @@ def fetch(gh: Any, repository: str, *, token: str, branch: str, name: str, out_d
             if art.name != name or art.expired:
                 continue
             files = extract(_download_zip(art.archive_download_url, token), out_dir)
-            if any(p.name == FINDINGS for p in files):
-                return Found(artifact_id=art.id, run_id=run.id, head_sha=run.head_sha, files=files)
+            if not any(p.name == FINDINGS for p in files):  # a broken baseline is not "no baseline"
+                raise ValueError(f"baseline artifact {name} of run {run.id} holds no {FINDINGS}")
+            return Found(artifact_id=art.id, run_id=run.id, head_sha=run.head_sha, files=files)
     return None

@@ -71,6 +71,10 @@ def announce(notice: str) -> None:
     print(f"::warning title=pytest-halo::{_command_text(notice)}")
 
 
+def announce_error(message: str) -> None:
+    print(f"::error title=pytest-halo::{_command_text(message)}")
+
+
 def find_pr(repo: Any, ctx: RunContext) -> int | None:
     """The PR to comment on. Under ``workflow_run`` a fork's PR is not listed in the event: it is looked up
     by the triggering run's head (``owner:branch``) and must carry that run's head commit."""

@@ -89,13 +89,24 @@ def test_cli_fetch_without_a_baseline_says_how_to_make_one(tmp_path, fake_github
     assert "::warning title=pytest-halo::no baseline yet for main" in out and "push to main" in out
 
 
-def test_cli_fetch_refused_is_a_notice_not_a_failure(tmp_path, fake_github, actions_env, monkeypatch, capsys) -> None:
+def test_cli_fetch_refused_fails_closed(tmp_path, fake_github, actions_env, monkeypatch, capsys) -> None:
     env = actions_env()
     fake_github.fault("GET", r"/actions/runs$", 403, "Resource not accessible by integration")
     monkeypatch.chdir(tmp_path)
-    assert main(["github", "baseline", "fetch"]) == 0
+    assert main(["github", "baseline", "fetch"]) == 3  # cannot tell whether a baseline exists: never a silent pass
     assert _outputs(env)["found"] == "false"
-    assert "reporting without gating" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert out.count("::error title=pytest-halo::") == 1 and "actions: read" in out and "baseline: none" in out
+
+
+def test_cli_fetch_of_a_broken_baseline_artifact_fails_closed(tmp_path, fake_github, actions_env, monkeypatch,
+                                                              capsys) -> None:
+    env = actions_env()
+    fake_github.add_run(branch="main", artifacts={NAME: {"notes.txt": b"no findings here"}})
+    monkeypatch.chdir(tmp_path)
+    assert main(["github", "baseline", "fetch", "--out", "bl"]) == 3
+    assert _outputs(env)["found"] == "false" and not (tmp_path / "bl" / "findings.json").exists()
+    assert "holds no findings.json" in capsys.readouterr().out
 
 
 def test_cli_save_stages_on_a_default_branch_push_only(tmp_path, fake_github, actions_env, monkeypatch) -> None:
