@@ -114,7 +114,8 @@ class RunCodeProvider:
         if self._box is None:
             from engine.sandbox import Sandbox
 
-            self._box = Sandbox(self.limits)
+            # off the event loop: it verifies Pyodide's hashes and may build the memory snapshot (seconds)
+            self._box = await asyncio.to_thread(Sandbox, self.limits)
         return self._box
 
     def write_data(self, env: ToolEnvironment, path: Any, trace_ids: list[str]) -> None:
