@@ -19,14 +19,17 @@ from engine.analysis.scan import Scanner
 from engine.analysis.split_scan import split_scan
 from engine.traces import ingest
 from engine.traces.dedupe import SeenSpans, unique_spans
-from engine.traces.parallel import resolve_jobs
+from engine.traces.parallel import cpu_count, resolve_jobs
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
 # The typed fast path for canonical JSONL; tests switch it off to check it changes nothing.
 FAST_JSONL = True
-# Processes for one large canonical JSONL file (None: one per core for large files, ``parallel.default_jobs``).
+# Processes for one large canonical JSONL file (None: one per core, parts of at least ``SPLIT_MIN_PART`` bytes).
 JOBS: int | None = None
+# Below this per part, shipping per-trace state between processes costs more than the split saves
+# (measured: 0.22 GB on 2 processes 1.79 s vs 1.42 s on one; 2.2 GB 6.6 s vs 8.8 s).
+SPLIT_MIN_PART = 512 * 1024 * 1024
 
 
 def iter_canonical_jsonl(path: Path, problems: Problems) -> Iterator[Span]:
@@ -116,5 +119,5 @@ def _split(scanner: Scanner, path: Path, problems: Problems) -> bool:
         size = path.stat().st_size
     except OSError:
         return False
-    jobs = resolve_jobs(JOBS, size)
+    jobs = resolve_jobs(JOBS, size) if JOBS else max(1, min(cpu_count(), size // SPLIT_MIN_PART))
     return jobs > 1 and split_scan(scanner, path, problems, jobs)

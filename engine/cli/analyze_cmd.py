@@ -39,7 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--tests", type=Path, metavar="FILE", help="tests.jsonl with test outcomes and trace links")
     p.add_argument("--jobs", type=int, metavar="N", help="processes for one large canonical JSONL input "
-                   "(default: one per core for files over 64 MB, else 1)")
+                   "(default: one per core for files of 1 GB or more, else 1)")
     add_detector_args(p)
     p.add_argument("--min-runs", type=int, help="runs a mode must recur in to be systemic (default 2)")
     p.add_argument("--min-prevalence", type=float, help="share of runs a mode must reach (default 0.002)")
