@@ -303,11 +303,12 @@ def render(proc: dict[str, float], suite: dict[str, Any], example: dict[str, Any
     peer_goal = "met" if halo_pct <= suite["peer_wall_pct"] else "**not met**"
     rounds = len(suite["halo_runs"])
     example_row = "" if example is None else (
-        f"| support-agent example (26 openai-agents tests, {example['captured']} spans), plain / halo, median wall | "
+        f"Support-agent example (26 openai-agents tests, {example['captured']} spans), plain / halo, median wall: "
         f"{example['plain_wall']:.2f} s / {example['halo_wall']:.2f} s ({example['halo_wall_pct']:+.1f} % wall, "
-        f"{example['halo_cpu_pct']:+.1f} % CPU) |\n")
+        f"{example['halo_cpu_pct']:+.1f} % CPU).\n\n")
     before_line = "" if "before_wall_pct" not in suite else (
-        f"The same rounds also ran the capture code before this change (`--before-src`) as a fourth arm: "
+        f"The same rounds also ran the capture code before this change (commit f614966's pytest_halo, "
+        f"`--before-src`) as a fourth arm: "
         f"**{suite['before_wall_pct']:+.1f} % wall**, {suite['before_cpu_pct']:+.1f} % CPU, "
         f"GC {gc('before')}.\n\n")
     return f"""## Capture
@@ -345,8 +346,8 @@ Goal ≤ 10 % wall: {goal} ({halo_pct:+.1f} %; CPU {suite['halo_cpu_pct']:+.1f} 
 | SDK span + halo processor (hold, render, write at the test's end) | {proc['sdk_span_with_halo_us']:.1f} µs |
 | **halo's cost per OTel span** | **{proc['halo_processor_us']:.1f} µs** |
 | manual-API span (`trace_tool`) | {proc['manual_span_us']:.1f} µs |
-{example_row}
-{ANALYSIS}
+
+{example_row}{ANALYSIS}
 
 {before_line}Single runs (wall, s): plain {runs(suite['plain_runs'])}; peer {runs(suite['peer_runs'])}; halo {runs(suite['halo_runs'])}.
 """
