@@ -18,7 +18,7 @@ from engine.analysis.fast_scan import scan_jsonl
 from engine.analysis.scan import Scanner
 from engine.analysis.split_scan import split_scan
 from engine.traces import ingest
-from engine.traces.dedupe import SeenSpans, unique_spans
+from engine.traces.dedupe import SeenSpans, is_duplicate, unique_spans
 from engine.traces.parallel import cpu_count, resolve_jobs
 from engine.traces.problems import Problems
 from engine.traces.span import Span
@@ -32,12 +32,13 @@ JOBS: int | None = None
 SPLIT_MIN_PART = 512 * 1024 * 1024
 
 
-def iter_canonical_jsonl(path: Path, problems: Problems) -> Iterator[Span]:
-    """orjson per line; malformed lines are skipped, odd-but-fixable records canonicalized."""
+def iter_canonical_jsonl(path: Path, problems: Problems, seen: SeenSpans) -> Iterator[Span]:
+    """orjson per line; malformed lines are skipped, odd-but-fixable records canonicalized, spans
+    already in ``seen`` skipped with their ``file:line`` (as ``fast_scan`` does)."""
     with open(path, "rb") as fh:
         for lineno, line in enumerate(fh, 1):
             span = line_span(line, path, lineno, problems)
-            if span is not None:
+            if span is not None and not is_duplicate(seen, span, path, lineno, problems):
                 yield span
 
 
@@ -58,14 +59,15 @@ def _is_plain_jsonl(path: Path, fmt: str) -> bool:
     return fmt == "canonical" and not path.name.endswith(".gz")
 
 
-def _file_spans(path: Path, fmt: str, problems: Problems) -> Iterator[Span]:
+def _file_spans(path: Path, fmt: str, problems: Problems, seen: SeenSpans) -> Iterator[Span]:
+    """The file's spans, each (trace id, span id) not yet in ``seen`` (``engine.traces.dedupe``)."""
     if _is_plain_jsonl(path, fmt):
         try:
-            yield from iter_canonical_jsonl(path, problems)
+            yield from iter_canonical_jsonl(path, problems, seen)
         except OSError as exc:
             problems.skip("unreadable_file", str(path), f"{type(exc).__name__}: {exc}")
     else:
-        yield from ingest.iter_spans([path], problems, formats={str(path): fmt})
+        yield from unique_spans(ingest.iter_spans([path], problems, formats={str(path): fmt}), seen, path, problems)
 
 
 def input_files(paths: list[Path]) -> list[Path]:
@@ -89,7 +91,7 @@ def iter_input_spans(paths: list[Path], problems: Problems, files: list[str]) ->
     for path in input_files(paths):
         fmt = _readable(path, problems, files)
         if fmt is not None:
-            yield from unique_spans(_file_spans(path, fmt, problems), seen, path, problems)
+            yield from _file_spans(path, fmt, problems, seen)
 
 
 def scan_inputs(scanner: Scanner, paths: list[Path], problems: Problems, files: list[str]) -> None:
@@ -110,7 +112,7 @@ def scan_inputs(scanner: Scanner, paths: list[Path], problems: Problems, files: 
         if FAST_JSONL and _is_plain_jsonl(path, fmt):
             last = scan_jsonl(scanner, path, problems, last, seen)
         else:
-            last = scanner.add_dicts(unique_spans(_file_spans(path, fmt, problems), seen, path, problems), last)
+            last = scanner.add_dicts(_file_spans(path, fmt, problems, seen), last)
 
 
 def _split(scanner: Scanner, path: Path, problems: Problems) -> bool:

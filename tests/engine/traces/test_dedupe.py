@@ -76,6 +76,8 @@ def test_fast_and_dict_paths_agree_on_duplicates(traces: dict[str, Path], tmp_pa
     slow = run_analysis([traces["tt"]], tmp_path / "slow").findings
     assert _modes(fast) == _modes(slow) and fast.dataset.spans == slow.dataset.spans == 3000
     assert fast.dataset.skipped_by_reason == slow.dataset.skipped_by_reason
+    assert fast.dataset.problem_examples == slow.dataset.problem_examples  # each with its file:line
+    assert any(e.startswith(f"{traces['tt']}:3001: duplicate_span") for e in slow.dataset.problem_examples)
 
 
 def test_a_repeated_file_is_no_false_gate_failure(traces: dict[str, Path], tmp_path: Path) -> None:
