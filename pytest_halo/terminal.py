@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from engine.sanitize import clean_line
 from pytest_halo.session import SessionResult
 
 TOP_N = 5
@@ -79,7 +80,13 @@ def summary_lines(result: SessionResult, gate_line: str | None, fault_line: str 
             lines.append(f"halo: report -> {_rel(report)}")
     if gate_line:
         lines.append(gate_line)
-    return lines
+    return [_safe(x) for x in lines]
+
+
+def _safe(line: str) -> str:
+    """One terminal line: exception texts, failure-mode titles and notes carry trace content."""
+    indent = line[: len(line) - len(line.lstrip(" "))]
+    return indent + clean_line(line)
 
 
 def write_summary(terminalreporter: Any, result: SessionResult, gate_line: str | None,
