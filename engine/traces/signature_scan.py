@@ -557,6 +557,15 @@ def match_signatures(
     return [p.match for p in plans]
 
 
+def _kept_spans(idx: TraceIndex) -> set[int] | None:
+    """Span numbers that belong to a trace: the span arrays keep those the store dropped as read
+    from an earlier file (``TraceIndex.drop_spans``). None: every span of the file is kept."""
+    tspans = idx.state.tspans
+    if sum(map(len, tspans)) == idx.span_count:
+        return None
+    return {n for sp in tspans for n in sp}
+
+
 def _match_file(idx: TraceIndex, mm: Any, live: list[_Plan], order: dict[str, int]) -> None:
     full: dict[bytes, set[int]] = {}
     wide: dict[bytes, Any] = {}  # first filters some plan runs over many spans: one pass for all of them
@@ -570,14 +579,15 @@ def _match_file(idx: TraceIndex, mm: Any, live: list[_Plan], order: dict[str, in
     per_plan = [_span_candidates(p, idx, mm, full) for p in live]
     if all(c is not None and not c for c in per_plan):
         return
+    kept = _kept_spans(idx)
     todo: Iterable[int]
     if any(c is None for c in per_plan):
-        todo = range(idx.span_count)
+        todo = range(idx.span_count) if kept is None else sorted(kept)
     else:
         union: set[int] = set()
         for c in per_plan:
             union |= c  # type: ignore[arg-type]
-        todo = sorted(union)
+        todo = sorted(union if kept is None else union & kept)
     tids, tr = idx.trace_ids, idx.state.tr
     for n in todo:
         want = [k for k, c in enumerate(per_plan) if c is None or n in c]

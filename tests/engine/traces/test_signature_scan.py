@@ -167,3 +167,26 @@ def test_batch_equals_a_full_check_on_generated_traces(tmp_path: Path) -> None:
     for sig, got in zip(GEN_SIGS, batch, strict=True):
         assert got.traces == _brute(store, sig), sig
     assert sum(1 for m in batch if m.span_count) >= 6
+
+
+def test_spans_the_store_dropped_as_duplicates_are_not_matched(tmp_path: Path) -> None:
+    """A copied file or overlapping exports: the store keeps each span once, and so do the matches."""
+    runs = []
+    for i in range(6):
+        r = Run(i)
+        r.llm(text="Done.")
+        r.tool("pay", args="{}", result="", error=f"PaymentError: card declined ({i})")
+        runs.append(r)
+    t = _write(tmp_path / "t.jsonl", runs)
+    lines = t.read_bytes().splitlines(keepends=True)
+    (tmp_path / "copy.jsonl").write_bytes(t.read_bytes())
+    (tmp_path / "a.jsonl").write_bytes(b"".join(lines[: len(lines) * 2 // 3]))
+    (tmp_path / "b.jsonl").write_bytes(b"".join(lines[len(lines) // 3 :]))
+    sigs = [{"regex": "card declined"}, {"span_name": "TOOL pay"}, {"field": "error", "regex": "Payment"}]
+    one = match_signatures(TraceStore.open([t], use_cache=False), sigs)
+    assert one[0].span_count == 6
+    for names in (["t.jsonl", "copy.jsonl"], ["a.jsonl", "b.jsonl"]):
+        store = TraceStore.open([tmp_path / n for n in names], use_cache=False)
+        got = match_signatures(store, sigs)
+        for m, ref in zip(got, one, strict=True):
+            assert (m.span_count, m.traces, m.scanned_spans) == (ref.span_count, ref.traces, ref.scanned_spans), names
