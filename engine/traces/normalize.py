@@ -289,6 +289,12 @@ class NormalizedSpan:
     attributes: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)  # the raw span's, read-only
 
 
+def _list_at(m: Any, key: str) -> list[Any]:
+    """``m[key]`` when ``m`` is a dict holding a list there, else ``[]`` (message content is untrusted)."""
+    v = m.get(key) if isinstance(m, dict) else None
+    return v if isinstance(v, list) else []
+
+
 def _maybe_json(v: Any) -> Any:
     if isinstance(v, (str, bytes)):
         try:
@@ -371,10 +377,10 @@ def _requested_calls(attrs: dict[str, Any]) -> list[ToolCall]:
     out_msgs = _maybe_json(attrs.get("gen_ai.output.messages"))
     if isinstance(out_msgs, list):
         for m in out_msgs:
-            for part in (m.get("parts") or []) if isinstance(m, dict) else []:
+            for part in _list_at(m, "parts"):
                 if isinstance(part, dict) and part.get("type") == "tool_call" and part.get("name"):
                     calls.append(ToolCall(part["name"], as_text(part.get("arguments")), part.get("id")))
-            for tc in (m.get("tool_calls") or []) if isinstance(m, dict) else []:
+            for tc in _list_at(m, "tool_calls"):
                 fn = tc.get("function", tc) if isinstance(tc, dict) else {}
                 if isinstance(fn, dict) and fn.get("name"):
                     calls.append(ToolCall(fn["name"], as_text(fn.get("arguments")), tc.get("id")))
@@ -405,7 +411,7 @@ def _parts_text(raw: Any) -> str | None:
     texts: list[str] = []
     if isinstance(msgs, list):
         for m in msgs:
-            for part in (m.get("parts") or []) if isinstance(m, dict) else []:
+            for part in _list_at(m, "parts"):
                 if isinstance(part, dict) and part.get("type") == "text" and isinstance(part.get("content"), str):
                     texts.append(part["content"])
             if isinstance(m, dict) and isinstance(m.get("content"), str):
@@ -460,7 +466,7 @@ def _genai_input_messages(raw: Any) -> tuple[list[ToolMessage], dict[str, ToolCa
     for m in msgs if isinstance(msgs, list) else []:
         if not isinstance(m, dict):
             continue
-        for part in m.get("parts") or []:
+        for part in _list_at(m, "parts"):
             if not isinstance(part, dict):
                 continue
             if part.get("type") == "tool_call_response":

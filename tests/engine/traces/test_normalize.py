@@ -152,3 +152,16 @@ def test_agents_sdk_and_status_error() -> None:
 def test_test_linkage_and_unknown() -> None:
     n = normalize(_span({"halo.test.nodeid": "t::a", "halo.test.outcome": "failed"}, name="misc"))
     assert (n.category, n.test_nodeid, n.test_outcome) == ("other", "t::a", "failed")
+
+
+def test_genai_messages_with_non_list_parts_do_not_raise() -> None:
+    """Trace content is untrusted: a message whose ``parts``/``tool_calls`` is not a list is skipped, the rest read."""
+    from engine.traces.normalize import tool_messages_in_input
+
+    bad = {"role": "user", "parts": 5, "tool_calls": 3}
+    good_in = {"role": "tool", "parts": [{"type": "tool_call_response", "id": "c1", "response": "Error: boom"}]}
+    results, _ = tool_messages_in_input({"gen_ai.input.messages": json.dumps([bad, good_in])})
+    assert [(r.call_id, r.content) for r in results] == [("c1", "Error: boom")]
+    good_out = {"role": "assistant", "parts": [{"type": "tool_call", "name": "lookup", "arguments": {}, "id": "c2"}]}
+    span = _span({"gen_ai.operation.name": "chat", "gen_ai.output.messages": json.dumps([bad, good_out])}, "chat")
+    assert [c.name for c in normalize(span).tool_calls_requested] == ["lookup"]
