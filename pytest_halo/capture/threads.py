@@ -4,7 +4,8 @@ Python threads start with an empty context, so neither our owner nor OTel's curr
 follows work into a ``threading.Thread`` or a ``ThreadPoolExecutor``. While capture is on,
 ``Thread.start`` and ``ThreadPoolExecutor.submit`` are wrapped to hand the starter's owner
 to the new thread / the work item (``asyncio.to_thread`` copies the context itself).
-The wrappers do nothing when no test owns the starting code.
+A thread started when no test owns the code is left alone; a pool work item always runs
+with its submitter's owner, none included.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ _ORIGINAL_START: Any = None
 _ORIGINAL_SUBMIT: Any = None
 
 
-def _run_owned(owner: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+def _run_owned(owner: str | None, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     token = OWNER.set(owner)
     try:
         return fn(*args, **kwargs)
@@ -43,10 +44,9 @@ def _start(self: threading.Thread) -> None:
 
 
 def _submit(self: ThreadPoolExecutor, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-    owner = OWNER.get()
-    if owner is None:
-        return _ORIGINAL_SUBMIT(self, fn, *args, **kwargs)
-    return _ORIGINAL_SUBMIT(self, _run_owned, owner, fn, *args, **kwargs)
+    # Always the submitter's owner, None included: the pool's worker thread may have been
+    # started during an earlier test's call and carries that test as its own owner.
+    return _ORIGINAL_SUBMIT(self, _run_owned, OWNER.get(), fn, *args, **kwargs)
 
 
 def install() -> None:
