@@ -190,7 +190,7 @@ def spans_of(doc: Any, problems: Problems, where: str) -> Iterator[Span]:
                 continue
             scope = _g(ss, "scope", "scope") or _g(ss, "instrumentationLibrary", "instrumentation_library") or {}
             scope = scope if isinstance(scope, dict) else {}
-            for i, sp in enumerate(ss.get("spans") or []):
+            for i, sp in enumerate(_span_list(ss.get("spans"))):
                 span = convert_span(sp, dict(rattrs), scope, problems, f"{where}#span[{i}]")
                 if span is not None:
                     yield span
@@ -290,7 +290,7 @@ def _walk_resource_spans(ev: JsonEvents, start: Event, where: str) -> Iterator[t
         if isinstance(ss, dict):
             scope = _g(ss, "scope", "scope") or _g(ss, "instrumentationLibrary", "instrumentation_library") or {}
             scope = scope if isinstance(scope, dict) else {}
-            for i, sp in enumerate(ss.get("spans") or []):
+            for i, sp in enumerate(_span_list(ss.get("spans"))):
                 yield ("span", sp, rattrs or {}, scope, f"{where}#span[{i}]")
 
 
@@ -313,8 +313,16 @@ def _walk_scope_spans(ev: JsonEvents, start: Event, rattrs: dict[str, Any], wher
             ev.skip(value)
     if spans:
         scope = _scope_of(scopes)
-        for i, sp in enumerate(spans):
+        for i, sp in enumerate(_span_list(spans)):
             yield ("span", sp, rattrs, scope, f"{where}#span[{i}]")
+
+
+def _span_list(spans: Any) -> list[Any]:
+    """A scope's ``spans``; a value that is not a list is one bad item (tallied by ``convert_span``), so
+    the scopes after it are still read."""
+    if not spans:
+        return []
+    return spans if isinstance(spans, list) else [spans]
 
 
 def _scope_of(scopes: dict[str, Any]) -> dict[str, Any]:

@@ -286,3 +286,18 @@ def test_jsonl_documents_keep_exact_lines(tmp_path: Path, monkeypatch: pytest.Mo
         assert stats["problems"]["skipped"] == {"malformed_json": 2, "missing_trace_id": 1}
     places = [[e.split(": ")[0] for e in stats["problems"]["examples"]] for stats in (whole[1], streamed[1])]
     assert places[0] == places[1] == [f"{path}:5", f"{path}:8#span[0]", f"{path}:10"]
+
+
+@pytest.mark.parametrize("bad", ["5", "true", '"abc"'])
+def test_a_scope_whose_spans_is_not_a_list_loses_no_other_span(bad: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    good = {"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": "b7ad6b7169203331", "name": "ok",
+            "startTimeUnixNano": "1", "endTimeUnixNano": "2"}
+    path = tmp_path / "otlp.json"
+    path.write_text('{"resourceSpans": [{"scopeSpans": [{"spans": ' + bad + '}, {"spans": [' + json.dumps(good) + "]}]}]}")
+    for streaming in (False, True):
+        monkeypatch.setattr(stream, "STREAM_ABOVE", 0 if streaming else 1 << 62)
+        problems = Problems()
+        spans = list(ingest.iter_spans([path], problems))
+        assert [s["name"] for s in spans] == ["ok"], (streaming, problems.to_dict())
+        assert problems.skipped == {"not_an_object": 1}, streaming
