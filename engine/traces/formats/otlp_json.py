@@ -105,7 +105,7 @@ def key_values(items: Any) -> dict[str, Any]:
 
 def _events_as_dicts(events: Any) -> list[dict[str, Any]]:
     out = []
-    for ev in events or []:
+    for ev in events if isinstance(events, list) else []:
         if isinstance(ev, dict):
             out.append({"name": ev.get("name"), "attributes": key_values(ev.get("attributes"))})
     return out

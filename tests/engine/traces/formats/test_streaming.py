@@ -301,3 +301,18 @@ def test_a_scope_whose_spans_is_not_a_list_loses_no_other_span(bad: str, tmp_pat
         spans = list(ingest.iter_spans([path], problems))
         assert [s["name"] for s in spans] == ["ok"], (streaming, problems.to_dict())
         assert problems.skipped == {"not_an_object": 1}, streaming
+
+
+@pytest.mark.parametrize("bad", ["5", "true"])
+def test_a_span_whose_events_is_not_a_list_loses_no_other_span(bad: str, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    spans = [{"traceId": "0af7651916cd43dd8448eb211c80319c", "spanId": f"b7ad6b716920333{i}", "name": f"ok{i}",
+              "startTimeUnixNano": "1", "endTimeUnixNano": "2"} for i in (1, 2)]
+    path = tmp_path / "otlp.json"
+    path.write_text(json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}).replace(
+        '"name": "ok1"', '"name": "ok1", "events": ' + bad))
+    for streaming in (False, True):
+        monkeypatch.setattr(stream, "STREAM_ABOVE", 0 if streaming else 1 << 62)
+        problems = Problems()
+        assert [s["name"] for s in ingest.iter_spans([path], problems)] == ["ok1", "ok2"], problems.to_dict()
+        assert "converter_error" not in problems.skipped
