@@ -94,7 +94,7 @@ def _responses_output_as_message(output: list[Any]) -> list[dict[str, Any]]:
             for part in content if isinstance(content, list) else []:
                 if isinstance(part, dict) and isinstance(part.get("text"), str):
                     texts.append(part["text"])
-            for tc in o.get("tool_calls") or []:
+            for tc in _list_of(o.get("tool_calls")):
                 calls.append(tc)
     msg: dict[str, Any] = {"role": "assistant"}
     if texts:
@@ -130,6 +130,11 @@ def _get(obj: Any, key: str, default: Any = None) -> Any:
     if isinstance(obj, dict):
         return obj.get(key, default)
     return getattr(obj, key, default)
+
+
+def _list_of(v: Any) -> list[Any] | tuple[Any, ...]:
+    """``v`` when it is a list (or tuple), else ``[]``: exported span data is untrusted JSON."""
+    return v if isinstance(v, (list, tuple)) else []
 
 
 def _input_messages(attrs: dict[str, Any], items: Any, instructions: str | None = None) -> None:

@@ -260,3 +260,27 @@ def test_missing_tool_on_turn_span_is_a_hallucinated_tool_naming_it(tmp_path: Pa
     modes = [(m.detector, m.key, m.title, m.run_count) for m in f.failure_modes]
     assert ("hallucinated_tool", "get_forecast", "Model calls a tool that does not exist: `get_forecast`", 3) in modes
     assert not [m for m in modes if m[0] == "exception"], modes
+
+
+@pytest.mark.parametrize("where", ["tool_calls", "input", "response_output"])
+def test_non_list_fields_in_exported_span_data_lose_no_span(where: str, tmp_path: Path) -> None:
+    """Exported span data is untrusted: a field that should be a list but is not costs that field, not the file."""
+    base = {"object": "trace.span", "trace_id": "trace_" + "ab" * 16, "parent_id": None, "error": None,
+            "started_at": "2025-01-01T00:00:00.000000+00:00", "ended_at": "2025-01-01T00:00:01.000000+00:00"}
+    data: dict[str, Any] = {"type": "generation", "model": "m", "input": [{"role": "user", "content": "hi"}],
+                            "output": [{"type": "message", "content": "x"}]}
+    if where == "tool_calls":
+        data["output"][0]["tool_calls"] = 5
+    elif where == "input":
+        data["input"] = 5
+    else:
+        data = {"type": "response", "input": 5, "response": {"id": "r", "model": "m", "tools": 5, "output": 5}}
+    first = {**base, "id": "span_1", "span_data": data}
+    second = {**base, "id": "span_2", "span_data": {"type": "function", "name": "f", "input": "{}", "output": "ok"}}
+    path = tmp_path / "sdk.jsonl"
+    path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    problems = Problems()
+    spans = list(iter_spans([path], problems))
+    assert "converter_error" not in problems.skipped, problems.to_dict()
+    assert "execute_tool f" in {s["name"] for s in spans}  # the span after the odd one
+    assert len(spans) == 3  # both spans and their trace's root
