@@ -25,7 +25,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_index import HALO, HALO_BUILD, OURS, PLAIN, halo_usable, measure  # noqa: E402
+from bench_index import HALO, HALO_BUILD, HALO_REGEX, OURS, PLAIN, halo_usable, measure  # noqa: E402
 
 ROOT = HERE.parent
 DATA = HERE / "data"
@@ -59,22 +59,6 @@ from engine.traces.store import TraceStore
 from engine.traces.query_models import TraceFilters
 store = TraceStore.open(sys.argv[1], cache_dir=Path(sys.argv[2]))
 assert store.files[0].how == "warm", store.files[0].how
-per = []
-for pat in sys.argv[3:]:
-    t0, w0 = _cpu(), time.perf_counter()
-    n = store.count_traces(TraceFilters(regex_pattern=pat)).total
-    per.append({"pattern": pat, "cpu": round(_cpu() - t0, 3), "wall": round(time.perf_counter() - w0, 3), "count": n})
-t0, w0 = _cpu(), time.perf_counter()
-_done(t0, w0, patterns=per)
-"""
-
-HALO_REGEX = """
-from pathlib import Path
-from engine.traces.trace_index_builder import sidecar_index_path
-from engine.traces.trace_store import TraceStore
-from engine.traces.models.trace_query_models import TraceFilters
-trace = Path(sys.argv[1])
-store = TraceStore.load(trace, sidecar_index_path(trace, Path(sys.argv[2])))
 per = []
 for pat in sys.argv[3:]:
     t0, w0 = _cpu(), time.perf_counter()
