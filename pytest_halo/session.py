@@ -66,11 +66,15 @@ class SessionResult:
         return str(v) if v is not None else None
 
 
-def write_tests(path: Path, records: TestRecords, stats: MergeStats, run_id: str) -> int:
+def write_tests(path: Path, records: TestRecords, stats: MergeStats, run_id: str, *, interrupted: bool = False) -> int:
     """One JSON line per test: nodeid, outcome, duration, reason, worker, trace ids, span count.
 
+    A test with spans but no report is ``unknown``, or ``interrupted`` when the run was stopped
+    (under xdist a worker's test in flight at Ctrl-C sends its spans but never its report).
     Replaced whole (temporary file + rename): a concurrent run never sees half of it.
     """
+    orphan_outcome, orphan_reason = ("interrupted", "run interrupted before its report arrived") if interrupted \
+        else ("unknown", "no report")
     n = 0
     seen = set()
     with atomic_writer(path) as out:
@@ -81,7 +85,7 @@ def write_tests(path: Path, records: TestRecords, stats: MergeStats, run_id: str
             n += 1
         for nodeid, traces in stats.traces_by_test.items():  # spans of a test pytest never reported
             if nodeid not in seen:
-                out.write(dumps_line({"nodeid": nodeid, "outcome": "unknown", "duration": 0.0, "reason": "no report",
+                out.write(dumps_line({"nodeid": nodeid, "outcome": orphan_outcome, "duration": 0.0, "reason": orphan_reason,
                                       "worker": "", "phases": {}, "run_id": run_id, "trace_ids": list(traces),
                                       "spans": stats.spans_by_test.get(nodeid, 0)}))
                 n += 1
@@ -189,7 +193,7 @@ def _finish(cfg: HaloConfig, run_id: str, records: TestRecords, result: SessionR
         result.faults.append(describe_os_error(exc, result.traces_path) + f"; this run's spans stay in {_rel(parts_dir)}")
         parts = []  # kept for the user; the next run reports and removes them
     try:
-        result.n_tests = write_tests(result.tests_path, records, result.stats, run_id)
+        result.n_tests = write_tests(result.tests_path, records, result.stats, run_id, interrupted=result.interrupted)
     except (OSError, UnsafePathError) as exc:
         result.faults.append(describe_os_error(exc, result.tests_path))
         result.n_tests = len(records.by_nodeid)

@@ -269,3 +269,22 @@ def test_long_test_spans_rendered_early_keep_order_outcome_and_index(tmp_path, m
     index = orjson.loads(index_path(tmp_path / "r-master.jsonl").read_bytes())
     assert index["spans"] == 13 and index["tests"]["t.py::long"]["spans"] == 8
     assert index["tests"]["t.py::long"]["trace_ids"] == list(dict.fromkeys(r["trace_id"] for r in rows[:8]))
+
+
+def test_tests_with_spans_but_no_report_are_unknown_or_interrupted(tmp_path):
+    from pytest_halo.merge import MergeStats
+    from pytest_halo.session import write_tests
+
+    records = TestRecords()
+    records.add(SimpleNamespace(nodeid="t.py::a", when="call", outcome="passed", failed=False, skipped=False,
+                                duration=0.1), "gw0")
+    stats = MergeStats()
+    stats.traces_by_test = {"t.py::a": {"t1": None}, "t.py::b": {"t2": None}}
+    stats.spans_by_test = {"t.py::a": 1, "t.py::b": 3}
+    for interrupted, expected in ((False, "unknown"), (True, "interrupted")):
+        out = tmp_path / f"tests-{interrupted}.jsonl"
+        assert write_tests(out, records, stats, "run", interrupted=interrupted) == 2
+        rows = {r["nodeid"]: r for r in map(orjson.loads, out.read_bytes().splitlines())}
+        assert rows["t.py::a"]["outcome"] == "passed"
+        assert rows["t.py::b"]["outcome"] == expected and rows["t.py::b"]["spans"] == 3
+        assert rows["t.py::b"]["trace_ids"] == ["t2"]

@@ -142,7 +142,11 @@ def test_ctrl_c_records_the_interrupted_test_and_flushes_its_spans(suite: Path, 
     assert tests["1"]["outcome"] == "interrupted" and "KeyboardInterrupt" in tests["1"]["reason"]
     assert tests["1"]["spans"] == 2
     assert xdist or set(tests) == {"0", "1"}
-    assert {t["outcome"] for k, t in tests.items() if k != "1"} == {"passed"}
+    others = {t["outcome"] for k, t in tests.items() if k != "1"}
+    # Serially nothing else was running; under xdist the other worker may have been mid-test.
+    assert others == {"passed"} if not xdist else others <= {"passed", "interrupted"}, tests
+    for t in tests.values():
+        assert t["outcome"] != "interrupted" or t["spans"] > 0 and t["reason"], t
     spans = jsonl(suite / ".halo" / "traces.jsonl")
     interrupted = [s for s in spans if s["attributes"]["halo.test.nodeid"].endswith("[1]")]
     assert sorted(s["name"] for s in interrupted) == ["lookup", "support"]  # both spans flushed
