@@ -289,3 +289,24 @@ def test_fork_pull_request_read_only_token_still_summarises(tmp_path, fake_githu
     assert res["logs"].count("::warning title=pytest-halo::") == 2  # no baseline; read-only (comment and check run)
     assert fake_github.comments == {} and fake_github.check_runs == {}
 
+
+
+def test_a_gated_run_without_findings_fails_closed(tmp_path, fake_github: FakeGitHub) -> None:
+    """A baseline was in force but the analysis never produced a verdict: the job fails, it never passes ungated."""
+    project = _project(tmp_path)
+    runner = LocalRunner(tmp_path, fake_github, project)
+    push = {"after": "a" * 40, "ref": "refs/heads/main",
+            "repository": {"full_name": "octo/agent", "default_branch": "main"}}
+    inputs = {"working-directory": "agent", "pytest-args": "-q -p no:randomly"}
+    assert runner.run("push", push, inputs, run_id="400", job_env={})["statuses"][-1] == ("Verdict", 0)
+
+    skipped = {**inputs, "pytest-args": "-q -p no:randomly --halo-skip-analysis"}
+    res = runner.run("pull_request", _pr_event("e" * 40), skipped, run_id="401", job_env={})
+    assert res["steps"]["pytest"]["outputs"] == {"exit-code": "0", "gated": "true"}
+    assert res["steps"]["publish"]["outputs"]["verdict"] == "error"
+    assert res["statuses"][-1] == ("Verdict", 1)
+    assert "::error title=pytest-halo::the gate did not run" in res["logs"]
+
+    ungated = {**skipped, "baseline": "none"}  # reporting without a gate on purpose stays green
+    res = runner.run("pull_request", _pr_event("f" * 40), ungated, run_id="402", job_env={})
+    assert "gated" not in res["steps"]["pytest"]["outputs"] and res["statuses"][-1] == ("Verdict", 0)
