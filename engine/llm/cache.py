@@ -1,8 +1,8 @@
 """The on-disk response cache and the record/replay file.
 
 A cached answer is the provider's JSON body, stored under a hash of everything that shaped
-it (base URL, model, messages, tools, parameters); only successful answers are stored, so a
-rerun over unchanged traces makes no request. The replay file holds the same bodies keyed
+it (base URL, extra headers, model, messages, tools, parameters); only successful answers are
+stored, so a rerun over unchanged traces makes no request. The replay file holds the same bodies keyed
 without the base URL, so a recording replays against any server (or none).
 """
 
@@ -17,9 +17,14 @@ from typing import Any
 import orjson
 
 
-def request_key(payload: dict[str, Any], base_url: str | None) -> str:
-    """sha256 of the request as sent, plus the base URL (``None`` for the replay key)."""
-    blob = orjson.dumps({"base_url": base_url, "request": payload}, option=orjson.OPT_SORT_KEYS)
+def request_key(payload: dict[str, Any], base_url: str | None, headers: dict[str, str] | None = None) -> str:
+    """sha256 of the request as sent, plus the base URL and extra headers (``None`` for the replay key).
+
+    Headers can route a request to another model or provider (OpenRouter, LiteLLM), so they are
+    part of what shaped the answer; hashed with the rest, so no header value reaches the file name.
+    """
+    blob = orjson.dumps({"base_url": base_url, "headers": {k.lower(): v for k, v in (headers or {}).items()},
+                         "request": payload}, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(blob).hexdigest()
 
 

@@ -170,7 +170,7 @@ class ModelClient:
                 raise ModelError(str(exc).strip("'\"")) from None
             reply.cached = True
             return reply
-        key = request_key(request, self.base_url)
+        key = request_key(request, self.base_url, self.settings.headers)
         if self.cache is not None:
             body = self.cache.get(key)
             if body is not None:

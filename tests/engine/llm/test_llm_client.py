@@ -136,6 +136,19 @@ def test_cache_key_covers_base_url(scripted, make_settings):
     assert _complete(make_settings(b)).content == "from b"
 
 
+def test_cache_key_covers_routing_headers(scripted, make_settings):
+    srv = scripted(lambda req, n: text(f"answer {n}"))
+    route_a = make_settings(srv, headers={"X-Route": "provider-a"})
+    assert _complete(route_a).content == "answer 0"
+    assert _complete(route_a).cached  # same headers: a hit
+    other = _complete(make_settings(srv, headers={"X-Route": "provider-b"}))  # another route: a miss
+    assert (other.content, other.cached) == ("answer 1", False) and len(srv.requests) == 2
+    secret = "sk-routing-header-value-123456"
+    _complete(make_settings(srv, headers={"X-Route": secret}))
+    files = [p for p in make_settings(srv).resolved_cache_dir().rglob("*") if p.is_file()]
+    assert len(files) == 3 and not any(secret in str(p) or secret in p.read_text() for p in files)
+
+
 def test_record_then_replay_without_a_server(scripted, make_settings, tmp_path):
     srv = scripted(lambda req, n: text("recorded"))
     log = tmp_path / "replay.jsonl"
