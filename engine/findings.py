@@ -7,6 +7,7 @@ and the LLM reasoners all read and write these models; spans never pass through 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -126,13 +127,17 @@ class LLMTotals(_Model):
     wall_s: float = 0.0
     stopped_because: str = "finished"
 
-    def describe(self) -> str:
-        """``LLM <model> · N requests (C cached) · in/out tokens · $ · s`` (+ why it stopped early): one line."""
+    def describe(self, model_as: Callable[[str], str] = str, text_as: Callable[[str], str] = str) -> str:
+        """``LLM <model> · N requests (C cached) · in/out tokens · $ · s`` (+ why it stopped early): one line.
+
+        The one rendering of the totals: each publisher passes its own quoting for the model name
+        and the stop reason (which may quote the provider), e.g. Markdown's code span and text escape.
+        """
         money = f"${self.cost_usd:.4f}" if self.cost_usd is not None else "cost unknown (no price for this model)"
-        line = (f"LLM {self.model} · {self.requests} requests ({self.cached} cached) · {self.tokens_in:,} in / "
-                f"{self.tokens_out:,} out tokens · {money} · {self.wall_s:.1f}s")
+        line = (f"LLM {model_as(self.model)} · {self.requests} requests ({self.cached} cached) · {self.tokens_in:,} "
+                f"in / {self.tokens_out:,} out tokens · {money} · {self.wall_s:.1f}s")
         why = self.stopped_because
-        return line if why == "finished" else f"{line} · stopped: {why.replace('_', ' ')}"
+        return line if why == "finished" else f"{line} · stopped: {text_as(why.replace('_', ' '))}"
 
 
 class OneOff(_Model):

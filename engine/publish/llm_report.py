@@ -20,12 +20,7 @@ def render_llm_report(f: Findings) -> str:
     lines = ["# HALO LLM analysis", ""]
     t = f.llm
     if t is not None:
-        cost = f"${t.cost_usd:.4f}" if t.cost_usd is not None else "cost unknown (no price for this model)"
-        lines.append(f"Model {md_code(t.model)} · {t.requests} requests ({t.cached} cached) · "
-                     f"{t.tokens_in:,} tokens in / {t.tokens_out:,} out · {cost} · {t.wall_s:.1f}s")
-        if t.stopped_because != "finished":
-            lines.append(f"Stopped early: {md_text(t.stopped_because)}")
-        lines.append("")
+        lines += [t.describe(md_code, md_text), ""]
     lines += ["## Answer", "", md_prose(f.llm_answer, min_heading=3) if f.llm_answer else "_No final answer._", ""]
     found = [m for m in f.failure_modes if m.source in ("llm", "both")]
     if found:

@@ -194,13 +194,7 @@ def _llm_section(f: Findings, unverified: Sequence[FailureMode], d: DatasetSumma
     out = ["## LLM analysis", ""]
     t = f.llm
     if t is not None:
-        cost = f", ${t.cost_usd:.4f}" if t.cost_usd is not None else ""
-        cached = f" ({t.cached} cached)" if t.cached else ""
-        out += [
-            f"Model {md_code(t.model)}: {plural(t.requests, 'request')}{cached}, {t.tokens_in:,} tokens in, "
-            f"{t.tokens_out:,} out{cost}, {t.wall_s:.1f} s; stopped: {md_text(t.stopped_because)}.",
-            "",
-        ]
+        out += [t.describe(md_code, md_text), ""]
     if f.llm_answer:
         out += ["### Answer", "", md_prose(f.llm_answer, min_heading=4), ""]
     if unverified:

@@ -145,10 +145,7 @@ def _table(f: Findings, modes: Sequence[FailureMode]) -> str:
 def _llm_line(f: Findings) -> str | None:
     if f.llm is None:
         return None
-    t = f.llm
-    cost = f"${t.cost_usd:.4f}" if t.cost_usd is not None else "cost unknown"
-    return (f"LLM analysis: {md_code(t.model, 60)}, {t.requests} requests ({t.cached} cached), "
-            f"{t.tokens_in:,} tokens in / {t.tokens_out:,} out, {cost}, stopped: {md_text(t.stopped_because, 80)}")
+    return f.llm.describe(lambda model: md_code(model, 60), lambda why: md_text(why, 80))
 
 
 def _links_line(links: Links) -> str | None:

@@ -146,7 +146,7 @@ def test_llm_report_is_escaped_and_redacted(tmp_path):
     text = written["llm-report.md"].read_text()
     assert "<script>" not in text.replace("\\<script>", "") and "\\<script>" in text  # escaped, inert
     assert "sk-proj-abcdef" not in text and "](http://evil)" not in text
-    assert "3 requests (1 cached)" in text and "$0.0012" in text and "Stopped early: max" in text
+    assert "3 requests (1 cached)" in text and "$0.0012" in text and "· stopped: max cost" in text
     assert "\n### Answer\n" in text  # the answer's own heading nests under "## Answer"
     assert "round 1:" in text and "<b>" not in text.replace("\\<b>", "")
     assert LLMReport().publish(Findings(), tmp_path / "none") == {}

@@ -127,8 +127,7 @@ def test_llm_section_cost_answer_rejected_and_unverified_apart() -> None:
     both.description = "The legacy ids are refused by the tool."
     text = render_report(f)
     llm = text.split("## LLM analysis")[1].split("## Gate")[0]
-    assert ("Model `gpt-4o-mini`: 12 requests (3 cached), 10,234 tokens in, 1,200 out, $0.0123, 34.5 s; "
-            "stopped: finished.") in llm
+    assert "LLM `gpt-4o-mini` · 12 requests (3 cached) · 10,234 in / 1,200 out tokens · $0.0123 · 34.5s\n" in llm
     assert "The agent retries `update_address`" in llm and "- one" in llm
     assert "](http" not in llm and "@octocat" not in llm
     assert "- **unverified:** Agent forgets the order id (`fm-llmllmllmllm`, confidence 60%)" in llm
