@@ -22,7 +22,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from engine.traces.content_index import ContentIndex, literal_query
+from engine.traces.content_index import PRUNE_SHARE, ContentIndex, literal_query
 
 MAX_PATTERN_CHARS = 2000
 SCAN_SECONDS = 60.0  # per query (a whole-file count included); patterns that run longer are refused
@@ -276,7 +276,7 @@ def matching_spans(
     possible = _content_candidates(content, text_rx.pattern, off, ln)
     if candidates is not None and possible is not None:
         candidates = sorted(set(candidates).intersection(possible.tolist()))
-    if candidates is None and possible is not None and len(possible) <= len(off) * PRUNE_MAX:
+    if candidates is None and possible is not None and len(possible) <= len(off) * PRUNE_SHARE:
         lits, exact = required_literals(text_rx.pattern)
         _scan_runs(path, off, ln, possible, lits, exact, bytes_rx, text_rx, hits, deadline)
         return hits
@@ -310,7 +310,6 @@ def matching_spans(
 
 
 WINDOW = 128 * 1024 * 1024  # mmap this much at a time: RSS stays bounded on multi-GB files
-PRUNE_MAX = 0.6  # above this share of candidate spans, one sequential pass is cheaper than runs of reads
 RUN_BYTES = 16 * 1024 * 1024  # the most bytes read at once for a run of candidate spans
 RUN_JOIN = 8  # candidate spans this few numbers apart are read together (fewer reads, a few more bytes)
 
