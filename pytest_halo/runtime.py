@@ -234,7 +234,13 @@ class HaloPlugin:
                 out[LOST_KEY] = self.lost_spans
             return
         from pytest_halo.merge import MergeStats
-        from pytest_halo.session import SessionResult, after_session, fault_line, gate_exit_status
+        from pytest_halo.session import (
+            SessionResult,
+            after_session,
+            fault_line,
+            gate_exit_status,
+            gate_requested,
+        )
 
         interrupted = self.interrupted or int(session.exitstatus) == int(pytest.ExitCode.INTERRUPTED)
         if interrupted:  # under xdist the worker's own record of the stop never reaches us
@@ -246,7 +252,7 @@ class HaloPlugin:
                                     MergeStats(), n_tests=len(self.records.by_nodeid), faults=list(self.faults))
         self.result = after_session(self.cfg, self.run_id, self.records, self.crashed, faults=self.faults,
                                     lost_spans=self.lost_spans, interrupted=interrupted)
-        self.fault_line = fault_line(self.result, self.cfg.strict)
+        self.fault_line = fault_line(self.result, self.cfg.strict, gate_requested(self.cfg))
         new_status, self.gate_line = gate_exit_status(session.exitstatus, self.result, self.cfg)
         if new_status != session.exitstatus:
             session.exitstatus = new_status
@@ -254,11 +260,11 @@ class HaloPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.is_worker or self.result is None:
             return
-        from pytest_halo.session import fault_line
+        from pytest_halo.session import fault_line, gate_requested
         from pytest_halo.terminal import write_summary
 
         if self.result.faults and self.fault_line is None:
-            self.fault_line = fault_line(self.result, self.cfg.strict)
+            self.fault_line = fault_line(self.result, self.cfg.strict, gate_requested(self.cfg))
         write_summary(terminalreporter, self.result, self.gate_line, self.fault_line, self.swept_line)
 
     def pytest_unconfigure(self, config: Any) -> None:

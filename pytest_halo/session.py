@@ -223,7 +223,15 @@ def _finish(cfg: HaloConfig, run_id: str, records: TestRecords, result: SessionR
         cfg, result.traces_path, result.tests_path, halo_dir, reasoners)
 
 
-def fault_line(result: SessionResult, strict: bool) -> str | None:
+def gate_requested(cfg: HaloConfig) -> bool:
+    """Whether this run was asked to gate: a baseline to compare with, or ``fail_on=any`` (which gates
+    without one). Such a run fails closed when halo's own failure leaves it without a verdict."""
+    if cfg.fail_on == "never" or cfg.update_baseline:
+        return False
+    return cfg.baseline is not None or cfg.fail_on == "any"
+
+
+def fault_line(result: SessionResult, strict: bool, gated: bool = False) -> str | None:
     """The one warning line for our own failures: the first cause, what was kept, what follows."""
     if not result.faults:
         return None
@@ -231,7 +239,12 @@ def fault_line(result: SessionResult, strict: bool) -> str | None:
     kept = (f"kept {result.stats.spans} spans in {_rel(result.traces_path)}" if result.traces_written
             else "no traces.jsonl written")
     lost = f", at least {result.lost_spans} spans lost" if result.lost_spans else ""
-    tail = "--halo-strict: exit status 3" if strict else "exit status is the tests' own"
+    if strict:
+        tail = "--halo-strict: exit status 3"
+    elif gated:
+        tail = "the gate could not run: a passing run fails closed (exit status 3)"
+    else:
+        tail = "exit status is the tests' own"
     return f"halo: WARNING: {result.faults[0]}{more}; {kept}{lost}; analysis skipped; {tail}"
 
 
@@ -239,11 +252,16 @@ def gate_exit_status(exitstatus: int, result: SessionResult, cfg: HaloConfig) ->
     """New exit status and a distinct line: gate failure turns green red, never red green.
 
     With ``--halo-strict`` a capture fault turns a run whose tests passed or failed into exit
-    status 3 (interrupted or unusable runs keep theirs), and a failed analysis a green run.
+    status 3 (interrupted or unusable runs keep theirs), and a failed analysis a green run. A run
+    that was asked to gate (``gate_requested``) and got no verdict fails closed the same way when
+    its tests passed: a green exit must mean the gate passed.
     """
+    gated = gate_requested(cfg)
     if result.faults:
         if cfg.strict and int(exitstatus) in (0, EXIT_TESTS_FAILED):
             return EXIT_INTERNAL_ERROR, None  # the fault line says so
+        if gated and int(exitstatus) == 0:
+            return EXIT_INTERNAL_ERROR, None
         return exitstatus, None
     if result.analysis_error is not None and result.analysis_error.startswith(GATE_UNUSABLE):
         if int(exitstatus) == 0:  # the gate fails closed: a baseline that went bad never passes a run
@@ -253,9 +271,10 @@ def gate_exit_status(exitstatus: int, result: SessionResult, cfg: HaloConfig) ->
         if int(exitstatus) == 0:
             return EXIT_INTERNAL_ERROR, "halo: the LLM engine failed and --halo-strict is set: exit status 3"
         return exitstatus, None
-    if result.analysis_error is not None and cfg.strict:
+    if result.analysis_error is not None and (cfg.strict or gated):
         if int(exitstatus) == 0:
-            return EXIT_INTERNAL_ERROR, "halo: analysis failed and --halo-strict is set: exit status 3"
+            why = "--halo-strict is set" if cfg.strict else "the gate could not run, so it fails closed"
+            return EXIT_INTERNAL_ERROR, f"halo: analysis failed and {why}: exit status 3"
         return exitstatus, None
     if result.verdict == "fail" and cfg.fail_on != "never":
         if int(exitstatus) == 0:

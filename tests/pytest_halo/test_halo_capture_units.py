@@ -288,3 +288,20 @@ def test_tests_with_spans_but_no_report_are_unknown_or_interrupted(tmp_path):
         assert rows["t.py::a"]["outcome"] == "passed"
         assert rows["t.py::b"]["outcome"] == expected and rows["t.py::b"]["spans"] == 3
         assert rows["t.py::b"]["trace_ids"] == ["t2"]
+
+
+def test_exit_status_when_our_analysis_fails_depends_on_whether_a_gate_was_asked_for(tmp_path):
+    from pytest_halo.merge import MergeStats
+    from pytest_halo.options import HaloConfig
+    from pytest_halo.session import SessionResult, gate_exit_status
+
+    failed = SessionResult(tmp_path, tmp_path / "t", tmp_path / "s", MergeStats(), analysis_error="boom")
+    base = tmp_path / "base.json"
+    assert gate_exit_status(0, failed, HaloConfig()) == (0, None)  # no gate: our failure is not the user's
+    status, line = gate_exit_status(0, failed, HaloConfig(baseline=base))
+    assert status == 3 and line is not None and "fails closed" in line
+    assert gate_exit_status(1, failed, HaloConfig(baseline=base)) == (1, None)  # red stays red, never greener
+    assert gate_exit_status(0, failed, HaloConfig(fail_on="any"))[0] == 3
+    assert gate_exit_status(0, failed, HaloConfig(baseline=base, fail_on="never")) == (0, None)
+    assert gate_exit_status(0, failed, HaloConfig(baseline=base, update_baseline=True)) == (0, None)
+    assert "--halo-strict" in (gate_exit_status(0, failed, HaloConfig(strict=True))[1] or "")

@@ -129,6 +129,20 @@ def test_halo_dir_pointing_at_a_file(suite: Path, xdist: tuple[str, ...]) -> Non
     assert target.read_text() == "the user's file\n"
 
 
+def test_a_gated_run_that_loses_its_analysis_fails_closed(suite: Path) -> None:
+    """Asked to gate (a baseline, or fail-on any) but no verdict: a green run exits 3, a red one stays red."""
+    made = run_pytest(suite, "--halo", "--halo-baseline", "base.json", "--halo-update-baseline")
+    assert made.returncode == 0 and (suite / "base.json").is_file(), made.stdout[-2000:]
+    (suite / "notes.txt").write_text("the user's file\n")
+    for gate in (("--halo-baseline", "base.json"), ("--halo-fail-on", "any")):
+        proc = run_pytest(suite, "--halo", "--halo-dir", "notes.txt", *gate)
+        line = assert_unbroken(proc, ret=3)
+        assert "the gate could not run: a passing run fails closed (exit status 3)" in line
+    never = run_pytest(suite, "--halo", "--halo-dir", "notes.txt", "--halo-baseline", "base.json",
+                       "--halo-fail-on", "never")  # reporting only: the tests' own status
+    assert "exit status is the tests' own" in assert_unbroken(never)
+
+
 def test_file_size_limit_mid_run_keeps_the_spans_written_before(suite: Path) -> None:
     limit = 96 * 1024  # the part file passes it after about a third of the tests
     proc = run_pytest(suite, "--halo", preexec=_file_size_limit(limit))
