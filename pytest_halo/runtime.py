@@ -119,6 +119,18 @@ class HaloPlugin:
         except Exception as exc:
             self._guard("starting capture", exc)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_finish(self, session: Any) -> None:
+        """User detectors are checked on the controller once every conftest is loaded, before any test."""
+        if not self.is_worker and self.cfg.hooks is not None:
+            self.cfg.hooks.check()
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_setupnodes(self, config: Any, specs: Any) -> None:
+        """Under xdist the controller never collects: it checks the detectors it will analyse with here."""
+        if self.cfg.hooks is not None:
+            self.cfg.hooks.check()
+
     def _attach(self) -> None:
         try:
             self.otel.ensure_attached(install=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
 from conftest import REPO
 
 EXAMPLE = REPO / "examples" / "custom_detector"
@@ -94,11 +95,31 @@ def test_findings_hook_cannot_delete_and_a_raising_detector_costs_one_note(pytes
     assert "findings hook pytest_halo_findings removed or shrank" in notes
 
 
-def test_a_detector_that_is_not_one_is_refused_with_one_line(pytester, run_halo):
+@pytest.mark.parametrize("workers", [None, 2], ids=["serial", "xdist"])
+def test_a_detector_that_is_not_one_stops_the_run_before_any_test(pytester, run_halo, workers):
+    """Checked when registered, like a bad baseline: one line and exit 4, not a failed analysis after every test."""
     _copy_example(pytester)
     (pytester.path / "conftest.py").write_text(
         "class NoHooks:\n    name = 'nohooks'\n\n\ndef pytest_halo_detectors(config):\n    return [NoHooks()]\n")
-    run = run_halo("--halo")
-    assert run.ret == 1  # the tests' own failures; the refused detector does not change it
-    run.result.stdout.fnmatch_lines(["*detector 'nohooks' (NoHooks) needs `on_span(span, run)` or `on_run(run)`*"])
-    assert "Traceback" not in run.output()
+    run = run_halo("--halo", workers=workers)
+    out = run.output() + run.result.stderr.str()
+    assert run.ret == pytest.ExitCode.USAGE_ERROR, out[-3000:]
+    said = [x for x in out.splitlines() if "halo: bad detector" in x]
+    assert len(said) == 1 and "detector 'nohooks' (NoHooks) needs `on_span(span, run)` or `on_run(run)`" in said[0]
+    assert "Traceback" not in out and "INTERNALERROR" not in out
+    assert not run.tests  # no test ran
+
+
+def test_installed_entry_point_detectors_load_in_the_plugin_as_in_halo_analyze(pytester, run_halo):
+    """``pytest --halo`` and ``halo analyze`` see the same detectors, so they reach the same gate verdict."""
+    _copy_example(pytester)
+    (pytester.path / "conftest.py").write_text("")  # no hook: only the installed distribution's entry point
+    dist = pytester.path / "halo_prices-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: halo-prices\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[pytest_halo.detectors]\nprices = detectors:QuotedPriceWithoutLookup\n")
+    run = run_halo("--halo", "--halo-fail-on", "any")
+    run.result.assert_outcomes(passed=3, failed=3)
+    findings = json.loads((run.dir / "findings.json").read_text())
+    mode = next(m for m in findings["failure_modes"] if m["detector"] == "price_without_lookup")
+    assert mode["run_count"] == 3 and mode["id"] in findings["gate"]["failing_ids"]
