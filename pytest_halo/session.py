@@ -18,7 +18,7 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.safe_io import UnsafePathError, atomic_writer
 from pytest_halo.capture.writer import dumps_line
@@ -26,6 +26,9 @@ from pytest_halo.merge import MergeStats, find_parts, merge_parts
 from pytest_halo.options import HaloConfig
 from pytest_halo.records import TestRecords
 from pytest_halo.runlock import FinishLock
+
+if TYPE_CHECKING:  # imported at run time only through the adapter (the engine may be shadowed)
+    from engine.run import AnalysisOutcome
 
 # what one analysis writes into .halo (signatures.json stays: the library carries over to the next run)
 ANALYSIS_OUTPUTS = ("findings.json", "report.md", "junit.xml", "report.html", "fix-brief.md", "fix-brief.json",
@@ -45,7 +48,7 @@ class SessionResult:
     stats: MergeStats
     n_tests: int = 0
     n_failing: int = 0
-    outcome: Any = None
+    outcome: AnalysisOutcome | None = None
     analysis_error: str | None = None
     notes: list[str] = field(default_factory=list)
     crashed_workers: list[str] = field(default_factory=list)
@@ -57,13 +60,7 @@ class SessionResult:
     @property
     def verdict(self) -> str | None:
         """The gate verdict ('pass' | 'fail'), None when no analysis ran."""
-        if self.outcome is None:
-            return None
-        v = getattr(self.outcome, "verdict", None)
-        if v is None:
-            gate = getattr(getattr(self.outcome, "findings", None), "gate", None)
-            v = getattr(gate, "verdict", None)
-        return str(v) if v is not None else None
+        return None if self.outcome is None else self.outcome.verdict
 
 
 def write_tests(path: Path, records: TestRecords, stats: MergeStats, run_id: str, *, interrupted: bool = False) -> int:
@@ -286,7 +283,7 @@ def gate_exit_status(exitstatus: int, result: SessionResult, cfg: HaloConfig) ->
 
 def _llm_failed(result: SessionResult) -> bool:
     """Whether a reasoner of this run failed (not merely ran out of budget)."""
-    results = list(getattr(result.outcome, "reason_results", None) or [])
+    results = result.outcome.reason_results if result.outcome is not None else []
     if not results:
         return False
     from engine.llm.reasoner import engine_failed

@@ -13,30 +13,12 @@ from typing import Any
 from engine.sanitize import clean_line
 from pytest_halo.session import SessionResult
 
-TOP_N = 5
-
 
 def _rel(path: Path) -> str:
     try:
         return os.path.relpath(path)
     except ValueError:
         return str(path)
-
-
-def _mode_line(mode: Any) -> str | None:
-    """Best-effort one line for a failure mode when the analysis gave no summary lines."""
-    title = getattr(mode, "title", None) or getattr(mode, "name", None) or getattr(mode, "id", None)
-    if not title:
-        return None
-    tests = getattr(mode, "affected_tests", None) or getattr(mode, "tests", None)
-    n = len(tests) if isinstance(tests, (list, tuple, set)) else tests
-    status = getattr(mode, "status", None) or getattr(mode, "baseline_status", None)
-    bits = [str(title)]
-    if n is not None:
-        bits.append(f"{n} tests")
-    if status:
-        bits.append(str(status))
-    return "  - " + " — ".join(bits)
 
 
 def summary_lines(result: SessionResult, gate_line: str | None, fault_line: str | None = None,
@@ -68,15 +50,9 @@ def summary_lines(result: SessionResult, gate_line: str | None, fault_line: str 
         lines.append(f"halo: analysis failed: {result.analysis_error}")
     outcome = result.outcome
     if outcome is not None:
-        given = list(getattr(outcome, "summary_lines", None) or [])
-        if given:
-            lines.extend(str(x) for x in given)
-        else:
-            modes = list(getattr(getattr(outcome, "findings", None), "failure_modes", None) or [])
-            lines.append(f"halo: {len(modes)} failure modes")
-            lines.extend(x for x in (_mode_line(m) for m in modes[:TOP_N]) if x)
+        lines.extend(outcome.summary_lines)
         report = result.halo_dir / "report.md"
-        if report.exists() and not any("report.md" in str(x) for x in given):
+        if report.exists() and not any("report.md" in x for x in outcome.summary_lines):
             lines.append(f"halo: report -> {_rel(report)}")
     if gate_line:
         lines.append(gate_line)

@@ -30,20 +30,12 @@ def test_analysis_error_and_notes_are_cleaned(tmp_path: Path) -> None:
 
 
 def test_failure_mode_titles_are_cleaned_and_keep_their_indent(tmp_path: Path) -> None:
-    class Mode:
-        title = f"tool loop {ESC}"
-        affected_tests = ["t1", "t2"]
-        status = "new"
-
-    class Findings:
-        failure_modes = [Mode()]
-
-    class Outcome:
-        summary_lines: list[str] = []
-        findings = Findings()
+    from engine.findings import Findings
+    from engine.run import AnalysisOutcome
 
     result = _result(tmp_path)
-    result.outcome = Outcome()
+    result.outcome = AnalysisOutcome(findings=Findings(), verdict="pass", exit_code=0, out_dir=tmp_path,
+                                     summary_lines=["halo: 1 failure mode", f"  - tool loop {ESC} — 2 tests"])
     lines = summary_lines(result, None)
     mode = next(x for x in lines if "tool loop" in x)
     assert mode.startswith("  - tool loop")
