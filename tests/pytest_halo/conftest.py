@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import fake_chat_server
 import orjson
 import pytest
 
@@ -22,49 +23,10 @@ _SCRUB = {"PYTEST_CURRENT_TEST", "HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "htt
           "OPENAI_API_KEY", "OPENAI_BASE_URL"}
 
 
-# A conftest for inner suites: a loopback OpenAI Chat Completions server with scripted tool calls.
-FAKE_CHAT_SERVER = '''
-import json, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
-
-class FakeChatCompletions(BaseHTTPRequestHandler):
-    """Scripted /v1/chat/completions: ask for get_price first, then answer with the tool's result."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        msgs = body["messages"]
-        if msgs[-1]["role"] == "tool":
-            message = {"role": "assistant", "content": "The price is " + msgs[-1]["content"]}
-            finish = "stop"
-        else:
-            item = msgs[-1]["content"].split()[-1]
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": "call_" + item, "type": "function",
-                "function": {"name": "get_price", "arguments": json.dumps({"item": item})}}]}
-            finish = "tool_calls"
-        payload = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": body["model"],
-                   "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                   "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27}}
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def base_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatCompletions)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-'''
+# A conftest for inner suites: a loopback OpenAI Chat Completions server answering ``price_script`` as ``base_url``.
+FAKE_CHAT_SERVER = fake_chat_server.source() + "\nbase_url = chat_server_fixture(price_script)\n"
+# The Agents SDK shop agent, for an inner project's ``shop_agent.py``.
+SHOP_AGENT = (REPO / "tests" / "agents_sdk_shop.py").read_text()
 
 
 @dataclass

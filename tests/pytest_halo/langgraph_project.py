@@ -16,14 +16,14 @@ Planted, each recurring across tests:
 
 from __future__ import annotations
 
+import fake_chat_server
+
 # ``LG_TRACER_PROVIDER=app``: the app builds and registers its own SDK TracerProvider with its own exporter
 # and hands it to the instrumentor (halo must attach to it, and the app's exporter must still get every
 # span); otherwise the instrumentor is set up the short way and uses the global provider.
-CONFTEST = '''
-import json, os, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+CONFTEST = fake_chat_server.source() + '''
+import json, os
 
-import pytest
 from openinference.instrumentation.langchain import LangChainInstrumentor
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
@@ -63,37 +63,7 @@ def script(messages):
     return [("get_weather", {"city": city})]
 
 
-class FakeChatCompletions(BaseHTTPRequestHandler):
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        step, n = script(body["messages"]), len(body["messages"])
-        if isinstance(step, str):
-            message, finish = {"role": "assistant", "content": step}, "stop"
-        else:
-            message = {"role": "assistant", "content": None, "tool_calls": [
-                {"id": f"call_{n}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}
-                for i, (name, args) in enumerate(step)]}
-            finish = "tool_calls"
-        payload = {"id": f"chatcmpl-{n}", "object": "chat.completion", "created": 1700000000, "model": body["model"],
-                   "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                   "usage": {"prompt_tokens": 30 + n, "completion_tokens": 9, "total_tokens": 39 + n}}
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def base_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChatCompletions)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+base_url = chat_server_fixture(script, usage=lambda messages: (30 + len(messages), 9))
 
 
 class BrokenDetector:

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from conftest import FAKE_CHAT_SERVER, SHOP_AGENT
 
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.pipeline import analyze_paths, read_tests_file
@@ -21,11 +22,10 @@ from engine.traces.problems import Problems
 
 pytest.importorskip("agents")
 
+# The exporter's view, and the shared fake server: price of X -> get_price(X), forecast for X -> get_forecast(X).
 CONFTEST = '''
-import json, os, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import json, os
 
-import pytest
 from agents import TracingProcessor, add_trace_processor, set_trace_processors
 
 
@@ -46,72 +46,12 @@ class ExportWriter(TracingProcessor):
 
 set_trace_processors([])  # offline: no uploader
 add_trace_processor(ExportWriter())
-
-
-class FakeChat(BaseHTTPRequestHandler):
-    """price of X -> get_price(X), forecast for X -> get_forecast(X) (not a tool the agent has)."""
-
-    def do_POST(self):
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        msgs = body["messages"]
-        if msgs[-1]["role"] == "tool":
-            message, finish = {"role": "assistant", "content": "The price is " + msgs[-1]["content"]}, "stop"
-        else:
-            words = msgs[-1]["content"].split()
-            tool = "get_forecast" if words[0] == "forecast" else "get_price"
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": "call_" + words[-1], "type": "function",
-                "function": {"name": tool, "arguments": json.dumps({"item": words[-1]})}}]}
-            finish = "tool_calls"
-        payload = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": body["model"],
-                   "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                   "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27}}
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
-@pytest.fixture(scope="session")
-def base_url():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
-'''
+''' + FAKE_CHAT_SERVER
 
 TESTS = '''
 import pytest
-from agents import (Agent, GuardrailFunctionOutput, InputGuardrailTripwireTriggered, OpenAIChatCompletionsModel,
-                    Runner, function_tool, input_guardrail)
-from openai import AsyncOpenAI
-
-
-def tool_error(ctx, error):
-    return f"error: {error}"
-
-
-@function_tool(failure_error_function=tool_error)
-def get_price(item: str) -> str:
-    """Price of an item."""
-    return {"apple": "1.20", "pear": "0.90"}[item]
-
-
-@input_guardrail
-def no_forbidden(ctx, agent, message):
-    return GuardrailFunctionOutput(output_info=None, tripwire_triggered="forbidden" in str(message))
-
-
-def shop(base_url):
-    model = OpenAIChatCompletionsModel(model="fake-gpt",
-                                       openai_client=AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0))
-    return Agent(name="shop", instructions="Quote prices.", tools=[get_price], model=model,
-                 input_guardrails=[no_forbidden])
+from agents import InputGuardrailTripwireTriggered, Runner
+from shop_agent import shop
 
 
 @pytest.mark.parametrize("item", ["apple", "pear", "kiwi", "mango"])
@@ -146,7 +86,7 @@ def by_original_id(spans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 def test_live_capture_and_export_file_give_the_same_spans_and_modes(pytester: pytest.Pytester, run_halo: Any) -> None:
     pytester.makeconftest(CONFTEST)
-    pytester.makepyfile(test_shop=TESTS)
+    pytester.makepyfile(shop_agent=SHOP_AGENT, test_shop=TESTS)
     run = run_halo("--halo", "--halo-skip-analysis")
     run.result.assert_outcomes(passed=4, failed=4)  # kiwi, mango (tool error); Oslo, Rome (missing tool)
     exports = sorted(pytester.path.glob("export-*.jsonl"))

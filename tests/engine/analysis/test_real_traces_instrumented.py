@@ -8,13 +8,11 @@ errors handed back to the model as tool messages (no tool span) went unnoticed.
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fake_chat_server import chat_server_fixture, price_script
 
 from engine.analysis.assemble import TestIndex as RunIndex  # "Test*" names would be collected
 from engine.analysis.config import AnalysisConfig
@@ -33,41 +31,7 @@ TOOLS = [{"type": "function", "function": {"name": "get_price", "description": "
           "parameters": {"type": "object", "properties": {"item": {"type": "string"}}, "required": ["item"]}}}]
 
 
-class FakeChat(BaseHTTPRequestHandler):
-    """Scripted /v1/chat/completions: ask for get_price, then answer from the tool message."""
-
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        msgs = body["messages"]
-        if msgs[-1]["role"] == "tool":
-            message: dict[str, Any] = {"role": "assistant", "content": "Sorry: " + msgs[-1]["content"]}
-            finish = "stop"
-        else:
-            item = msgs[-1]["content"].split()[-1]
-            message = {"role": "assistant", "content": None, "tool_calls": [{
-                "id": f"call_{item}", "type": "function",
-                "function": {"name": "get_price", "arguments": json.dumps({"item": item})}}]}
-            finish = "tool_calls"
-        payload = {"id": "chatcmpl-1", "object": "chat.completion", "created": 1700000000, "model": body["model"],
-                   "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-                   "usage": {"prompt_tokens": 20, "completion_tokens": 7, "total_tokens": 27}}
-        data = json.dumps(payload).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), FakeChat)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    server.shutdown()
+base_url = chat_server_fixture(price_script, scope="module")  # get_price(item), then "The price is <result>"
 
 
 def shop(client: Any, tracer: Any, item: str, tool_result: str) -> str:
