@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import EXAMPLE, FAKE_CHAT_SERVER
+from conftest import EXAMPLE, FAKE_CHAT_SERVER, SHOP_AGENT
 
 CONFTEST = '''
 import json, os
@@ -206,33 +206,11 @@ def test_agents_imported_lazily_or_processors_replaced_are_still_captured(pytest
 
 CHAT_TESTS = '''
 import pytest
-from agents import (Agent, GuardrailFunctionOutput, InputGuardrailTripwireTriggered, OpenAIChatCompletionsModel,
-                    Runner, function_tool, input_guardrail, set_trace_processors)
-from openai import AsyncOpenAI
+from agents import InputGuardrailTripwireTriggered, Runner, set_trace_processors
+
+from shop_agent import shop
 
 set_trace_processors([])  # offline
-
-
-def tool_error(ctx, error):
-    return f"error: {error}"
-
-
-@function_tool(failure_error_function=tool_error)
-def get_price(item: str) -> str:
-    """Price of an item."""
-    return {"apple": "1.20", "pear": "0.90"}[item]
-
-
-@input_guardrail
-def no_forbidden(ctx, agent, message):
-    return GuardrailFunctionOutput(output_info=None, tripwire_triggered="forbidden" in str(message))
-
-
-def shop(base_url):
-    model = OpenAIChatCompletionsModel(model="fake-gpt",
-                                       openai_client=AsyncOpenAI(base_url=base_url, api_key="x", max_retries=0))
-    return Agent(name="shop", instructions="Quote prices.", tools=[get_price], model=model,
-                 input_guardrails=[no_forbidden])
 
 
 @pytest.mark.parametrize("item", ["apple", "kiwi"])
@@ -248,7 +226,7 @@ def test_guardrail_trips(base_url):
 
 def test_agents_sdk_chat_completions_model_generation_spans_and_guardrail(pytester, run_halo):
     pytester.makeconftest(FAKE_CHAT_SERVER)
-    pytester.makepyfile(test_chat=CHAT_TESTS)
+    pytester.makepyfile(shop_agent=SHOP_AGENT, test_chat=CHAT_TESTS)
     run = run_halo("--halo", "--halo-skip-analysis")
     run.result.assert_outcomes(passed=2, failed=1)
     kiwi = run.spans_of("test_price[kiwi]")
