@@ -56,6 +56,24 @@ def _path(name: str, v: Any) -> Path | None:
     raise ValueError(f"{name}: expected a path, got {v!r}")
 
 
+def _prices(name: str, v: Any) -> dict[str, tuple[float, float]] | None:
+    """``MODEL=IN/OUT`` specs (a list from repeated flags, a comma-separated string from env/ini, or a
+    ``[tool.halo] price`` table of ``model = "IN/OUT"`` or ``[IN, OUT]``)."""
+    if v is None:
+        return None
+    from engine.llm.pricing import parse_prices  # no pydantic behind it
+    if isinstance(v, dict):
+        v = [f"{k}={'/'.join(map(str, p)) if isinstance(p, (list, tuple)) else p}" for k, p in v.items()]
+    if isinstance(v, list):
+        v = [x for item in v for x in str(item).split(",")]
+    if not isinstance(v, (str, list)):
+        raise ValueError(f"{name}: expected MODEL=IN/OUT entries, got {v!r}")
+    try:
+        return parse_prices(v)
+    except ValueError as exc:
+        raise ValueError(f"{name}: {exc}") from None
+
+
 def _bool(name: str, v: Any) -> bool:
     b = parse_bool(v)
     if b is None:
@@ -77,6 +95,11 @@ class LLMSettings:
     max_turns: int | None = None
     max_tokens: int | None = None
     replay: Path | None = None
+    prices: dict[str, tuple[float, float]] | None = None
+    context_tokens: int | None = None
+    compaction_threshold: float | None = None
+    repo_path: Path | None = None  # the project under test and the ref its change is compared with,
+    diff_base: str | None = None  # copied from ``HaloConfig`` for the LLM's suspected_change checks
 
     def __post_init__(self) -> None:
         self.model, self.base_url, self.prompt = (_str("model", self.model), _str("base_url", self.base_url),
@@ -91,6 +114,14 @@ class LLMSettings:
         self.max_turns = _number("max_turns", self.max_turns, int)
         self.max_tokens = _number("max_tokens", self.max_tokens, int)
         self.replay = _path("replay", self.replay)
+        self.prices = _prices("prices", self.prices)
+        self.context_tokens = _number("context_tokens", self.context_tokens, int)
+        if self.context_tokens is not None and self.context_tokens <= 0:
+            raise ValueError(f"context_tokens: expected a positive integer, got {self.context_tokens}")
+        self.compaction_threshold = _number("compaction_threshold", self.compaction_threshold, float)
+        if self.compaction_threshold is not None and not 0 < self.compaction_threshold <= 1:
+            raise ValueError(f"compaction_threshold: expected a fraction in (0, 1], got {self.compaction_threshold}")
+        self.repo_path, self.diff_base = _path("repo_path", self.repo_path), _str("diff_base", self.diff_base)
 
     @property
     def configured(self) -> bool:
@@ -139,7 +170,8 @@ _BOOLS = {o.field for o in OPTS if o.is_bool}
 _PATHS = {o.field for o in OPTS if o.is_path}
 _LLM = {"model": "model", "base_url": "base_url", "api_key_env": "api_key_env",
         "llm_timeout": "timeout_s", "llm_max_cost": "max_cost_usd", "prompt": "prompt", "max_depth": "max_depth",
-        "max_turns": "max_turns", "llm_max_tokens": "max_tokens", "llm_replay": "replay"}
+        "max_turns": "max_turns", "llm_max_tokens": "max_tokens", "llm_replay": "replay", "price": "prices",
+        "context_tokens": "context_tokens", "compact_at": "compaction_threshold"}
 
 
 def resolve_config(config: Any) -> HaloConfig:
@@ -173,6 +205,7 @@ def resolve_config(config: Any) -> HaloConfig:
     if "dir" not in data:
         data["dir"] = invocation / ".halo"
     data.setdefault("repo", root)
+    llm.update(repo_path=data["repo"], diff_base=data.get("diff_base"))
     try:
         data["llm"] = LLMSettings(**llm)
         data["sources"] = sources

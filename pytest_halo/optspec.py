@@ -24,6 +24,7 @@ class Opt:
     is_bool: bool = False
     choices: tuple[str, ...] | None = None
     is_path: bool = False
+    repeatable: bool = False  # the flag may be given several times; env and ini take a comma-separated list
 
 
 OPTS: tuple[Opt, ...] = (
@@ -59,6 +60,13 @@ OPTS: tuple[Opt, ...] = (
         "LLM analysis token budget (in + out)"),
     Opt("llm_replay", "--halo-llm-replay", "HALO_LLM_REPLAY", "halo_llm_replay",
         "record LLM answers into FILE, or replay them from FILE when it exists", is_path=True),
+    Opt("price", "--halo-price", "HALO_PRICE", "halo_price",
+        "MODEL=IN/OUT: USD per 1M input/output tokens of an LLM, over the built-in table (repeatable; "
+        "env and ini: comma-separated)", repeatable=True),
+    Opt("context_tokens", "--halo-context-tokens", "HALO_CONTEXT_TOKENS", "halo_context_tokens",
+        "the LLMs' context window in tokens (default: a table by model name, else 32k)"),
+    Opt("compact_at", "--halo-compact-at", "HALO_COMPACT_AT", "halo_compact_at",
+        "compact old LLM tool results past this share of the context window (default 0.6)"),
 )
 
 _TRUE = frozenset({"1", "true", "yes", "on", "y", "t"})
@@ -83,6 +91,8 @@ def add_options(parser: Any) -> None:
     for o in OPTS:
         if o.is_bool:
             group.addoption(o.flag, action="store_true", default=None, dest=f"halo_{o.field}", help=o.help)
+        elif o.repeatable:
+            group.addoption(o.flag, action="append", default=None, dest=f"halo_{o.field}", help=o.help)
         else:
             group.addoption(o.flag, default=None, dest=f"halo_{o.field}", choices=o.choices, help=o.help)
         parser.addini(o.ini, o.help, default="")

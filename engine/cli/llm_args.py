@@ -20,11 +20,13 @@ REASONING_EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh")
 EXIT_ENGINE_FAILED = 3
 # flags that only mean something with a model (checked so a forgotten --model is one clear line)
 _LLM_ONLY = ("prompt", "base_url", "api_key", "headers", "synthesis_model", "compaction_model", "max_cost",
-             "max_tokens", "llm_replay", "temperature", "max_output_tokens", "reasoning_effort")
+             "max_tokens", "llm_replay", "temperature", "max_output_tokens", "reasoning_effort", "price",
+             "context_tokens", "compact_at")
 
 # settings fields whose flag has another name (the rest are --field-name)
 _FLAG_OF = {"max_cost_usd": "--max-cost", "timeout_s": "--llm-timeout", "max_retries": "--llm-max-retries",
-            "replay": "--llm-replay", "cache": "--no-llm-cache", "repo_path": "--repo"}
+            "replay": "--llm-replay", "cache": "--no-llm-cache", "repo_path": "--repo", "prices": "--price",
+            "compaction_threshold": "--compact-at"}
 
 
 def add_llm_arguments(p: argparse.ArgumentParser) -> None:
@@ -50,6 +52,14 @@ def add_llm_arguments(p: argparse.ArgumentParser) -> None:
                    help="model summarizing old tool results (default: --model; 'none': deterministic excerpts)")
     g.add_argument("--max-cost", type=float, metavar="USD", help="run-wide dollar budget")
     g.add_argument("--max-tokens", type=int, metavar="N", help="run-wide token budget (in + out)")
+    g.add_argument("--price", action="append", default=[], metavar="MODEL=IN/OUT",
+                   help="USD per 1M input/output tokens of MODEL, over the built-in table (repeatable); "
+                   "what --max-cost needs for a model the table lacks")
+    g.add_argument("--context-tokens", type=int, metavar="N",
+                   help="the models' context window in tokens (default: a table by model name, else 32k)")
+    g.add_argument("--compact-at", type=float, metavar="FRACTION",
+                   help="compact old tool results when a conversation passes this share of the context "
+                   "window (default 0.6)")
     g.add_argument("--llm-timeout", type=float, metavar="S", help="run-wide wall-clock budget, seconds")
     g.add_argument("--llm-max-retries", type=int, metavar="N",
                    help="retries of a failed model request (429, 5xx, timeouts, connection errors; default 6)")
@@ -76,6 +86,15 @@ def _headers(values: Sequence[str]) -> dict[str, str]:
     return out
 
 
+def _prices(values: Sequence[str]) -> dict[str, tuple[float, float]]:
+    from engine.llm.pricing import parse_prices
+
+    try:
+        return parse_prices(values)
+    except ValueError as exc:
+        raise UsageError(f"--price {exc}") from None
+
+
 def settings_from_args(args: argparse.Namespace) -> Any:
     """``EngineSettings`` from parsed flags; a bad value is a one-line ``UsageError``."""
     from pydantic import ValidationError
@@ -92,6 +111,8 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         "compaction_model": args.compaction_model, "max_cost_usd": args.max_cost, "max_tokens": args.max_tokens,
         "timeout_s": args.llm_timeout, "replay": args.llm_replay, "cache": not args.no_llm_cache,
         "repo_path": getattr(args, "repo", None), "strict": args.strict, "max_retries": args.llm_max_retries,
+        "diff_base": getattr(args, "diff_base", None), "prices": _prices(args.price),
+        "context_tokens": args.context_tokens, "compaction_threshold": args.compact_at,
     }
     if args.prompt:
         data["prompt"] = args.prompt

@@ -26,7 +26,7 @@ from engine.llm.client import ModelClient, ModelError, ModelReply
 from engine.llm.context import COMPACTION_SYSTEM, Conversation
 from engine.llm.events import EngineEvent
 from engine.llm.grounding import Grounder, rejection_message
-from engine.llm.pricing import context_tokens_of, price_of
+from engine.llm.pricing import budget_notice, context_tokens_of
 from engine.llm.prompts import root_system, starting_facts, sub_system
 from engine.llm.self_trace import SelfTracer
 from engine.llm.settings import EngineSettings
@@ -123,7 +123,7 @@ class RunState:
                                    out_dir=out_dir, complete_text=self.complete_text, run_blocking=self.run_blocking,
                                    extras=extras)
         self.registry = ToolRegistry(settings.max_depth)
-        for tool in [*store_tools(), GetFailureModesTool(), GetTestsTool(), SynthesizeTracesTool(),
+        for tool in [*store_tools(store), GetFailureModesTool(), GetTestsTool(), SynthesizeTracesTool(),
                      GetContextItemTool(), CallSubagentTool(), FinalAnswerTool()]:
             self.registry.add(tool)
         for provider in providers:
@@ -140,8 +140,8 @@ class RunState:
                     self.registry.add(tool)
                 except (TypeError, ValueError) as exc:
                     self.notice(f"{provider.name}: tool skipped: {exc}")
-        if settings.max_cost_usd and price_of(settings.root_model, settings.prices) is None:
-            line = f"no price known for {settings.root_model}: the cost budget cannot be enforced, tokens are counted"
+        line = budget_notice(settings)
+        if line:
             self.notice(line)
             self.notes.append(line)
 

@@ -2,7 +2,8 @@
 
 On a TTY one line is redrawn in place (throttled); otherwise a line is printed when
 something a person would care about happens (an agent starts or ends, a compaction, a
-budget warning), never one per token.
+budget warning), never one per token. A notice (a tool left out, a budget that cannot be
+enforced) is a line of its own even on a TTY, and is printed once however often it is sent.
 """
 
 from __future__ import annotations
@@ -32,8 +33,18 @@ class ProgressReporter:
         self.tokens = 0
         self.cost: float | None = 0.0
         self._last = 0.0
+        self._notices: set[str] = set()
 
     def __call__(self, event: EngineEvent) -> None:
+        if event.kind == "notice":
+            message = str(event.data.get("message", ""))
+            if message in self._notices:
+                return
+            self._notices.add(message)
+            if self.tty:
+                self.stream.write("\r\x1b[2K" + clean(f"halo: LLM {message[:300]}") + "\n")
+                self.stream.flush()
+                return
         self.update(event)
         if self.tty:
             now = time.monotonic()

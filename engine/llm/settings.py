@@ -70,6 +70,7 @@ class EngineSettings(BaseModel):
     cache_dir: Path | None = None
     replay: Path | None = Field(None, description="record into FILE when absent, replay from it when present")
     repo_path: Path | None = None
+    diff_base: str | None = Field(None, description="git ref of the change under review (else GITHUB_BASE_REF)")
     run_code: bool = Field(True, description="offer run_code when the sandbox is set up (halo sandbox setup)")
     strict: bool = False
 
@@ -77,6 +78,26 @@ class EngineSettings(BaseModel):
     @classmethod
     def _headers(cls, v: Any) -> Any:
         return dict(v or {})
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _prices(cls, v: Any) -> Any:
+        """``MODEL=IN/OUT`` strings (a list, or one comma-separated string) are accepted as well as a mapping."""
+        if isinstance(v, (str, list, tuple)):
+            from engine.llm.pricing import parse_prices
+
+            return parse_prices(v)
+        return v
+
+    @field_validator("prices")
+    @classmethod
+    def _prices_valid(cls, v: dict[str, tuple[float, float]]) -> dict[str, tuple[float, float]]:
+        import math
+
+        for model, price in v.items():
+            if not all(math.isfinite(p) and p >= 0 for p in price):
+                raise ValueError(f"price of {model}: USD per 1M tokens must be finite and not negative")
+        return v
 
     # ------------------------------------------------------------ resolved roles
     @property
@@ -112,7 +133,8 @@ class EngineSettings(BaseModel):
 
 # the plugin's LLMSettings fields that carry over under the same name
 _PLUGIN_FIELDS = ("base_url", "api_key_env", "timeout_s", "max_cost_usd", "prompt", "max_depth", "max_turns",
-                  "max_tokens", "replay", "strict")
+                  "max_tokens", "replay", "strict", "prices", "context_tokens", "compaction_threshold", "repo_path",
+                  "diff_base")
 
 
 def from_plugin(llm: Any) -> EngineSettings:

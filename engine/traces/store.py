@@ -470,6 +470,10 @@ class TraceStore:
         """The index-only summary of one trace."""
         return self._summary(self._by_id[trace_id])
 
+    def match_trace_ids(self, filters: Q.TraceFilters | None = None) -> list[str]:
+        """Ids of the traces passing ``filters``, in store order (one scan, for callers that select by filter)."""
+        return [self._tids[g] for g in self._match(filters)]
+
     # ------------------------------------------------------------------ the tools
     def count_traces(self, filters: Q.TraceFilters | None = None) -> Q.TraceCountResult:
         return Q.TraceCountResult(total=len(self._match(filters)))

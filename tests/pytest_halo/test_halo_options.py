@@ -74,3 +74,49 @@ def test_bad_values_are_usage_errors(pytester, monkeypatch):
     monkeypatch.setenv("HALO_STRICT", "maybe")
     with pytest.raises(ValueError, match="strict"):
         resolve_config(pytester.parseconfig())
+
+
+def test_llm_price_context_and_compaction_options(pytester, monkeypatch):
+    """--halo-price (repeatable) / HALO_PRICE (comma-separated) / ini / [tool.halo] reach the engine's settings."""
+    from engine.llm.settings import from_plugin
+
+    pytester.makepyprojecttoml("""
+[tool.halo]
+price = { "qwen2.5:14b" = [0, 0] }
+compact_at = 0.5
+""")
+    pytester.makeini("[pytest]\nhalo_context_tokens = 48000\n")
+    cfg = resolve_config(pytester.parseconfig())
+    assert cfg.llm.prices == {"qwen2.5:14b": (0.0, 0.0)} and cfg.sources["price"] == "pyproject"
+    assert cfg.llm.context_tokens == 48000 and cfg.llm.compaction_threshold == 0.5
+
+    monkeypatch.setenv("HALO_PRICE", "anthropic/claude-3.5-sonnet=3/15, qwen2.5:14b=0.1/0.2")
+    monkeypatch.setenv("HALO_COMPACT_AT", "0.7")
+    cfg = resolve_config(pytester.parseconfig())
+    assert cfg.llm.prices == {"anthropic/claude-3.5-sonnet": (3.0, 15.0), "qwen2.5:14b": (0.1, 0.2)}
+    assert cfg.llm.compaction_threshold == 0.7 and cfg.sources["compact_at"] == "env"
+
+    cfg = resolve_config(pytester.parseconfig("--halo-model", "m", "--halo-price", "m=1/2", "--halo-price",
+                                              "other=0.5/1.5", "--halo-context-tokens", "8000",
+                                              "--halo-compact-at", "0.25", "--halo-diff-base", "main"))
+    assert cfg.llm.prices == {"m": (1.0, 2.0), "other": (0.5, 1.5)} and cfg.sources["price"] == "cli"
+    engine = from_plugin(cfg.llm)
+    assert engine.prices == {"m": (1.0, 2.0), "other": (0.5, 1.5)}
+    assert engine.context_tokens == 8000 and engine.compaction_threshold == 0.25
+    assert engine.repo_path == pytester.path and engine.diff_base == "main"
+
+
+@pytest.mark.parametrize(("args", "env", "match"), [
+    (["--halo-price", "gpt-4o"], {}, r"prices: 'gpt-4o': expected MODEL=IN/OUT.*\(from cli\)"),
+    (["--halo-price", "gpt-4o=cheap/10"], {}, r"IN and OUT must be numbers"),
+    ([], {"HALO_PRICE": "a=1/2,b=-1/2"}, r"prices: 'b=-1/2': prices must be finite and not negative \(from env\)"),
+    (["--halo-context-tokens", "0"], {}, r"context_tokens: expected a positive integer, got 0 \(from cli\)"),
+    (["--halo-context-tokens", "lots"], {}, r"context_tokens: expected an integer"),
+    ([], {"HALO_COMPACT_AT": "1.5"}, r"compaction_threshold: expected a fraction in \(0, 1\], got 1.5 \(from env\)"),
+])
+def test_bad_llm_budget_options_are_one_line_errors(pytester, monkeypatch, args, env, match):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    with pytest.raises(ValueError, match=match) as info:
+        resolve_config(pytester.parseconfig(*args))
+    assert "\n" not in str(info.value) and str(info.value).startswith("halo: ")

@@ -1,12 +1,15 @@
 """The trace store's query tools (halo-engine's names and arguments), run off the event loop.
 
-The store is not thread-safe, so calls go one at a time through ``env.run_blocking`` (a worker
-thread behind a lock); the event loop keeps serving other agents' HTTP meanwhile.
+The store is checked against ``QueryStore`` when the tools are built and each tool holds its bound
+method from then on; a store lacking one is refused at that point with the names it lacks. The
+store is not thread-safe, so calls go one at a time through ``env.run_blocking`` (a worker thread
+behind a lock); the event loop keeps serving other agents' HTTP meanwhile.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -31,26 +34,58 @@ DESCRIPTIONS = {
 }
 
 
+@runtime_checkable
+class QueryStore(Protocol):
+    """What the store tools need of a store: one method per tool of ``engine.traces.query_models.TOOLS``."""
+
+    def get_dataset_overview(self, filters: Any = None) -> Any: ...
+    def query_traces(self, filters: Any = None, limit: int = 50, offset: int = 0) -> Any: ...
+    def count_traces(self, filters: Any = None) -> Any: ...
+    def view_trace(self, trace_id: str) -> Any: ...
+    def view_spans(self, trace_id: str, span_ids: list[str]) -> Any: ...
+    def search_trace(self, *args: Any, **kwargs: Any) -> Any: ...
+    def search_span(self, *args: Any, **kwargs: Any) -> Any: ...
+    def render_trace(self, trace_id: str, budget: int | None = None) -> Any: ...
+
+
+def bind_store(store: object) -> dict[str, Callable[..., Any]]:
+    """The store's method for each tool name; ``TypeError`` naming what a store that is not a ``QueryStore`` lacks."""
+    if not isinstance(store, QueryStore):
+        missing = [n for n in Q.TOOLS if not callable(getattr(store, n, None))]
+        raise TypeError(f"{type(store).__name__} is not a trace store: it lacks {', '.join(missing)}")
+    methods: dict[str, Callable[..., Any]] = {
+        "get_dataset_overview": store.get_dataset_overview, "query_traces": store.query_traces,
+        "count_traces": store.count_traces, "view_trace": store.view_trace, "view_spans": store.view_spans,
+        "search_trace": store.search_trace, "search_span": store.search_span, "render_trace": store.render_trace,
+    }
+    if set(methods) != set(Q.TOOLS):  # a tool added to the store's table must be bound here too
+        raise TypeError(f"store tools out of step with query_models.TOOLS: {sorted(set(Q.TOOLS) ^ set(methods))}")
+    return methods
+
+
 class StoreTool:
-    """One store method as a tool; unknown ids and bad regexes come back as errors the model can fix."""
+    """One store method as a tool; unknown ids and bad regexes come back as errors the model can fix.
+
+    ``method`` is the store's bound method (None: no store in this run, every call says so)."""
 
     scope: Scope = "all"
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, method: Callable[..., Any] | None = None) -> None:
         spec = Q.TOOLS[name]
         self.name = name
         self.description = DESCRIPTIONS.get(name, spec.description)
         self.arguments: type[BaseModel] = spec.arguments
+        self.method = method
 
     async def run(self, ctx: ToolCallContext, args: Any) -> Any:
-        store = ctx.env.store
-        if store is None:
+        method = self.method
+        if method is None:
             raise ToolError("the trace store is unavailable in this run")
         fields = {k: getattr(args, k) for k in type(args).model_fields}
 
         def call() -> Any:
             try:
-                return getattr(store, self.name)(**fields)
+                return method(**fields)
             except KeyError as exc:
                 msg = exc.args[0] if exc.args else exc
                 raise ToolError(f"unknown id: {msg}. Use ids from get_dataset_overview, query_traces or a "
@@ -62,5 +97,7 @@ class StoreTool:
         return await ctx.env.run_blocking(call)
 
 
-def store_tools() -> list[StoreTool]:
-    return [StoreTool(name) for name in Q.TOOLS]
+def store_tools(store: object = None) -> list[StoreTool]:
+    """The store's tools, bound to ``store`` (checked here; None: tools that say the store is unavailable)."""
+    methods = bind_store(store) if store is not None else {}
+    return [StoreTool(name, methods.get(name)) for name in Q.TOOLS]

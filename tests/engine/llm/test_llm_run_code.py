@@ -129,3 +129,49 @@ def test_llm_query_text_is_capped_like_synthesis(scripted, make_settings, tau_st
     asked = [r["messages"][-1]["content"] for r in srv.requests if r["model"] == "cheap"]
     assert result.answer.strip() == "big" and len(asked) == 1
     assert len(asked[0].encode()) <= 8192 and "text cut for llm_query" in asked[0]
+
+
+SPANS_BY_TRACE = """
+import traces, collections
+c = collections.Counter(s["trace_id"] for s in traces.spans())
+print(len(c), sum(c.values()))
+"""
+
+
+def test_run_code_selects_traces_by_a_store_filter(scripted, make_settings, tau_store):
+    """`filters` (query_traces' model) is resolved to ids on the host: the spans of exactly those traces, capped."""
+    from engine.traces.query_models import TraceFilters
+
+    flt = {"has_errors": True, "test_outcome": "failed"}
+    wanted = tau_store.match_trace_ids(TraceFilters(**flt))
+    assert 0 < len(wanted) < len(tau_store.trace_ids)
+
+    def script(req, n):
+        turn = turn_of(req)
+        if turn == 0:
+            return calls(("run_code", {"code": SPANS_BY_TRACE, "filters": flt, "timeout_s": 60}))
+        if turn == 1:
+            return calls(("run_code", {"code": SPANS_BY_TRACE, "filters": {"regex_pattern": "("}, "timeout_s": 60}))
+        return calls(("final_answer", {"answer": "\n".join(tool_results(req, "run_code"))}))
+
+    srv = scripted(script)
+    result = asyncio.run(run_engine(make_settings(srv, run_code=True, request_timeout_s=30), tau_store))
+    first, bad = result.answer.split("\n", 1)
+    out = json.loads(first)
+    spans = sum(len(tau_store.spans(t)) for t in wanted)
+    assert out["stdout"] == f"{len(wanted)} {spans}\n", out
+    assert out["selected"] == {"traces": len(wanted), "matched_by_filters": len(wanted)}
+    assert bad.startswith("error: filters: ") and "Traceback" not in bad  # the model can fix its regex
+
+
+def test_select_traces_puts_ids_first_dedupes_and_caps(tau_store):
+    from engine.llm.tools.run_code import select_traces
+    from engine.traces.query_models import TraceFilters
+
+    ids = tau_store.trace_ids
+    got = select_traces(tau_store, [ids[5], "f" * 32, ids[5]], TraceFilters(), cap=10)
+    assert got.trace_ids == [ids[5], *[t for t in ids if t != ids[5]][:9]]
+    assert got.matched == len(ids) and got.unknown == 1 and "spans given for the first 10" in got.note
+    assert select_traces(tau_store, [ids[1]], None).trace_ids == [ids[1]]
+    with pytest.raises(TypeError, match="cannot select traces by filter"):
+        select_traces(object(), [], None)

@@ -68,3 +68,31 @@ def test_run_code_refuses_a_fifo_input(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     proc = halo("run-code", str(fifo), "--code", "print(1)")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_run_code_selects_spans_by_filter(corpora: Path) -> None:
+    from engine.traces.query_models import TraceFilters
+    from engine.traces.store import TraceStore
+
+    store = TraceStore.open([corpora / "tau-bench-airline"])
+    wanted = store.match_trace_ids(TraceFilters(has_errors=True, test_outcome=["failed"]))
+    code = "import traces\nprint(len({s['trace_id'] for s in traces.spans()}), len(traces.spans()))"
+    proc = halo("run-code", str(corpora / "tau-bench-airline"), "--filter", "has_errors=true",
+                "--filter", "test_outcome=failed", "--code", code)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["stdout"] == f"{len(wanted)} {sum(len(store.spans(t)) for t in wanted)}\n", out
+    assert out["selected"] == {"traces": len(wanted), "matched_by_filters": len(wanted)}
+
+
+@pytest.mark.parametrize(("flt", "message"), [
+    ("has_errors", "--filter 'has_errors': expected KEY=VALUE"),
+    ("colour=red", "--filter 'colour=red': unknown key 'colour'"),
+    ("has_errors=perhaps", "--filter has_errors: Input should be a valid boolean"),
+    ("categories=nonsense", "--filter: unknown categories ['nonsense']"),
+    ("regex_pattern=(", "--filter: "),
+])
+def test_run_code_bad_filters_are_one_line(corpora: Path, flt: str, message: str) -> None:
+    proc = halo("run-code", str(corpora / "tau-bench-airline"), "--filter", flt, "--code", "print(1)")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr, proc.stderr
