@@ -1,9 +1,13 @@
 """``report.html``: one self-contained page (inline CSS, JS and SVG; no network) for failure modes and evidence traces.
 
+Modes are listed by root cause (``engine.root_cause_groups``, as in ``report.md``): one group per
+defect, its facets — each a mode with its own id, evidence and trace — inside it.
+
 Trace text is untrusted. It is redacted and stripped of control characters (``engine.sanitize``),
 embedded as JSON that cannot close its ``<script>`` element, and the page's script puts it in
-the DOM only as text. A Content-Security-Policy allows just that one inline script (by hash) and
-no network at all, so even a mistake elsewhere could not run injected code or call out.
+the DOM only as text. A Content-Security-Policy allows just the page's one inline script and one
+inline style sheet (each by hash), no style attributes and no network at all, so even a mistake
+elsewhere could not run injected code, restyle the page or call out.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ from typing import Any
 
 import orjson
 
-from engine.findings import FailureMode, Findings, GateEntry
+from engine.findings import FailureMode, Findings, Gate, GateEntry
 from engine.findings_words import in_words, outcome_phrase
 from engine.publish.brief import failing_tests, reproduce_command, reproducible
+from engine.root_cause_groups import facet_label, groups
 from engine.safe_io import atomic_write_text
 from engine.sanitize import clean, excerpt
 
@@ -86,26 +91,66 @@ def _trace_view(spans: list[dict[str, Any]], keep: set[str]) -> dict[str, Any]:
     return {"spans": [_span_row(s, min(depth, 30)) for s, depth in ordered], "truncated": truncated}
 
 
+def gate_badge(g: Gate) -> tuple[str, str]:
+    """The headline's gate badge, (state, text): without a baseline nothing is compared, so unless
+    ``fail_on`` is ``any`` the gate decided nothing and says so (never a green PASS over failing tests)."""
+    if g.verdict == "fail":
+        return "fail", f"gate: FAIL (fail-on {g.fail_on})"
+    if not g.baseline and g.fail_on != "any":
+        return "not-gated", "gate: not gated — no baseline to compare with"
+    return "pass", f"gate: PASS (fail-on {g.fail_on})"
+
+
+def _ref(group: int, k: int, size: int) -> str:
+    """A mode's short label in the chart and matrix: its group's number, and a letter when the group has facets."""
+    if size == 1:
+        return str(group)
+    return f"{group}{chr(ord('a') + k)}" if size <= 26 else f"{group}.{k + 1}"
+
+
+def _group_row(n: int, members: Sequence[FailureMode], findings: Findings, status: Mapping[str, str]) -> dict[str, Any]:
+    lead = members[0]
+    widest = max(members, key=lambda m: (m.failing_test_count, m.run_count))
+    return {
+        "n": n, "lead": clean(lead.id), "title": excerpt(clean(lead.title), 300), "members": [clean(m.id) for m in members],
+        "facets": [clean(facet_label(c)) for c in dict.fromkeys(m.category for m in members)],
+        "words": in_words(widest, findings.dataset), "verified": lead.verified,
+        "statuses": sorted({status[m.id] for m in members if m.id in status}),
+    }
+
+
 def build_payload(findings: Findings, outcomes: Mapping[str, str], load_traces: TraceLoader | None) -> dict[str, Any]:
-    """Everything the page shows, cleaned: the findings in words, the tests, and the evidence traces."""
+    """Everything the page shows, cleaned: the findings in words by root cause, the tests, and the evidence traces."""
     d, g = findings.dataset, findings.gate
     status = findings.gate.status_by_id()
     entries = {e.id: e for name in ("new", "regressed", "persisting", "emerging", "resolved") for e in getattr(g, name)}
+    shown = findings.failure_modes[:MAX_MODES]
+    roots = groups([m for m in shown if m.verified]) + groups([m for m in shown if not m.verified])
     modes: list[dict[str, Any]] = []
+    group_rows: list[dict[str, Any]] = []
     wanted: dict[str, set[str]] = {}
-    for m in findings.failure_modes[:MAX_MODES]:
-        modes.append(_mode_row(m, findings, status.get(m.id, "systemic" if not g.baseline else "persisting"),
-                               entries.get(m.id), outcomes))
-        for e in m.evidence[:EVIDENCE_PER_MODE]:
-            if len(wanted) < MAX_TRACES or e.trace_id in wanted:
-                wanted.setdefault(e.trace_id, set()).add(e.span_id)
+    for n, members in enumerate(roots, 1):
+        group_rows.append(_group_row(n, members, findings, status))
+        for k, m in enumerate(members):
+            row = _mode_row(m, findings, status.get(m.id, "systemic" if not g.baseline else "persisting"),
+                            entries.get(m.id), outcomes)
+            modes.append({**row, "group": n, "ref": _ref(n, k, len(members)), "facet": clean(facet_label(m.category))})
+            for e in m.evidence[:EVIDENCE_PER_MODE]:
+                if len(wanted) < MAX_TRACES or e.trace_id in wanted:
+                    wanted.setdefault(e.trace_id, set()).add(e.span_id)
     for gone in g.resolved:
-        modes.append({"id": clean(gone.id), "title": excerpt(clean(gone.title), 300), "category": "resolved",
+        n = len(group_rows) + 1
+        gone_id, title = clean(gone.id), excerpt(clean(gone.title), 300)
+        words = f"{gone.baseline_runs} → {gone.candidate_runs} runs"
+        group_rows.append({"n": n, "lead": gone_id, "title": title, "members": [gone_id], "facets": ["resolved"],
+                           "words": words, "verified": True, "statuses": ["resolved"]})
+        modes.append({"id": gone_id, "title": title, "category": "resolved",
                       "status": "resolved", "source": "baseline", "prevalence": gone.candidate_runs / max(gone.candidate_total, 1),
                       "baseline_prevalence": _baseline_prevalence(gone), "run_count": gone.candidate_runs,
-                      "words": f"{gone.baseline_runs} → {gone.candidate_runs} runs", "words_long": "No longer systemic.",
+                      "words": words, "words_long": "No longer systemic.",
                       "evidence": [], "tests": [], "tests_complete": True, "locations": [], "verified": True,
-                      "description": None, "suggested_fix": None, "reproduce": None, "example": None})
+                      "description": None, "suggested_fix": None, "reproduce": None, "example": None,
+                      "root_cause": gone_id, "group": n, "ref": str(n), "facet": "resolved"})
     traces: dict[str, Any] = {}
     if load_traces is not None and wanted:
         test_of = {e.trace_id: e.test_nodeid for m in findings.failure_modes for e in m.evidence}
@@ -114,13 +159,16 @@ def build_payload(findings: Findings, outcomes: Mapping[str, str], load_traces: 
             view["test"] = clean(test_of.get(trace_id) or "")
             traces[clean(trace_id)] = view
     tests = sorted(((clean(n), o) for n, o in outcomes.items()), key=lambda t: (t[1] not in ("failed", "error"), t[0]))
+    badge_state, badge_text = gate_badge(g)
     return {
         "headline": {"tests": d.tests, "failing": d.failing_tests, "passing": d.passing_tests, "runs": d.runs,
                      "run_unit": d.run_unit, "spans": d.spans, "traces": d.traces, "phrase": outcome_phrase(d)},
         "gate": {"verdict": g.verdict, "fail_on": g.fail_on, "baseline": clean(Path(g.baseline).name) if g.baseline else None,
+                 "badge": badge_state, "badge_text": badge_text,
                  "counts": {k: len(getattr(g, k)) for k in ("new", "regressed", "emerging", "persisting", "resolved")},
                  "notes": [clean(n) for n in g.notes]},
         "llm": findings.llm.model_dump() if findings.llm else None,
+        "groups": group_rows,
         "modes": modes,
         "tests": [{"nodeid": n, "outcome": o} for n, o in tests],
         "traces": traces,
@@ -145,7 +193,7 @@ def _mode_row(m: FailureMode, findings: Findings, status: str, entry: GateEntry 
         "evidence": [{"trace_id": clean(e.trace_id), "span_id": clean(e.span_id), "test": clean(e.test_nodeid or "")}
                      for e in m.evidence],
         "tests": tests, "tests_complete": len(tests) >= m.test_count, "verified": m.verified,
-        "root_cause": m.root_cause,
+        "root_cause": clean(m.root_cause or m.id),
     }
 
 
@@ -157,11 +205,15 @@ def _script_json(payload: Mapping[str, Any]) -> str:
     return text
 
 
+def _sha256(text: str) -> str:
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
 def render_html(payload: Mapping[str, Any]) -> str:
+    """The page; its only inline script and style sheet are allowed by hash (the script styles through the CSSOM)."""
     script = (ASSETS / "report.js").read_text(encoding="utf-8")
     style = (ASSETS / "report.css").read_text(encoding="utf-8")
-    digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
-    csp = (f"default-src 'none'; script-src 'sha256-{digest}'; style-src 'unsafe-inline'; img-src data:; "
+    csp = (f"default-src 'none'; script-src '{_sha256(script)}'; style-src '{_sha256(style)}'; img-src data:; "
            "connect-src 'none'; form-action 'none'; base-uri 'none'")
     return (
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -6,6 +6,7 @@
   const ROW = 24;
   const state = { category: "", status: "", query: "", selected: null, trace: null, span: null };
   const byId = new Map(D.modes.map((m) => [m.id, m]));
+  const groupOf = new Map(D.groups.map((g) => [g.n, g]));
 
   function el(tag, props, ...kids) {
     const node = document.createElement(tag);
@@ -15,6 +16,7 @@
       else if (k === "text") node.textContent = String(v);
       else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
       else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k === "style") Object.assign(node.style, v);  // the CSSOM: the CSP allows no style attributes
       else node.setAttribute(k, String(v));
     }
     for (const kid of kids.flat()) if (kid !== null && kid !== undefined && kid !== false)
@@ -41,16 +43,16 @@
     put(head,
       el("h1", { text: "pytest-halo" }),
       el("span", { id: "tests-line", text: h.run_unit === "tests" ? `${h.failing} of ${h.tests} tests failed` : `${h.runs} runs` }),
-      el("span", { class: "badge " + (g.verdict === "fail" ? "fail" : "pass"), id: "gate-badge",
-                   text: `gate: ${g.verdict.toUpperCase()} (fail-on ${g.fail_on})` }),
+      el("span", { class: "badge " + g.badge, id: "gate-badge", text: g.badge_text }),
       el("span", { id: "changes", class: "muted" }, g.baseline
         ? ["new", "regressed", "emerging", "persisting", "resolved"].filter((k) => g.counts[k])
             .map((k) => el("span", { class: "st-" + k, text: `${g.counts[k]} ${k} ` }))
-        : "no baseline: modes reported, not gated"),
+        : ["record a baseline with ", el("code", { text: "pytest --halo --halo-baseline FILE --halo-update-baseline" }),
+           " and later runs are gated against it"]),
       D.llm ? el("span", { id: "llm-cost", class: "muted",
                            text: `LLM ${D.llm.model}: ${D.llm.requests} requests, ${D.llm.tokens_in + D.llm.tokens_out} tokens` +
                                  (D.llm.cost_usd !== null ? `, $${Number(D.llm.cost_usd).toFixed(4)}` : "") }) : null,
-      el("span", { style: "flex:1" }),
+      el("span", { class: "spacer" }),
       el("button", { id: "theme", text: "light/dark", onclick: toggleTheme }),
     );
   }
@@ -87,23 +89,44 @@
     );
   }
   const CHUNK = 200;
-  function renderModes() {
+  function renderModes() {  // one box per root cause, its facets (each a mode with its own card) inside
     const list = $("modes");
     const modes = visibleModes();
-    list.replaceChildren(el("div", { class: "muted", id: "mode-count", text: `${modes.length} of ${D.modes.length} failure modes` }));
-    let shown = 0;
-    const more = () => {  // lazy: a thousand modes render a chunk at a time
-      for (const m of modes.slice(shown, shown + CHUNK)) list.appendChild(modeCard(m));
-      shown += CHUNK;
-      if (shown < modes.length) list.appendChild(el("button", { class: "more", text: `show ${Math.min(CHUNK, modes.length - shown)} more`,
+    const visible = new Set(modes.map((m) => m.id));
+    const shown = D.groups.map((g) => [g, g.members.filter((id) => visible.has(id)).map((id) => byId.get(id))])
+      .filter(([, ms]) => ms.length);
+    list.replaceChildren(el("div", { class: "muted" },
+      el("span", { id: "mode-count", text: `${modes.length} of ${D.modes.length} failure modes` }), " ",
+      el("span", { id: "cause-count", text: `in ${shown.length} of ${D.groups.length} root causes` })));
+    let next = 0;
+    const more = () => {  // lazy: a thousand modes render a chunk of cards at a time
+      for (let cards = 0; next < shown.length && cards < CHUNK; next++) {
+        const [g, ms] = shown[next];
+        list.appendChild(causeBox(g, ms));
+        cards += ms.length;
+      }
+      const left = shown.slice(next).reduce((n, [, ms]) => n + ms.length, 0);
+      if (left) list.appendChild(el("button", { class: "more", text: `show more (${left} modes left)`,
         onclick: (e) => { e.target.remove(); more(); } }));
     };
     more();
   }
-  function modeCard(m) {
-    return el("div", { class: "mode" + (state.selected === m.id ? " selected" : ""), tabindex: "0", dataset: { id: m.id },
+  function causeBox(g, ms) {
+    const single = g.members.length === 1;
+    return el("div", { class: "cause" + (single ? " single" : ""), dataset: { cause: String(g.n), lead: g.lead } },
+      single ? null : el("div", { class: "cause-head", onclick: () => go({ mode: g.lead }) },
+        el("div", { class: "title" }, el("span", { class: "ref", text: `${g.n}. ` }), g.title),
+        el("div", { class: "meta" }, `${g.members.length} facets: ${g.facets.join(", ")} · ${g.words}`,
+           g.statuses.flatMap((st) => [" · ", el("span", { class: "st-" + st, text: st })]),
+           g.verified ? "" : " · unverified (LLM)")),
+      ms.map((m) => modeCard(m, single)));
+  }
+  function modeCard(m, single) {
+    return el("div", { class: "mode" + (single ? "" : " facet") + (state.selected === m.id ? " selected" : ""), tabindex: "0",
+                       dataset: { id: m.id, cause: String(m.group) },
                        onclick: () => go({ mode: m.id }), onkeydown: (e) => { if (e.key === "Enter") go({ mode: m.id }); } },
-      el("div", { class: "title", text: m.title }),
+      el("div", { class: "title" }, el("span", { class: "ref", text: single ? `${m.ref}. ` : `${m.ref} ` }),
+         single ? null : el("span", { class: "facet-label", text: `${m.facet}: ` }), m.title),
       el("div", { class: "meta" }, el("span", { class: "st-" + m.status, text: m.status }), ` · ${m.category} · ${m.words}`,
          m.verified ? "" : " · unverified (LLM)"));
   }
@@ -127,7 +150,7 @@
     modes.forEach((m, i) => {
       const y = 4 + i * rowH;
       const g = svg("g", { class: "bar", "data-id": m.id, "data-now": m.prevalence, "data-base": m.baseline_prevalence ?? "" });
-      g.appendChild(svg("text", { x: 0, y: y + 13 }, (i + 1) + ". " + (m.title.length > 38 ? m.title.slice(0, 37) + "…" : m.title)));
+      g.appendChild(svg("text", { x: 0, y: y + 13 }, m.ref + ". " + (m.title.length > 38 ? m.title.slice(0, 37) + "…" : m.title)));
       if (m.baseline_prevalence !== null) g.appendChild(svg("rect", { class: "bar-base", x: left, y: y + 11, height: 7,
         width: Math.max(1, (w - left - 60) * m.baseline_prevalence / max) }));
       g.appendChild(svg("rect", { class: "bar-now", x: left, y: y + 2, height: 9, width: Math.max(1, (w - left - 60) * m.prevalence / max) }));
@@ -142,7 +165,7 @@
     const modes = D.modes.slice(0, 30);
     const tests = D.tests.slice(0, 300);
     const t = el("table", { class: "matrix", id: "matrix" });
-    t.appendChild(el("tr", {}, el("th", { text: "test" }), modes.map((m, i) => el("th", { title: m.title, text: String(i + 1) }))));
+    t.appendChild(el("tr", {}, el("th", { text: "test" }), modes.map((m) => el("th", { title: m.title, text: m.ref }))));
     for (const test of tests) {
       const row = el("tr", { dataset: { test: test.nodeid } },
         el("td", { class: "test " + (test.outcome === "failed" || test.outcome === "error" ? "fail" : "pass"), title: test.nodeid, text: test.nodeid }));
@@ -168,6 +191,7 @@
       el("p", {}, el("span", { class: "st-" + m.status, text: m.status }), ` · ${m.category} · source ${m.source} · `,
          el("code", { text: m.id }), m.verified ? "" : " · unverified: an LLM pattern no signature expresses; never gated"),
       el("p", { id: "mode-words", text: m.words_long }),
+      rootCause(m),
       m.description ? el("p", { text: m.description }) : null,
       m.example ? el("pre", { text: m.example }) : null,
       m.suggested_fix ? el("section", {}, el("h3", { text: "Suggested fix" }), el("p", { text: m.suggested_fix })) : null,
@@ -183,6 +207,17 @@
     );
   }
 
+  function rootCause(m) {  // the mode's siblings: one defect seen as several modes in the same runs
+    const g = groupOf.get(m.group);
+    if (!g || g.members.length < 2) return null;
+    return el("section", { id: "root-cause" }, el("h3", { text: `Root cause ${g.n}: ${g.title}` }),
+      el("p", { class: "muted", text: `${g.members.length} modes in the same runs, each with its own id and evidence; seen ${g.words}.` }),
+      el("ul", {}, g.members.map((id) => byId.get(id)).filter(Boolean).map((x) => el("li", {},
+        x.id === m.id ? el("strong", { text: `${x.ref} ${x.facet}: ${x.title}` })
+          : el("button", { class: "facet-link", dataset: { mode: x.id }, text: `${x.ref} ${x.facet}: ${x.title}`,
+                           onclick: () => go({ mode: x.id }) })))));
+  }
+
   // ------------------------------------------------------------------ trace viewer (virtualized waterfall)
   function renderTrace(traceId, spanId) {
     const host = $("trace");
@@ -193,7 +228,7 @@
     const t0 = Math.min(...spans.map((s) => s.start)), t1 = Math.max(...spans.map((s) => s.start + s.dur));
     const total = Math.max(t1 - t0, 0.001);
     const wf = el("div", { id: "waterfall", dataset: { trace: traceId, spans: String(spans.length) } });
-    const inner = el("div", { style: `height:${spans.length * ROW}px; position:relative` });
+    const inner = el("div", { style: { height: `${spans.length * ROW}px`, position: "relative" } });
     wf.appendChild(inner);
     const detail = el("div", { id: "span-detail" });
     put(host,
@@ -205,11 +240,11 @@
     function row(i) {
       const s = spans[i];
       const r = el("div", { class: "row" + (s.id === spanId ? " evidence" : "") + (state.span === s.id ? " sel" : ""),
-                            style: `top:${i * ROW}px`, dataset: { span: s.id }, onclick: () => { state.span = s.id; showSpan(s); paint(); } },
-        el("div", { class: "label", style: `padding-left:${6 + 12 * s.depth}px`, title: s.name },
+                            style: { top: `${i * ROW}px` }, dataset: { span: s.id }, onclick: () => { state.span = s.id; showSpan(s); paint(); } },
+        el("div", { class: "label", style: { paddingLeft: `${6 + 12 * s.depth}px` }, title: s.name },
            el("span", { class: s.err ? "err-text" : "", text: s.name })),
         el("div", { class: "lane" }, el("div", { class: `span-bar cat-${s.cat}` + (s.err ? " err" : ""),
-           style: `left:${(100 * (s.start - t0)) / total}%; width:${Math.max(0.2, (100 * s.dur) / total)}%`,
+           style: { left: `${(100 * (s.start - t0)) / total}%`, width: `${Math.max(0.2, (100 * s.dur) / total)}%` },
            title: `${s.dur.toFixed(1)} ms` })));
       return r;
     }

@@ -1,6 +1,9 @@
 """``report.html`` in a real headless Chromium (Debian's, driven by Playwright): it loads offline with no errors,
-its numbers match the findings, a mode opens its evidence trace at the evidence span, hostile trace text runs
-nothing, and a thousand modes and a 5,000-span trace stay lazy."""
+its numbers match the findings, modes are grouped by root cause as in ``report.md``, a mode opens its evidence
+trace at the evidence span, hostile trace text runs nothing, and a thousand modes and a 5,000-span trace stay lazy.
+
+``HALO_DOCS_SCREENSHOT=1`` also saves the example's screenshot as ``docs/report-html.png`` (the README's).
+"""
 
 from __future__ import annotations
 
@@ -15,8 +18,9 @@ from typing import Any
 
 import pytest
 
-from engine.findings import Evidence, FailureMode, Findings
-from engine.publish.html import HtmlReport
+from engine.findings import Evidence, FailureMode, Findings, Gate
+from engine.publish.html import HtmlReport, gate_badge
+from engine.root_cause_groups import groups
 from engine.run import run_analysis
 
 REPO = Path(__file__).resolve().parents[3]
@@ -77,11 +81,19 @@ def test_example_page_loads_offline_and_its_numbers_match_the_findings(browser: 
     assert html.stat().st_size < 2_000_000
     page = Page(browser, html)
     findings = json.loads((example / "findings.json").read_text())
+    roots = groups(Findings.read(example / "findings.json").failure_modes)
     tests = {json.loads(line)["nodeid"]: json.loads(line)["outcome"] for line in (example / "tests.jsonl").open()}
     p = page.page
     assert p.text_content("#tests-line") == f"{findings['dataset']['failing_tests']} of {len(tests)} tests failed"
+    # no baseline: the gate compared nothing, so the badge says so in a neutral colour, never a green PASS
+    assert findings["gate"]["baseline"] is None and findings["gate"]["fail_on"] == "new"
+    assert p.text_content("#gate-badge") == "gate: not gated — no baseline to compare with"
+    colours = p.evaluate("""() => { const c = (sel) => getComputedStyle(document.querySelector(sel)).color;
+        const probe = document.createElement('span'); probe.className = 'pass'; document.body.appendChild(probe);
+        const out = [c('#gate-badge'), getComputedStyle(probe).color, c('#changes')]; probe.remove(); return out; }""")
+    assert colours[0] != colours[1] and colours[0] == colours[2]  # muted, not the pass green
     bars = p.eval_on_selector_all("#chart g.bar", "gs => gs.map(g => [g.dataset.id, Number(g.dataset.now)])")
-    assert bars == [[m["id"], m["prevalence"]] for m in findings["failure_modes"]]
+    assert bars == [[m.id, m.prevalence] for members in roots for m in members]  # in root-cause order
     cells = p.eval_on_selector_all("#matrix td[data-mode]", "tds => tds.map(td => [td.parentElement.dataset.test, "
                                    "td.dataset.mode, td.className])")
     expected = {(e["test_nodeid"], m["id"]) for m in findings["failure_modes"] for e in m["evidence"]}
@@ -91,7 +103,54 @@ def test_example_page_loads_offline_and_its_numbers_match_the_findings(browser: 
     assert len(p.query_selector_all("#matrix tr[data-test]")) == len(tests) == 26
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     p.screenshot(path=str(ARTIFACTS / "report-html-overview.png"))
+    if os.environ.get("HALO_DOCS_SCREENSHOT") == "1":
+        p.screenshot(path=str(REPO / "docs" / "report-html.png"))
     assert page.errors == [] and page.requests == [page.url]
+
+
+def test_example_modes_are_grouped_by_root_cause_like_report_md(browser: Any, example: Path) -> None:
+    """One box per root cause (the example's four planted defects), its modes inside lead first; a facet's own
+    card still opens its own evidence trace, and the mode's page names its siblings."""
+    roots = groups(Findings.read(example / "findings.json").failure_modes)
+    assert len(roots) == 4 and sorted(len(g) for g in roots) == [1, 1, 1, 4]
+    assert "## 4. " in (example / "report.md").read_text() and "## 5. " not in (example / "report.md").read_text()
+    page = Page(browser, example / "report.html")
+    p = page.page
+    boxes = p.eval_on_selector_all("#modes .cause", "cs => cs.map(c => [...c.querySelectorAll('.mode')].map(m => m.dataset.id))")
+    assert boxes == [[m.id for m in members] for members in roots]
+    assert p.text_content("#cause-count") == "in 4 of 4 root causes"
+    assert p.text_content("#mode-count") == "7 of 7 failure modes"
+    big = next(members for members in roots if len(members) > 1)
+    head = p.text_content(f".cause[data-lead='{big[0].id}'] .cause-head")
+    assert big[0].title in head and "4 facets: tool error, retry loop" in head
+    headers = p.eval_on_selector_all("#matrix th", "ths => ths.slice(1).map(th => th.textContent)")
+    n = roots.index(big) + 1
+    assert [h for h in headers if h.startswith(str(n))] == [f"{n}{c}" for c in "abcd"]  # the matrix's columns too
+    loop = next(m for m in big if m.category == "retry_loop")
+    p.click(f".mode[data-id='{loop.id}']")
+    p.wait_for_selector("#waterfall .row.evidence")
+    assert p.get_attribute("#waterfall", "data-trace") == loop.evidence[0].trace_id
+    assert p.get_attribute("#waterfall .row.evidence", "data-span") == loop.evidence[0].span_id
+    assert page.in_viewport("#waterfall .row.evidence")
+    assert p.text_content("#root-cause h3") == f"Root cause {roots.index(big) + 1}: {big[0].title}"
+    siblings = p.eval_on_selector_all("#root-cause .facet-link", "bs => bs.map(b => b.dataset.mode)")
+    assert siblings == [m.id for m in big if m.id != loop.id]
+    p.click(f"#root-cause .facet-link[data-mode='{big[0].id}']")
+    p.wait_for_function(f"location.hash.includes('{big[0].id}')")
+    assert p.text_content("#mode-title") == big[0].title
+    p.select_option("#category", "retry_loop")  # a filter keeps a mode inside its root cause
+    assert p.eval_on_selector_all("#modes .cause", "cs => cs.map(c => c.dataset.lead)") == [big[0].id]
+    assert p.text_content("#cause-count") == "in 1 of 4 root causes"
+    assert page.errors == [] and page.requests == [page.url]
+
+
+def test_gate_badge_never_says_pass_for_a_gate_that_compared_nothing() -> None:
+    assert gate_badge(Gate(fail_on="new")) == ("not-gated", "gate: not gated — no baseline to compare with")
+    assert gate_badge(Gate(fail_on="regressed"))[0] == "not-gated"
+    assert gate_badge(Gate(fail_on="any")) == ("pass", "gate: PASS (fail-on any)")  # any mode would have failed it
+    assert gate_badge(Gate(fail_on="any", verdict="fail")) == ("fail", "gate: FAIL (fail-on any)")
+    assert gate_badge(Gate(baseline="b.json", fail_on="new")) == ("pass", "gate: PASS (fail-on new)")
+    assert gate_badge(Gate(fail_on="new", verdict="fail")) == ("fail", "gate: FAIL (fail-on new)")  # fails closed
 
 
 def test_clicking_a_mode_opens_its_evidence_trace_at_the_evidence_span(browser: Any, example: Path) -> None:
@@ -145,6 +204,8 @@ def test_hostile_trace_text_executes_nothing_and_secrets_stay_out(browser: Any, 
     assert out.findings.failure_modes, "the hostile tool errors must form a mode so the viewer shows them"
     html = (tmp_path / "out" / "report.html").read_text()
     assert "sk-proj-ABCDEFGHIJKLMNOPQRSTUVWXYZ123456" not in html and "\x1b" not in html and "\x07" not in html
+    csp = html.split('http-equiv="Content-Security-Policy" content="', 1)[1].split('"', 1)[0]
+    assert "unsafe-inline" not in csp and csp.count("'sha256-") == 2 and "default-src 'none'" in csp
     page = Page(browser, tmp_path / "out" / "report.html")
     shown = []
     for m in out.findings.failure_modes:
@@ -178,6 +239,8 @@ def test_a_thousand_modes_and_a_5000_span_trace_render_lazily(browser: Any, tmp_
     p = page.page
     assert p.text_content("#mode-count") == "1000 of 1000 failure modes"
     assert len(p.query_selector_all(".mode")) == 200  # a chunk at a time
+    p.click("button.more")
+    assert len(p.query_selector_all(".mode")) == 400
     p.select_option("#category", "loop")
     assert p.text_content("#mode-count") == "500 of 1000 failure modes"
     p.goto(f"{page.url}#mode=fm-{999:012x}")
