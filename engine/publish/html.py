@@ -150,7 +150,7 @@ def build_payload(findings: Findings, outcomes: Mapping[str, str], load_traces: 
                       "words": words, "words_long": "No longer systemic.",
                       "evidence": [], "tests": [], "tests_complete": True, "locations": [], "verified": True,
                       "description": None, "suggested_fix": None, "reproduce": None, "example": None,
-                      "root_cause": gone_id, "group": n, "ref": str(n), "facet": "resolved"})
+                      "group": n, "ref": str(n), "facet": "resolved"})
     traces: dict[str, Any] = {}
     if load_traces is not None and wanted:
         test_of = {e.trace_id: e.test_nodeid for m in findings.failure_modes for e in m.evidence}
@@ -193,7 +193,6 @@ def _mode_row(m: FailureMode, findings: Findings, status: str, entry: GateEntry 
         "evidence": [{"trace_id": clean(e.trace_id), "span_id": clean(e.span_id), "test": clean(e.test_nodeid or "")}
                      for e in m.evidence],
         "tests": tests, "tests_complete": len(tests) >= m.test_count, "verified": m.verified,
-        "root_cause": clean(m.root_cause or m.id),
     }
 
 

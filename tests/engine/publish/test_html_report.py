@@ -314,3 +314,33 @@ def test_reproduce_command_quotes_node_ids_like_the_fix_brief() -> None:
     findings = Findings(failure_modes=[mode], dataset=DatasetSummary(runs=6, tests=6, failing_tests=3, run_unit="tests"))
     payload = build_payload(findings, {n: "failed" for n in ids}, None)
     assert shlex.split(payload["modes"][0]["reproduce"]) == ["pytest", "tests/test_a.py::test_two", weird]
+
+
+def test_payload_groups_modes_by_root_cause_with_unverified_and_resolved_apart() -> None:
+    """Lead first then facets, largest group first (``engine.root_cause_groups``); an unverified LLM pattern is
+    never inside a verified cause; a resolved mode is a group of its own; every mode knows its group and label."""
+    from engine.findings import DatasetSummary, GateEntry
+    from engine.publish.html import build_payload
+
+    def mode(i: int, category: str, root: str, failing: int, verified: bool = True) -> FailureMode:
+        return FailureMode(id=f"fm-{i:012x}", title=f"mode {i}", category=category, detector="t", key=str(i),
+                           run_count=failing, test_count=failing, failing_test_count=failing, prevalence=0.1,
+                           root_cause=root, verified=verified)
+
+    lead = mode(1, "tool_error", f"fm-{1:012x}", 3)
+    modes = [mode(2, "retry_loop", lead.id, 3), mode(3, "refusal", f"fm-{3:012x}", 4), lead,
+             mode(4, "budget_exhaustion", lead.id, 3), mode(5, "loop", f"fm-{5:012x}", 9, verified=False)]
+    gone = GateEntry(id="fm-0000000000ff", title="old <b>mode</b>", baseline_runs=4, baseline_total=10, candidate_total=10)
+    findings = Findings(failure_modes=modes, dataset=DatasetSummary(runs=10, tests=10, failing_tests=5, run_unit="tests"),
+                        gate=Gate(baseline="b.json", resolved=[gone]))
+    payload = build_payload(findings, {}, None)
+    assert [(g["n"], g["members"], g["verified"]) for g in payload["groups"]] == [
+        (1, [f"fm-{3:012x}"], True),
+        (2, [lead.id, f"fm-{2:012x}", f"fm-{4:012x}"], True),
+        (3, [f"fm-{5:012x}"], False),
+        (4, ["fm-0000000000ff"], True)]
+    assert payload["groups"][1]["facets"] == ["tool error", "retry loop", "budget exhausted"]
+    assert [(m["id"][-1], m["group"], m["ref"]) for m in payload["modes"]] == [
+        ("3", 1, "1"), ("1", 2, "2a"), ("2", 2, "2b"), ("4", 2, "2c"), ("5", 3, "3"), ("f", 4, "4")]
+    assert payload["modes"][-1]["status"] == "resolved" and payload["groups"][-1]["statuses"] == ["resolved"]
+    assert payload["gate"]["badge"] == "pass"
