@@ -21,6 +21,7 @@ import orjson
 from pydantic import ValidationError
 
 from engine.findings import FailureMode, LLMTotals, RejectedMode
+from engine.llm.attribution import ChangeScope, SuspectChecker
 from engine.llm.budget import RunBudget, TurnCounter
 from engine.llm.client import ModelClient, ModelError, ModelReply
 from engine.llm.context import COMPACTION_SYSTEM, Conversation
@@ -115,10 +116,13 @@ class RunState:
         self.root_span = self.tracer.new_id()
         self.semaphores = {d: asyncio.Semaphore(settings.max_parallel) for d in range(1, settings.max_depth + 1)}
         self._store_lock = threading.Lock()
-        self.grounder = Grounder(store) if store is not None else None
+        self.suspects = SuspectChecker(lambda: ChangeScope.of(settings.repo_path, settings.diff_base))
+        self.grounder = Grounder(store, self.suspects) if store is not None else None
         self.rejected: list[RejectedMode] = []
         self.notes: list[str] = []
-        extras = {"repo_root": settings.repo_path} if settings.repo_path is not None else {}
+        extras: dict[str, Any] = {"repo_root": settings.repo_path} if settings.repo_path is not None else {}
+        if settings.diff_base:
+            extras["diff_base"] = settings.diff_base
         self.env = ToolEnvironment(store=store, settings=settings, findings=findings, tests_file=tests_file,
                                    out_dir=out_dir, complete_text=self.complete_text, run_blocking=self.run_blocking,
                                    extras=extras)
@@ -501,6 +505,9 @@ async def run_engine(
             result.answer = root.final.answer if root.final else ""
         result.modes = root.accepted
         result.rejected = list(run.rejected)
+        dropped = run.suspects.note()
+        if dropped:
+            run.notes.append(dropped)
         result.notes = list(dict.fromkeys(run.notes))
     except Exception as exc:  # noqa: BLE001 - a run that cannot start leaves the deterministic findings
         why = _failure(exc)

@@ -3,7 +3,8 @@
 Every cited trace must exist (an unknown one rejects the mode; an existing trace with an
 unknown span drops that evidence item). A signature must be valid, match something in the
 store and match at least one of the mode's own evidence items. A mode without a signature
-keeps its checked evidence and is reported ``verified=False``.
+keeps its checked evidence and is reported ``verified=False``. A ``suspected_change`` is kept only
+when ``engine.llm.attribution`` says it holds (dropped otherwise, never the mode with it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.findings import Evidence, FailureMode, RejectedMode, mode_id
+from engine.llm.attribution import SuspectChecker
 from engine.llm.tools.agent_tools import ProposedMode
 from engine.sanitize import clean
 
@@ -28,8 +30,9 @@ class CheckOutcome:
 class Grounder:
     """Checks proposals against one store; span sets and signature matches are cached per run."""
 
-    def __init__(self, store: Any) -> None:
+    def __init__(self, store: Any, suspects: SuspectChecker | None = None) -> None:
         self.store = store
+        self.suspects = suspects
         self.trace_ids: set[str] = set(store.trace_ids) if store is not None else set()
         self._spans: dict[str, set[str]] = {}
 
@@ -88,7 +91,7 @@ class Grounder:
             key = " ".join(m.title.lower().split())
             fm = FailureMode(id=mode_id("llm", key), key=key, verified=False, evidence=evidence[:MAX_EVIDENCE],
                              trace_count=len({e.trace_id for e in evidence}), **base)
-            return fm, "", note
+            return self._attributed(fm, m), "", note
         problem = validate_signature(m.signature)
         if problem is not None:
             return None, f"invalid signature: {problem}", note
@@ -111,7 +114,15 @@ class Grounder:
             details={"matched_spans": match.span_count},
             **base,
         )
-        return fm, "", note
+        return self._attributed(fm, m), "", note
+
+    def _attributed(self, fm: FailureMode, m: ProposedMode) -> FailureMode:
+        """``fm`` with the model's ``suspected_change`` when it checks out (a dropped one is counted)."""
+        if m.suspected_change and self.suspects is not None:
+            kept = self.suspects.check(m.suspected_change)
+            if kept:
+                fm.suspected_change = clean(kept)
+        return fm
 
 
 def rejection_message(rejected: list[RejectedMode], accepted: list[FailureMode]) -> str:

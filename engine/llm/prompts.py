@@ -27,7 +27,9 @@ optional `category` (agent, llm, tool, chain, guardrail, handoff, other), `tool_
 The engine runs each signature over every span: a mode whose signature matches nothing, or none of its own
 evidence, or that cites an unknown trace id, is rejected (you get one chance to correct it). A pattern no
 signature can express (e.g. "promises a refund without calling issue_refund") may omit the signature; it is
-then reported as unverified."""
+then reported as unverified. When the code tools show where a mode comes from, give `suspected_change`:
+`path:line` relative to the repository (with `git_diff`, a line the change under review changed); it goes
+into the fix brief, and one that does not check out is dropped."""
 
 ROOT_TEMPLATE = """\
 You are the root agent of HALO, which finds systemic failure modes of AI agents in their traces.

@@ -126,6 +126,11 @@ class ProposedMode(BaseModel):
     )
     suggested_fix: str | None = None
     confidence: float | None = Field(None, ge=0.0, le=1.0)
+    suspected_change: str | None = Field(
+        None, max_length=500,
+        description="where in the project's code the mode comes from: `path:line` (or `path`), relative to the "
+        "repository; when git_diff is offered, a line the change under review changed. Kept only if it checks out",
+    )
 
 
 class FinalAnswerArguments(BaseModel):
@@ -142,7 +147,8 @@ class FinalAnswerTool:
     description = (
         "Deliver your final report and end the run: `answer` (Markdown) and `failure_modes`, each with "
         "title, category, description, evidence [{trace_id, span_id?}] (real ids you saw), a signature that "
-        "matches its evidence spans, suggested_fix and confidence. Unsupported modes are sent back once."
+        "matches its evidence spans, suggested_fix, confidence and, when the code tools showed it, "
+        "suspected_change (path:line). Unsupported modes are sent back once."
     )
     arguments: type[BaseModel] = FinalAnswerArguments
     scope: Scope = "root"

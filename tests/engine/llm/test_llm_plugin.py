@@ -99,3 +99,29 @@ def test_pytest_halo_provider_down_is_one_line_and_exit_3_only_when_strict(pytes
     strict = pytester.runpytest_subprocess(*args, "--halo-strict", timeout=120)
     assert strict.ret == 3
     strict.stdout.fnmatch_lines(["halo: the LLM engine failed and --halo-strict is set: exit status 3"])
+
+
+def test_plugin_price_makes_the_cost_budget_enforceable(pytester, scripted, tmp_path, monkeypatch):
+    """A model the price table lacks: --halo-llm-max-cost says at start it cannot be enforced, until
+    --halo-price (here HALO_PRICE) gives its price; then the dollars are counted and the budget holds."""
+    for key in list(os.environ):
+        if key.startswith(("HALO", "OTEL_", "PYTEST_XDIST_", "PYTEST_ADDOPTS")) or key == "OPENAI_API_KEY":
+            monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    srv = scripted(plugin_script)
+    pytester.makepyfile(test_orders=INNER)
+    args = ["-p", "no:cacheprovider", "--halo", "--halo-model", "qwen2.5:14b", "--halo-base-url", srv.url,
+            "--halo-llm-max-cost", "0.0005", "--halo-fail-on", "never"]
+    result = pytester.runpytest_subprocess(*args, timeout=120)
+    lines = [ln for ln in result.stderr.lines if "cannot be enforced" in ln]
+    assert len(lines) == 1 and "no price known for qwen2.5:14b" in lines[0], result.stderr.str()
+    f = Findings.read(pytester.path / ".halo" / "findings.json")
+    assert f.llm is not None and f.llm.cost_usd is None and f.llm.stopped_because == "finished"
+
+    monkeypatch.setenv("HALO_PRICE", "qwen2.5:14b=2.5/10")  # 100 in + 20 out a request: $0.00045
+    result = pytester.runpytest_subprocess(*args, "--halo-compact-at", "0.5", timeout=120)
+    assert "cannot be enforced" not in result.stderr.str()
+    f = Findings.read(pytester.path / ".halo" / "findings.json")
+    assert f.llm is not None and f.llm.cost_usd == round(f.llm.requests * 0.00045, 6)
+    assert "root@0 told to wrap up (max_cost)" in result.stderr.str()  # $0.00045 is past 80% of $0.0005

@@ -86,3 +86,48 @@ def test_scopes_root_only_and_delegating(make_settings, tau_store):
     assert {"get_dataset_overview", "query_traces", "count_traces", "view_trace", "view_spans", "search_trace",
             "search_span", "synthesize_traces", "get_context_item", "get_failure_modes", "get_tests"} <= names(sub)
     asyncio.run(run.client.close())
+
+
+def test_store_tools_are_bound_to_a_checked_store_at_registration(make_settings, tau_store):
+    """The store is checked against ``QueryStore`` once, when the tools are built; each tool holds its method."""
+    import asyncio
+
+    import pytest
+
+    from engine.llm.engine import run_engine
+    from engine.llm.tools.trace_tools import store_tools
+
+    tools = {t.name: t for t in store_tools(tau_store)}
+    assert tools["count_traces"].method == tau_store.count_traces
+    run, _ = _run_state(make_settings(), tau_store)
+    assert _call(run, "count_traces", {}).total == len(tau_store.trace_ids)
+
+    class HalfStore:
+        trace_ids: list[str] = []
+
+        def count_traces(self, filters=None):
+            return 0
+
+    with pytest.raises(TypeError, match="HalfStore is not a trace store: it lacks get_dataset_overview, "
+                                        "query_traces, view_trace"):
+        store_tools(HalfStore())
+    result = asyncio.run(run_engine(make_settings(), HalfStore()))  # refused before any request, one line
+    assert result.failed and result.totals.requests == 0
+    assert result.notes == ["LLM engine failed: TypeError: HalfStore is not a trace store: it lacks "
+                            "get_dataset_overview, query_traces, view_trace, view_spans, search_trace, search_span, "
+                            "render_trace"]
+
+
+def test_a_notice_is_its_own_line_once_even_on_a_tty():
+    import io
+
+    from engine.llm.progress import ProgressReporter
+
+    out = io.StringIO()
+    progress = ProgressReporter(out, tty=True, interval_s=0)
+    for _ in range(2):
+        progress(EngineEvent("notice", data={"message": "max cost $1 cannot be enforced"}))
+    progress(EngineEvent("agent_start", "root", 0))
+    lines = out.getvalue().split("\n")
+    assert lines[0] == "\r\x1b[2Khalo: LLM max cost $1 cannot be enforced"
+    assert out.getvalue().count("cannot be enforced") == 1 and lines[1].startswith("\r\x1b[2Khalo: LLM agents 1")
