@@ -70,12 +70,10 @@ _done(t0, w0, patterns=per)
 
 ANALYSIS = """
 from pathlib import Path
-from engine.analysis import source
 from engine.run import run_analysis
-if sys.argv[3] != "auto":
-    source.JOBS = int(sys.argv[3])
+jobs = int(sys.argv[3]) if sys.argv[3] != "auto" else None
 t0, w0 = _cpu(), time.perf_counter()
-out = run_analysis([Path(sys.argv[1])], Path(sys.argv[2]))
+out = run_analysis([Path(sys.argv[1])], Path(sys.argv[2]), jobs=jobs)
 f = out.findings
 _done(t0, w0, spans=f.dataset.spans, modes=len(f.failure_modes), one_offs=len(f.one_offs),
       findings_bytes=(Path(sys.argv[2]) / "findings.json").stat().st_size)

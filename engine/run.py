@@ -175,6 +175,7 @@ def run_analysis(
     findings_hooks: Sequence[tuple[str, Callable[[Findings], object]]] = (),
     diff_base: str | None = None,
     baseline_traces: bool = False,
+    jobs: int | None = None,
 ) -> AnalysisOutcome:
     """Analyse ``paths``, gate against ``baseline``, publish into ``out_dir``.
 
@@ -184,6 +185,7 @@ def run_analysis(
     ``(name, hook(findings))`` called before the gate, to read or annotate (deletions are undone).
     ``baseline_traces``: with ``update_baseline``, also write the analysed traces beside the baseline
     so signatures found later are evaluated on them (``engine.analysis.baseline_traces``).
+    ``jobs``: processes for one large canonical JSONL input (None: one per core from 1 GB).
 
     Raises ``AnalysisInputError`` when nothing readable was found, ``ValueError`` for a bad
     ``fail_on`` or an unreadable baseline file.
@@ -205,7 +207,8 @@ def run_analysis(
     if publishers is None:
         checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes)))
         checked_publishers.append(check_publisher(HtmlReport(tests.outcomes, _evidence_loader(store))))
-    findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems, detectors=detector_set)
+    findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems, detectors=detector_set,
+                             jobs=jobs)
     if findings.dataset.spans == 0 and findings.dataset.tests == 0:
         detail = "; ".join(problems.examples[:3]) or "no spans"
         raise AnalysisInputError(f"nothing readable in {', '.join(map(str, paths)) or 'no paths'} ({detail})")

@@ -9,12 +9,13 @@ arrive cleaned from the aggregator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from engine.analysis.aggregate import Acc, Aggregator
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import contrastive
-from engine.analysis.detectors.base import TraceState
 from engine.analysis.root_causes import assign_root_causes
 from engine.findings import DatasetSummary, Evidence, FailureMode, Findings, OneOff, mode_order
 from engine.sanitize import clean_line, excerpt
@@ -30,6 +31,17 @@ class TestIndex:
     trace_to_test: dict[str, str] = field(default_factory=dict)
 
 
+class RunKeys(Protocol):
+    """What the run table reads of a trace (a ``TraceState`` or the ``ColdState`` left after the detectors)."""
+
+    @property
+    def trace_id(self) -> str: ...
+    @property
+    def nodeid(self) -> str | None: ...
+    @property
+    def outcome(self) -> str | None: ...
+
+
 @dataclass
 class _Runs:
     unit: str
@@ -40,7 +52,7 @@ class _Runs:
     total: int
 
 
-def _runs(states: list[TraceState], tests: TestIndex) -> _Runs:
+def _runs(states: Sequence[RunKeys], tests: TestIndex) -> _Runs:
     outcomes: dict[str, str] = {}
     nodeid_of: list[str | None] = []
     for st in states:
@@ -65,7 +77,7 @@ def _runs(states: list[TraceState], tests: TestIndex) -> _Runs:
     return _Runs("traces", [st.trace_id for st in states], {}, set(), set(), len(states))
 
 
-def run_table(states: list[TraceState], tests: TestIndex) -> _Runs:
+def run_table(states: Sequence[RunKeys], tests: TestIndex) -> _Runs:
     """The run of each trace and the failing/passing runs, exactly as ``assemble`` counts them
     (public for modes judged after the scan, e.g. re-applied signatures)."""
     return _runs(states, tests)
@@ -81,7 +93,7 @@ def _evidence(acc: Acc, cap: int, excerpt_chars: int) -> tuple[list[Evidence], s
 
 
 def assemble(
-    states: list[TraceState],
+    states: Sequence[RunKeys],
     agg: Aggregator,
     tests: TestIndex,
     cfg: AnalysisConfig,

@@ -49,19 +49,19 @@ def scan_jsonl(
     One flat loop with local aliases, like ``add_dicts``: it runs once per span.
     """
     if seen is None:
-        seen = {}
+        seen = SeenSpans()
     first_byte, stop_byte, where = part if part is not None else (0, None, str(path))
     decode = DECODER.decode
-    index, states = sc.index, sc.states
+    index = sc.index
     latency, tokens_out = sc.outliers.latency, sc.outliers.tokens
     oi_kinds = OI_CATEGORY
     suspect = RESULT_SUSPECT
     absent = ABSENT
     plain0, plain1 = PLAIN_STATUSES
     idx = -1 if last_tid is None else index[last_tid]
-    st: TraceState = states[idx] if last_tid is not None else TraceState("")
-    # span ids of the current trace (one set per trace: the first span of a (trace, span) pair wins)
-    ids: set[str] = seen.setdefault(last_tid, set()) if last_tid is not None else set()
+    st: TraceState = sc.state(idx) if last_tid is not None else TraceState("")
+    # span ids of the current trace (the first span of a (trace, span) pair wins)
+    ids: set[str] = seen.ids(last_tid) if last_tid is not None else set()
     n = 0
     lineno = 0
     try:
@@ -129,7 +129,9 @@ def scan_jsonl(
                         )
                         if not slow:  # add_dicts' rule: tools requested but no tool spans -> read the inputs
                             j = idx if s.trace_id == last_tid else index.get(s.trace_id, -1)  # type: ignore[union-attr]
-                            slow = j >= 0 and bool(states[j].requested) and not states[j].tools
+                            if j >= 0:
+                                sj = sc.state(j)
+                                slow = bool(sj.requested) and not sj.tools
                     elif cat == "guardrail":
                         slow = True
                 if slow:
@@ -139,20 +141,14 @@ def scan_jsonl(
                             continue
                         last_tid = sc.add_dicts((span,), last_tid)
                         idx = index[last_tid]  # type: ignore[index]
-                        st = states[idx]
-                        ids = seen[last_tid]  # type: ignore[index]
+                        st = sc.state(idx)
+                        ids = seen.ids(last_tid)  # type: ignore[arg-type]
                     continue
                 tid = s.trace_id  # type: ignore[union-attr]
                 if tid != last_tid:
-                    ids = seen.get(tid)  # type: ignore[assignment]
-                    if ids is None:
-                        ids = seen[tid] = set()
+                    ids = seen.ids(tid)
                     last_tid = tid
-                    idx = index.get(tid, -1)
-                    if idx < 0:
-                        idx = index[tid] = len(states)
-                        states.append(TraceState(tid))
-                    st = states[idx]
+                    idx, st = sc.enter(tid)
                     if st.outcome is None:
                         nodeid = a.nodeid
                         if nodeid:

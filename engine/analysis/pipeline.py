@@ -15,7 +15,8 @@ from engine.analysis.aggregate import Aggregator
 from engine.analysis.assemble import TestIndex, assemble
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors.api import DetectorSet
-from engine.analysis.scan import Scanner
+from engine.analysis.heap import release_free_memory
+from engine.analysis.scan import Scanner, calls_of
 from engine.analysis.source import iter_input_spans, scan_inputs
 from engine.findings import Findings
 from engine.traces.problems import Problems
@@ -76,19 +77,23 @@ def analyze_paths(
     tests: TestIndex,
     problems: Problems,
     detectors: DetectorSet | None = None,
+    jobs: int | None = None,
 ) -> Findings:
     """``analyze_spans`` over input files, canonical JSONL through the typed fast path (``source.scan_inputs``).
 
     Detectors with ``on_span`` need every span normalized, so they take the dict path instead.
+    ``jobs``: processes for one large canonical JSONL file (None: one per core from 1 GB; see ``source``).
     """
     files: list[str] = []
     user = detectors or DetectorSet()
     feed: Callable[[Scanner], None] = (
         (lambda sc: sc.add_all(iter_input_spans(list(paths), problems, files)))
         if user.span_hooks
-        else (lambda sc: scan_inputs(sc, list(paths), problems, files))
+        else (lambda sc: scan_inputs(sc, list(paths), problems, files, jobs))
     )
-    return _analyze(feed, config, tests, files, problems, user)
+    findings = _analyze(feed, config, tests, files, problems, user)
+    release_free_memory()  # the scanner is gone: what comes next should not stack on its freed heap
+    return findings
 
 
 def _analyze(
@@ -128,25 +133,23 @@ def _detect(
 ) -> Findings:
     agg = Aggregator(cfg.max_evidence)
     with_outcomes = bool(tests.outcomes) or any(st.outcome for st in scanner.states)
-    for idx, st in enumerate(scanner.states):
-        nodeid = st.nodeid or tests.trace_to_test.get(st.trace_id)
-        for hit in scanner.finish_trace(st):
-            agg.add_hit(hit, idx, st.trace_id, nodeid)
-        if with_outcomes:
-            first_call: dict[str, str] = {}
-            for t in st.tools:
-                first_call.setdefault(t.tool, t.span_id)
-            for tool, span_id in first_call.items():
-                agg.add_feature(
-                    "tool_called", tool, f"Runs that call `{tool}` fail more often", "contrastive", idx,
-                    (nodeid or "", st.trace_id, span_id, f"{tool} called"),
-                )
     states = scanner.states
+    for idx in range(len(states)):
+        scanned, hits, calls = scanner.finish(idx, with_outcomes)  # one trace's full state at a time
+        trace_id = states[idx].trace_id
+        nodeid = scanned or tests.trace_to_test.get(trace_id)
+        for hit in hits:
+            agg.add_hit(hit, idx, trace_id, nodeid)
+        for tool, span_id in calls_of(calls) if with_outcomes else ():
+            agg.add_feature(
+                "tool_called", tool, f"Runs that call `{tool}` fail more often", "contrastive", idx,
+                (nodeid or "", trace_id, span_id, f"{tool} called"),
+            )
     for res in scanner.outliers.results():
         rows = []
         for ti, span_id, example in res.extremes:
-            st = states[ti]
-            rows.append((st.nodeid or tests.trace_to_test.get(st.trace_id) or "", st.trace_id, span_id, example))
+            run = states[ti]
+            rows.append((run.nodeid or tests.trace_to_test.get(run.trace_id) or "", run.trace_id, span_id, example))
         agg.add_traces(
             res.hit,
             res.trace_idx,

@@ -11,6 +11,9 @@ from collections.abc import Iterable
 from operator import attrgetter
 from typing import cast
 
+import msgspec
+
+from engine.analysis.cold import ColdState, freeze, thaw
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.detectors import budget, refusals, tool_errors
 from engine.analysis.detectors.api import DetectorSet
@@ -47,6 +50,7 @@ from engine.traces.normalize import (  # the shared dialect tables: one truth fo
     tool_messages_in_input,
 )
 from engine.traces.normalize import tool_name_from_span_name as tool_name_from_span_name
+from engine.traces.recent import Recent
 from engine.traces.span import STATUS_ERROR, Span
 
 _FAILING = C.OUTCOMES_FAILING
@@ -64,6 +68,18 @@ RESULT_SUSPECT = frozenset("EeTtFfUu?") | frozenset(" \t\r\n")
 OI_CATEGORY = {"LLM": "llm", "TOOL": "tool", "AGENT": "agent", "CHAIN": "chain", "GUARDRAIL": "guardrail"}
 SYNTHETIC_TIME = "halo.synthetic_time"
 _INTERESTING = frozenset({"tool", "llm", "agent", "guardrail", "handoff"})
+HOT_TRACES = 128  # traces whose state stays unpacked (``engine.analysis.cold``)
+# a finished trace: its nodeid as scanned, its hits, the first call of each tool (tool, span id) when asked
+Finished = tuple[str | None, list[Hit], list[tuple[str, str]] | bytes | None]
+_CALLS = msgspec.msgpack.Encoder()
+_CALLS_DECODER = msgspec.msgpack.Decoder()
+
+
+def calls_of(calls: list[tuple[str, str]] | bytes | None) -> list[tuple[str, str]]:
+    """The first calls of a finished trace (``Finished``), unpacked."""
+    if calls is None:
+        return []
+    return _CALLS_DECODER.decode(calls) if type(calls) is bytes else calls  # type: ignore[return-value]
 
 
 class Scanner:
@@ -79,7 +95,11 @@ class Scanner:
         self.user = detectors or DetectorSet()
         self.spans = 0
         self.index: dict[str, int] = {}
-        self.states: list[TraceState] = []
+        # a trace not read for a while is frozen (``engine.analysis.cold``); not when user span hooks
+        # may hold on to a run's state between its spans
+        self.states: list[TraceState | ColdState] = []
+        self._recent: Recent[int] = Recent(HOT_TRACES if not self.user.span_hooks else 1 << 62)
+        self.done: dict[int, Finished] = {}  # traces finished already (``finish_all``)
         self.outliers = OutlierStats(
             config.outlier_k,
             config.outlier_min_samples,
@@ -88,12 +108,85 @@ class Scanner:
             config.outlier_min_excess_tokens,
         )
 
+    def enter(self, trace_id: str) -> tuple[int, TraceState]:
+        """The trace's number and state, for a stretch of its spans (created, or thawed if it was frozen);
+        the trace that stopped being recent because of it is frozen."""
+        states = self.states
+        idx = self.index.get(trace_id, -1)
+        if idx < 0:
+            idx = self.index[trace_id] = len(states)
+            st = TraceState(trace_id)
+            states.append(st)
+        else:
+            st = self.state(idx)
+        old = self._recent.touch(idx)
+        if old is not None:
+            was = states[old]
+            if type(was) is TraceState:
+                cold = freeze(was)
+                if cold is not None:
+                    states[old] = cold
+        return idx, st
+
+    def state(self, idx: int) -> TraceState:
+        """Trace ``idx``'s state, thawed in place if it was frozen."""
+        st = self.states[idx]
+        if type(st) is ColdState:
+            st = self.states[idx] = thaw(st)
+            self._recent.revived()
+        return st  # type: ignore[return-value]
+
+    def finish(self, idx: int, with_calls: bool) -> Finished:
+        """Run the per-run detectors on trace ``idx`` (once: ``finish_all`` may have done it already).
+
+        Returns its nodeid as scanned, its hits and, when ``with_calls``, the first call of each tool
+        (span id) in time order; only the test linkage of its state stays behind (``ColdState``).
+        """
+        done = self.done.pop(idx, None)
+        if done is not None:
+            return done
+        st = self.states[idx]
+        full: TraceState = thaw(st) if type(st) is ColdState else st  # type: ignore[assignment]
+        nodeid = full.nodeid
+        hits = self.finish_trace(full)
+        calls = None
+        if with_calls:
+            first: dict[str, str] = {}
+            for t in full.tools:
+                first.setdefault(t.tool, t.span_id)
+            calls = list(first.items())
+        self.states[idx] = ColdState(full.trace_id, full.nodeid, full.outcome)
+        return nodeid, hits, calls
+
+    def freeze_all(self) -> None:
+        """Freeze every state that can be (before shipping them to another process)."""
+        states = self.states
+        for i, st in enumerate(states):
+            if type(st) is TraceState:
+                states[i] = freeze(st) or st
+
+    def finish_all(self) -> None:
+        """Finish every trace now (a split part whose traces are complete; only without user run hooks,
+        which see runs in the analysis's own process). The first calls are kept as msgpack until read
+        (``calls_of``): a (tool, span id) tuple per tool and trace would cost ~50 MB at 1M spans."""
+        done = self.done
+        for idx in range(len(self.states)):
+            scanned, hits, calls = self.finish(idx, True)
+            if calls:
+                try:
+                    calls = _CALLS.encode(calls)  # type: ignore[assignment]
+                except (TypeError, ValueError, OverflowError, msgspec.EncodeError):
+                    pass
+            done[idx] = (scanned, hits, calls)
+
     def add(self, span: Span) -> None:
         self.add_all((span,))
 
     def add_all(self, spans: Iterable[Span]) -> None:
         """Feed a span stream; user ``on_span`` detectors see each span once the scanner has filed it."""
-        self.add_dicts(self.user.observe(spans, self.states, self.index) if self.user.span_hooks else spans, None)
+        if self.user.span_hooks:  # states are never frozen then (see __init__)
+            spans = self.user.observe(spans, cast("list[TraceState]", self.states), self.index)
+        self.add_dicts(spans, None)
 
     def add_dicts(self, spans: Iterable[Span], last_tid: str | None) -> str | None:
         """The hot loop: plain dict gets per span; ``normalize`` only for unusual spans (errors, tools offered...).
@@ -103,13 +196,13 @@ class Scanner:
         trace of the span fed just before (``fast_scan`` hands its slow spans over one at a time): test
         linkage is read at the start of each contiguous stretch of a trace. Returns the last trace id.
         """
-        index, states = self.index, self.states
+        index = self.index
         latency, tokens_out = self.outliers.latency, self.outliers.tokens
         oi_kinds = OI_CATEGORY
         idx = -1 if last_tid is None else index[last_tid]
         # No state before the first span when last_tid is None: that span's trace id differs from it, so the
         # loop sets st before any use. Typed as TraceState so the hot loop needs no per-span narrowing.
-        st = cast(TraceState, None) if last_tid is None else states[idx]
+        st = cast(TraceState, None) if last_tid is None else self.state(idx)
         n = 0
         for span in spans:
             n += 1
@@ -117,11 +210,7 @@ class Scanner:
             attrs = span["attributes"]
             if tid != last_tid:
                 last_tid = tid
-                idx = index.get(tid, -1)
-                if idx < 0:
-                    idx = index[tid] = len(states)
-                    states.append(TraceState(tid))
-                st = states[idx]
+                idx, st = self.enter(tid)
                 # Test linkage is written on every span of a run (pytest capture and converters alike),
                 # so reading it from the first span of each contiguous stretch of a trace suffices.
                 if st.outcome is None:

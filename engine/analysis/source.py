@@ -25,8 +25,6 @@ from engine.traces.span import Span
 
 # The typed fast path for canonical JSONL; tests switch it off to check it changes nothing.
 FAST_JSONL = True
-# Processes for one large canonical JSONL file (None: one per core, parts of at least ``SPLIT_MIN_PART`` bytes).
-JOBS: int | None = None
 # Below this per part, shipping per-trace state between processes costs more than the split saves
 # (measured: 0.22 GB on 2 processes 1.79 s vs 1.42 s on one; 2.2 GB 6.6 s vs 8.8 s).
 SPLIT_MIN_PART = 512 * 1024 * 1024
@@ -87,27 +85,30 @@ def iter_input_spans(paths: list[Path], problems: Problems, files: list[str]) ->
 
     Each (trace id, span id) is yielded once (``engine.traces.dedupe``).
     """
-    seen: SeenSpans = {}
+    seen = SeenSpans()
     for path in input_files(paths):
         fmt = _readable(path, problems, files)
         if fmt is not None:
             yield from _file_spans(path, fmt, problems, seen)
 
 
-def scan_inputs(scanner: Scanner, paths: list[Path], problems: Problems, files: list[str]) -> None:
+def scan_inputs(
+    scanner: Scanner, paths: list[Path], problems: Problems, files: list[str], jobs: int | None = None
+) -> None:
     """Feed every input path to ``scanner``: what ``scanner.add_all(iter_input_spans(...))`` does, faster.
 
-    One large canonical JSONL file is split across ``JOBS`` processes (``split_scan``) when its
-    traces do not cross the cuts; the result is the one-process result.
+    One large canonical JSONL file is split across ``jobs`` processes (``split_scan``) when its
+    traces do not cross the cuts; the result is the one-process result. ``jobs`` None: one per core
+    for parts of at least ``SPLIT_MIN_PART`` bytes.
     """
     last: str | None = None  # trace stretches continue across files, as in one span stream
-    seen: SeenSpans = {}  # one span read twice (file repeated, traces split over overlapping files) counts once
+    seen = SeenSpans()  # one span read twice (file repeated, traces split over overlapping files) counts once
     inputs = input_files(paths)
     for path in inputs:
         fmt = _readable(path, problems, files)
         if fmt is None:
             continue
-        if FAST_JSONL and _is_plain_jsonl(path, fmt) and len(inputs) == 1 and _split(scanner, path, problems):
+        if FAST_JSONL and _is_plain_jsonl(path, fmt) and len(inputs) == 1 and _split(scanner, path, problems, jobs):
             continue
         if FAST_JSONL and _is_plain_jsonl(path, fmt):
             last = scan_jsonl(scanner, path, problems, last, seen)
@@ -115,11 +116,11 @@ def scan_inputs(scanner: Scanner, paths: list[Path], problems: Problems, files: 
             last = scanner.add_dicts(_file_spans(path, fmt, problems, seen), last)
 
 
-def _split(scanner: Scanner, path: Path, problems: Problems) -> bool:
-    """``split_scan`` with ``JOBS`` processes when that makes sense; False: scan it the usual way."""
+def _split(scanner: Scanner, path: Path, problems: Problems, jobs: int | None) -> bool:
+    """``split_scan`` with ``jobs`` processes when that makes sense; False: scan it the usual way."""
     try:
         size = path.stat().st_size
     except OSError:
         return False
-    jobs = resolve_jobs(JOBS, size) if JOBS else max(1, min(cpu_count(), size // SPLIT_MIN_PART))
-    return jobs > 1 and split_scan(scanner, path, problems, jobs)
+    n = resolve_jobs(jobs, size) if jobs else max(1, min(cpu_count(), size // SPLIT_MIN_PART))
+    return n > 1 and split_scan(scanner, path, problems, n)

@@ -19,14 +19,13 @@ from array import array
 from pathlib import Path
 from typing import BinaryIO
 
-import msgspec
 import orjson
 
 from engine.analysis.config import AnalysisConfig
-from engine.analysis.detectors.base import TraceState
 from engine.analysis.detectors.outliers import MAX_GROUPS, TOP_KEEP, OutlierStats
 from engine.analysis.fast_scan import scan_jsonl
 from engine.analysis.scan import Scanner
+from engine.traces.dedupe import SeenSpans
 from engine.traces.parallel import PART_LABEL, add_part_problems, line_ranges, run_parts
 from engine.traces.problems import Problems
 
@@ -38,7 +37,8 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
     ranges = [(a, b) for a, b in trace_ranges(str(path), jobs) if b > a]
     if len(ranges) < 2 or scanner.states or scanner.spans:
         return False
-    parts = run_parts(_scan_part, [(str(path), a, b, scanner.cfg) for a, b in ranges])
+    finish = not scanner.user  # user detectors run in this process, on every run in order
+    parts = run_parts(_scan_part, [(str(path), a, b, scanner.cfg, finish) for a, b in ranges])
     tids: set[str] = set()
     keys: set[tuple[int, str]] = set()
     for sc, _, _ in parts:
@@ -54,8 +54,9 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
         base = len(scanner.states)
         for tid, i in sc.index.items():
             scanner.index[tid] = i + base
-        shipped = sc.states
-        scanner.states.extend(shipped.states() if isinstance(shipped, _Shipped) else shipped)
+        scanner.states.extend(sc.states)
+        for i, done in sc.done.items():
+            scanner.done[i + base] = done
         scanner.spans += sc.spans
         _merge_outliers(scanner.outliers, sc.outliers, base)
         add_part_problems(problems, part_problems, str(path), lines_before)
@@ -63,32 +64,25 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
     return True
 
 
-def _scan_part(path: str, start: int, stop: int, cfg: AnalysisConfig) -> tuple[Scanner, Problems, int]:
-    """One part's scanner; its trace states travel msgpack-encoded (``_Shipped``): pickling a
-    million spans' worth of small objects costs more than the split saves."""
+def _scan_part(path: str, start: int, stop: int, cfg: AnalysisConfig, finish: bool) -> tuple[Scanner, Problems, int]:
+    """One part's scanner, its traces finished by the per-run detectors when ``finish`` (exact: the
+    split is used only if no trace continues in another part), else frozen (``engine.analysis.cold``):
+    pickling a million spans' worth of small objects costs more than the split saves."""
     sc = Scanner(cfg)
     problems = Problems()
     lines: list[int] = []
     enabled = gc.isenabled()
     gc.disable()
     try:
-        scan_jsonl(sc, Path(path), problems, None, {}, part=(start, stop, PART_LABEL), lines=lines)
+        scan_jsonl(sc, Path(path), problems, None, SeenSpans(), part=(start, stop, PART_LABEL), lines=lines)
+        if finish:
+            sc.finish_all()
+        else:
+            sc.freeze_all()
     finally:
         if enabled:
             gc.enable()
-    sc.states = _Shipped(_STATES.encode(sc.states))  # type: ignore[assignment]
     return sc, problems, lines[0] if lines else 0
-
-
-class _Shipped(bytes):
-    """Trace states as msgpack (``msgspec`` encodes the dataclasses and Structs in C)."""
-
-    def states(self) -> list[TraceState]:
-        return _STATES_DECODER.decode(self)
-
-
-_STATES = msgspec.msgpack.Encoder()
-_STATES_DECODER = msgspec.msgpack.Decoder(list[TraceState])
 
 
 def _merge_outliers(into: OutlierStats, part: OutlierStats, base: int) -> None:

@@ -53,12 +53,8 @@ def run(args: argparse.Namespace) -> int:
     from engine.run import AnalysisInputError, run_analysis
 
     check_input_paths(args.paths)
-    if args.jobs is not None:
-        if args.jobs < 1:
-            raise UsageError("--jobs must be at least 1")
-        from engine.analysis import source
-
-        source.JOBS = args.jobs
+    if args.jobs is not None and args.jobs < 1:
+        raise UsageError("--jobs must be at least 1")
     if args.update_baseline and not args.baseline:
         raise UsageError("--update-baseline needs --baseline FILE")
     if args.baseline_traces and not args.update_baseline:
@@ -92,6 +88,7 @@ def run(args: argparse.Namespace) -> int:
             config=config,
             **analysis_extras(args),
             reasoners=reasoners,
+            jobs=args.jobs,
         )
     except AnalysisInputError as exc:
         raise UsageError(str(exc)) from exc

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from engine.analysis import source, split_scan
+from engine.analysis.detectors.api import Hit, TraceState
 from engine.run import run_analysis
 from engine.traces.store import TraceStore
 
@@ -17,8 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "traces"))
 from index_testdata import generate, span_line  # noqa: E402
 
 
-def _findings(path: Path, out: Path, jobs: int, monkeypatch: pytest.MonkeyPatch, splits: list[bool]) -> bytes:
-    monkeypatch.setattr(source, "JOBS", jobs)
+def _spy_splits(monkeypatch: pytest.MonkeyPatch, splits: list[bool]) -> None:
     real = split_scan.split_scan
 
     def spy(*args: object) -> bool:
@@ -27,7 +27,12 @@ def _findings(path: Path, out: Path, jobs: int, monkeypatch: pytest.MonkeyPatch,
         return ok
 
     monkeypatch.setattr(source, "split_scan", spy)
-    run_analysis([path], out)
+
+
+def _findings(path: Path, out: Path, jobs: int, monkeypatch: pytest.MonkeyPatch, splits: list[bool],
+              detectors: tuple[object, ...] = ()) -> bytes:
+    _spy_splits(monkeypatch, splits)
+    run_analysis([path], out, jobs=jobs, detectors=detectors)
     return (out / "findings.json").read_bytes()
 
 
@@ -88,12 +93,39 @@ def test_vendored_corpora(tmp_path: Path, corpora: Path, monkeypatch: pytest.Mon
     assert any(_same(joined, tmp_path, monkeypatch, jobs=(2, 4)))
 
 
-def test_halo_analyze_jobs_flag(gen3000: Path, tmp_path: Path) -> None:
+class _ManyTools:
+    """A user run detector: sees every run in this process, in trace order, whatever the split did."""
+
+    name = "many_tools"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    def on_run(self, run: TraceState) -> list[Hit]:
+        self.seen.append(run.trace_id)
+        n = len(run.tools)
+        return [Hit(self.name, f"{n} tools", f"a run with {n} tools", "tool", run.tools[0].span_id)] if n >= 3 else []
+
+
+def test_user_run_detectors_see_split_runs_in_order(gen3000: Path, tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a user detector the parts ship their states (frozen) instead of finishing the runs themselves."""
+    one, two = _ManyTools(), _ManyTools()
+    splits: list[bool] = []
+    a = _findings(gen3000, tmp_path / "one", 1, monkeypatch, splits, (one,))
+    b = _findings(gen3000, tmp_path / "two", 2, monkeypatch, splits, (two,))
+    assert splits == [True] and a == b and one.seen == two.seen and len(one.seen) > 100
+    assert any(m["detector"] == "many_tools" for m in orjson.loads(a)["failure_modes"])
+
+
+def test_halo_analyze_jobs_flag(gen3000: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--jobs`` reaches the scanner as an argument: 1 never splits, 2 splits this small file."""
     from engine.cli import main
 
     outs = []
+    splits: list[bool] = []
+    _spy_splits(monkeypatch, splits)
     for jobs in ("1", "2"):
         main(["analyze", str(gen3000), "--out", str(tmp_path / jobs), "--jobs", jobs, "--fail-on", "never"])
         outs.append((tmp_path / jobs / "findings.json").read_bytes())
-    assert outs[0] == outs[1]
-    source.JOBS = None
+    assert outs[0] == outs[1] and splits == [True]

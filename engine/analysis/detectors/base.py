@@ -27,11 +27,12 @@ class Hit:
     explained_by: str | None = None  # drop this hit if the run also has a hit of that detector
 
 
-class ToolExec(msgspec.Struct, gc=False):
+class ToolExec(msgspec.Struct, gc=False, array_like=True):
     """A tool execution (or, when no tool spans exist, a requested call) in a run.
 
     A ``msgspec.Struct`` rather than a dataclass: one is built per tool span, and its C-level
-    ``__init__`` costs a third of a dataclass's (acyclic, so no GC tracking either).
+    ``__init__`` costs a third of a dataclass's (acyclic, so no GC tracking either). Packed
+    (``engine.analysis.cold``) as an array of its fields, without their names.
     """
 
     start: str  # canonical ISO time: fixed width, so it sorts like the instant
