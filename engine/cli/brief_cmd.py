@@ -8,9 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from engine.cli import UsageError, read_findings_arg
+
+if TYPE_CHECKING:
+    from engine.findings import Findings
+    from engine.publish.brief import TraceLoader
 
 DEFAULT_FINDINGS = Path(".halo/findings.json")
 
@@ -37,6 +43,25 @@ def _repo_of(findings_path: Path) -> Path:
     return parent.parent if parent.name == ".halo" else Path.cwd()
 
 
+def _trace_loader(findings: Findings, findings_path: Path) -> TraceLoader | None:
+    """Read the evidence traces from the files the findings were made from (else the ``traces.jsonl``
+    beside them), so each mode gets excerpts from several spans; None when none of them is there."""
+    from engine.traces.rows import view_rows
+    from engine.traces.store import TraceStore
+
+    paths = [Path(f) for f in findings.dataset.files if Path(f).is_file()]
+    beside = findings_path.resolve().parent / "traces.jsonl"
+    if not paths and beside.is_file():
+        paths = [beside]
+    if not paths:
+        return None
+
+    def load(trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        return view_rows(TraceStore.open(paths), trace_ids)
+
+    return load
+
+
 def run(args: argparse.Namespace) -> int:
     from engine.code.locate import locate_modes
     from engine.publish.brief import build_brief, render_brief, write_snapshot
@@ -48,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--repo {repo} is not a directory")
     locate_modes(findings, repo)
     snapshot = write_snapshot(findings, path.resolve().parent) if findings.failure_modes else None
-    brief = build_brief(findings, run_from=repo, baseline=snapshot)
+    brief = build_brief(findings, run_from=repo, baseline=snapshot, load_traces=_trace_loader(findings, path))
     if args.json:
         print(json.dumps(brief.model_dump(mode="json"), indent=2))
     else:

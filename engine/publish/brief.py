@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
 
-from engine.findings import FailureMode, Findings, mode_order
+from engine.findings import Evidence, FailureMode, Findings, mode_order
 from engine.publish.markdown import md_block, md_code, md_text, md_title
 from engine.safe_io import atomic_write_text
 from engine.sanitize import clean, excerpt
@@ -31,7 +31,13 @@ MAX_REPRO_IDS = 10
 MAX_EXCERPTS = 3
 EXCERPT_CHARS = 400
 KEEP_SNAPSHOTS = 5
+MAX_CANDIDATES = 8  # evidence spans read per mode to pick the excerpts from
+MAX_TRACES = 200  # evidence traces read for one brief
 _FAILING = ("failed", "error")
+
+# trace_ids -> {trace_id: [span rows]}; rows as ``engine.traces.rows.view_rows`` gives them (the same
+# loader the HTML viewer gets: the evidence traces are read from the analysis's store only when needed)
+TraceLoader = Callable[[Sequence[str]], Mapping[str, list[dict[str, Any]]]]
 
 PREAMBLE = (
     "You are fixing an AI agent's harness. Each section below is a failure mode that recurs across this "
@@ -66,8 +72,10 @@ class BriefMode(BaseModel):
     failing_test_count: int
     test_count: int
     failing_tests: list[str] = Field(default_factory=list)
-    evidence: list[str] = Field(default_factory=list, description="redacted, capped excerpts of what the traces show")
-    seen_in: list[str] = Field(default_factory=list, description="test, trace and span of a few occurrences")
+    evidence: list[str] = Field(default_factory=list, description="redacted, capped excerpts of what the traces show, "
+                                "from distinct evidence spans (different tests where there are)")
+    seen_in: list[str] = Field(default_factory=list, description="test, trace and span of a few occurrences; "
+                               "when as many as the excerpts, where each excerpt was seen, in the same order")
     locations: list[BriefLocation] = Field(default_factory=list)
     suspected_change: str | None = None
     suggested_fix: str | None = None
@@ -158,21 +166,93 @@ def _rel(path: Path, base: Path | None) -> str:
     return str(path.resolve())
 
 
+def _seen(e: Evidence) -> str:
+    return clean(f"{e.test_nodeid or 'a run'} (trace {e.trace_id}, span {e.span_id})")
+
+
+SpanRows = dict[tuple[str, str], dict[str, Any]]
+
+
+def _evidence_spans(modes: Sequence[FailureMode], load_traces: TraceLoader | None) -> SpanRows:
+    """The first few evidence spans of every mode, read in one call; nothing when reading fails."""
+    if load_traces is None:
+        return {}
+    wanted: dict[str, set[str]] = {}
+    for m in modes:
+        for e in m.evidence[:MAX_CANDIDATES]:
+            if e.span_id and (e.trace_id in wanted or len(wanted) < MAX_TRACES):
+                wanted.setdefault(e.trace_id, set()).add(e.span_id)
+    if not wanted:
+        return {}
+    try:
+        loaded = load_traces(sorted(wanted))
+    except Exception:  # noqa: BLE001 - an unreadable store costs the extra excerpts, never the brief
+        return {}
+    return {(t, r.get("span_id") or ""): r for t, rows in loaded.items() for r in rows
+            if r.get("span_id") in wanted.get(t, ())}
+
+
+def span_text(row: Mapping[str, Any]) -> str | None:
+    """What one evidence span shows: its error (else the tool's result or the model's output), and for a
+    tool call how it was called — the same shape as the detectors' examples."""
+    text = (row.get("error_message") if row.get("is_error") else None) or row.get("tool_result") \
+        or row.get("error_message") or row.get("output_text")
+    if not text:
+        return None
+    tool = row.get("tool_name")
+    return f"{text}\n\ncalled as: {tool}({row.get('tool_arguments') or ''})" if tool else str(text)
+
+
+def _excerpts(m: FailureMode, spans: SpanRows) -> tuple[list[str], list[Evidence]]:
+    """Up to ``MAX_EXCERPTS`` excerpts: the mode's example, then other evidence spans — first from tests
+    not quoted yet with text not shown yet, then any new text, then any other test — redacted and capped.
+
+    Returns the excerpts and, when every excerpt's span is known, the evidence each came from.
+    """
+    out: list[str] = []
+    sources: list[Evidence] = []
+    candidates = [(e, excerpt(t, EXCERPT_CHARS)) for e in m.evidence[:MAX_CANDIDATES]
+                  if (row := spans.get((e.trace_id, e.span_id))) is not None and (t := span_text(row))]
+    if m.example:
+        first = excerpt(m.example, EXCERPT_CHARS)
+        # the example was taken from the first evidence span that had one: the one whose text it is, if any
+        source = next((e for e, t in candidates if t == first), m.evidence[0] if m.evidence else None)
+        out.append(first)
+        sources += [source] if source is not None else []
+    for new_test, new_text in ((True, True), (False, True), (True, False)):
+        for e, t in candidates:
+            if len(out) >= MAX_EXCERPTS:
+                break
+            if e in sources or (new_text and t in out):
+                continue
+            if new_test and e.test_nodeid in {s.test_nodeid for s in sources}:
+                continue
+            out.append(t)
+            sources.append(e)
+    return out, sources if len(sources) == len(out) else []
+
 def build_brief(
     findings: Findings,
     *,
     run_from: Path | None,
     baseline: Path | None,
     outcomes: Mapping[str, str] | None = None,
+    load_traces: TraceLoader | None = None,
 ) -> Brief:
-    """The brief's data: every verified systemic mode, most important first."""
+    """The brief's data: every verified systemic mode, most important first.
+
+    ``load_traces`` reads the evidence traces, so each mode gets excerpts from several of its spans
+    (None: the mode's one stored example only).
+    """
     d = findings.dataset
+    modes = sorted((m for m in findings.failure_modes if m.verified), key=mode_order)
+    spans = _evidence_spans(modes, load_traces)
     base_arg = _rel(baseline, run_from) if baseline is not None else "<findings.json of this run>"
     # the verify run writes elsewhere, so running it never replaces this brief and its findings
     verify_dir = _rel(baseline.parent.parent / VERIFY_DIR, run_from) if baseline is not None else ".halo-verify"
     brief = Brief(run_from=str(run_from.resolve()) if run_from else None,
                   baseline=_rel(baseline, run_from) if baseline is not None else None)
-    for m in sorted((m for m in findings.failure_modes if m.verified), key=mode_order):
+    for m in modes:
         failing = failing_tests(m, outcomes)
         ids = reproducible(failing)
         reproduce = verify = note = None
@@ -186,11 +266,8 @@ def build_brief(
             note = "the failing runs are not pytest tests: reproduce them the way the traces were produced"
         else:
             note = "no failing test shows this mode: it is enriched or recurring in passing runs"
-        evidence = [excerpt(m.example, EXCERPT_CHARS)] if m.example else []
-        evidence += [excerpt(v, EXCERPT_CHARS) for k, v in sorted(m.details.items())
-                     if k.startswith("example") and isinstance(v, str)]
-        seen_in = [clean(f"{e.test_nodeid or 'a run'} (trace {e.trace_id}, span {e.span_id})")
-                   for e in m.evidence[:MAX_EXCERPTS]]
+        evidence, sources = _excerpts(m, spans)
+        seen_in = [_seen(e) for e in (sources if len(sources) == len(evidence) else m.evidence[:MAX_EXCERPTS])]
         brief.modes.append(BriefMode(
             id=m.id,
             title=clean(m.title),
@@ -203,7 +280,7 @@ def build_brief(
             failing_test_count=m.failing_test_count,
             test_count=m.test_count,
             failing_tests=[clean(n) for n in failing],
-            evidence=evidence[:MAX_EXCERPTS],
+            evidence=evidence,
             seen_in=seen_in,
             locations=[BriefLocation(path=clean(loc.path), line=loc.line, kind=loc.kind, why=clean(loc.why))
                        for loc in m.locations],
@@ -237,11 +314,14 @@ def render_brief(brief: Brief) -> str:
         more = f" and {len(m.failing_tests) - MAX_REPRO_IDS} more" if len(m.failing_tests) > MAX_REPRO_IDS else ""
         out += [f"**How often.** In {m.runs} of {m.of_runs} {m.run_unit}; {m.failing_test_count} of the "
                 f"{m.test_count} tests showing it failed" + (f": {tests}{more}." if tests else "."), ""]
+        paired = len(m.seen_in) == len(m.evidence)
         if m.evidence:
             out += ["**Evidence.**", ""]
-            for ev in m.evidence:
+            for j, ev in enumerate(m.evidence):
+                if paired:
+                    out += [f"In {md_code(m.seen_in[j])}:", ""]
                 out += [md_block(ev), ""]
-        if m.seen_in:
+        if m.seen_in and not paired:
             out += ["Seen in: " + "; ".join(md_code(s) for s in m.seen_in) + ".", ""]
         if m.locations:
             out += ["**Where in the code.**", ""]
@@ -282,13 +362,18 @@ def write_snapshot(findings: Findings, out_dir: Path) -> Path:
 
 
 class FixBrief:
-    """The publisher: writes the brief only when the analysis found verified systemic modes."""
+    """The publisher: writes the brief only when the analysis found verified systemic modes.
+
+    ``load_traces``: the evidence traces' spans (``engine.run`` hands it the one the HTML viewer gets).
+    """
 
     name = BRIEF_MD
 
-    def __init__(self, repo_root: Path | None = None, outcomes: Mapping[str, str] | None = None) -> None:
+    def __init__(self, repo_root: Path | None = None, outcomes: Mapping[str, str] | None = None,
+                 load_traces: TraceLoader | None = None) -> None:
         self.repo_root = Path(repo_root) if repo_root else None
         self.outcomes = dict(outcomes) if outcomes else None
+        self.load_traces = load_traces
 
     def publish(self, findings: Findings, out_dir: Path) -> dict[str, Path]:
         for stale in (BRIEF_MD, BRIEF_JSON):
@@ -296,7 +381,8 @@ class FixBrief:
         if not any(m.verified for m in findings.failure_modes):
             return {}
         snapshot = write_snapshot(findings, out_dir)
-        brief = build_brief(findings, run_from=self.repo_root, baseline=snapshot, outcomes=self.outcomes)
+        brief = build_brief(findings, run_from=self.repo_root, baseline=snapshot, outcomes=self.outcomes,
+                            load_traces=self.load_traces)
         md, js = out_dir / BRIEF_MD, out_dir / BRIEF_JSON
         atomic_write_text(md, render_brief(brief))
         atomic_write_text(js, brief.model_dump_json(indent=2) + "\n")

@@ -26,6 +26,10 @@ def _run(cmd: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=180, env=dict(os.environ))
 
 
+def lookup_seen(brief: dict) -> list[str]:
+    return next(m["seen_in"] for m in brief["modes"] if "lookup_order" in m["title"])
+
+
 def test_example_brief_locates_modes_and_its_commands_reproduce_and_verify(pytester, run_halo):
     shutil.copytree(EXAMPLE, pytester.path, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".halo", "__pycache__"))
     root = pytester.path
@@ -59,6 +63,16 @@ def test_example_brief_locates_modes_and_its_commands_reproduce_and_verify(pytes
     assert at(agent_py, "MAX_TURNS = ") in where(mode("budget"))
     assert all(m["locations"] for m in brief["modes"]), "every mode names a source location"
 
+    # two or three excerpts per mode, each from its own evidence span, and the error leads the title
+    for m in brief["modes"]:
+        assert 2 <= len(m["evidence"]) <= 3 and len(set(m["seen_in"])) == len(m["evidence"]), m
+    assert len({s.split(" ")[0] for s in lookup_seen(brief)}) == 3, "the excerpts come from different tests"
+    assert not any("Error running tool" in m["title"] for m in brief["modes"])
+    report = (run.dir / "report.md").read_text()
+    for section in report.split("\n## ")[1:]:  # facets share the tool's definition: each place listed once
+        places = [line.split("`")[1] for line in section.splitlines() if line.startswith("- `") and ".py:" in line]
+        assert len(places) == len(set(places)), section
+
     # every reproduce command names exactly failing tests of the run (at most 10), from the rootdir
     failing = {n for n, t in run.tests.items() if t["outcome"] == "failed"}
     for m in brief["modes"]:
@@ -82,4 +96,9 @@ def test_example_brief_locates_modes_and_its_commands_reproduce_and_verify(pytes
     verify_dir = root / ".halo" / "verify"
     gate = json.loads((verify_dir / "findings.json").read_text())["gate"]
     assert lookup["id"] in {e["id"] for e in gate["resolved"]} and gate["verdict"] == "pass"
+    # the other modes' tests did not run: not re-run, never "resolved"
+    others = {m["id"] for m in brief["modes"]} - {lookup["id"]}
+    assert {e["id"] for e in gate["not_rerun"]} == others and lookup["id"] not in others
+    assert {e["id"] for e in gate["resolved"]} == {lookup["id"]}
+    assert f"1 resolved; {len(others)} not re-run" in after.stdout, after.stdout[-3000:]
     assert json.loads((run.dir / "fix-brief.json").read_text()) == brief, "the verify run leaves the brief alone"

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
+import sys
+from pathlib import Path
 
-from engine.cli import main
-from engine.findings import CodeLocation, DatasetSummary, Evidence, FailureMode, Findings
-from engine.publish.brief import BRIEF_JSON, BRIEF_MD, FixBrief, build_brief, render_brief
+import orjson
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "analysis"))
+from spanbuilder import Run  # noqa: E402
+
+from engine.cli import main  # noqa: E402
+from engine.findings import CodeLocation, DatasetSummary, Evidence, FailureMode, Findings  # noqa: E402
+from engine.publish.brief import BRIEF_JSON, BRIEF_MD, FixBrief, TraceLoader, build_brief, render_brief  # noqa: E402
+from engine.run import run_analysis  # noqa: E402
 
 SECRET = "sk-proj-" + "A1b2C3d4E5f6G7h8J9k0L1m2N3"
 
@@ -106,3 +115,87 @@ def test_halo_brief_command_prints_markdown_and_json(tmp_path, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["modes"][0]["reproduce"] == "pytest tests/t.py::a tests/t.py::b"
     assert main(["brief", str(tmp_path / "missing.json")]) == 2
+
+
+def _traced_run(tmp_path: Path) -> Path:
+    """Four failing tests whose tool calls fail the same way with different ids; one call's arguments carry a
+    secret and a terminal escape. Written as real canonical spans with a tests.jsonl, analysed by ``run_analysis``."""
+    runs, recs = [], []
+    for i in range(6):
+        nodeid = f"tests/test_orders.py::test_order_{i}"
+        r = Run(i, nodeid=nodeid, outcome="failed" if i < 4 else "passed")
+        if i < 4:
+            extra = {"note": f"key={SECRET}\x1b[2J"} if i == 1 else {}
+            r.tool("lookup_order", json.dumps({"order_id": f"LEG-{i}0{i}", **extra}),
+                   error=f"Error running tool (non-fatal): unsupported order id 'LEG-{i}0{i}'")
+        r.llm(text="Done.")
+        runs.append(r)
+        recs.append({"nodeid": nodeid, "outcome": r.outcome, "trace_ids": [r.trace_id]})
+    traces = tmp_path / "traces.jsonl"
+    traces.write_bytes(b"".join(orjson.dumps(s) + b"\n" for r in runs for s in r.spans))
+    tests = tmp_path / "tests.jsonl"
+    tests.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    run_analysis([traces], tmp_path / ".halo", tests_file=tests, repo_root=tmp_path)
+    return tmp_path / ".halo"
+
+
+def _lookup(data: dict) -> dict:
+    return next(m for m in data["modes"] if m["category"] == "tool_error")
+
+
+def test_excerpts_come_from_distinct_spans_of_different_tests(tmp_path):
+    out = _traced_run(tmp_path)
+    m = _lookup(json.loads((out / BRIEF_JSON).read_text()))
+    assert len(m["evidence"]) == 3 and len(set(m["evidence"])) == 3
+    ids = [re.search(r"LEG-\d0\d", e).group(0) for e in m["evidence"]]  # type: ignore[union-attr]
+    assert len(set(ids)) == 3 and all("called as: lookup_order" in e for e in m["evidence"])
+    # each excerpt says where it was seen: three different tests, each the one whose id the excerpt shows
+    assert len(m["seen_in"]) == 3 and len({s.split(" ")[0] for s in m["seen_in"]}) == 3
+    for text, seen in zip(m["evidence"], m["seen_in"], strict=True):
+        i = re.search(r"LEG-(\d)0", text).group(1)  # type: ignore[union-attr]
+        assert seen.startswith(f"tests/test_orders.py::test_order_{i} ")
+    md = (out / BRIEF_MD).read_text()
+    js = (out / BRIEF_JSON).read_text()
+    assert SECRET not in md + js and "\x1b" not in md + "".join(m["evidence"])
+    assert any("LEG-101" in e and "[REDACTED]" in e for e in m["evidence"]), m["evidence"]
+    assert all(len(e) <= 400 for e in m["evidence"])
+    assert f"In `{m['seen_in'][1]}`:" in md and "Seen in:" not in md
+
+
+def test_halo_brief_reads_the_traces_for_its_excerpts(tmp_path, capsys):
+    out = _traced_run(tmp_path)
+    assert main(["brief", str(out / "findings.json"), "--json"]) == 0
+    m = _lookup(json.loads(capsys.readouterr().out))
+    assert len(m["evidence"]) == 3 and SECRET not in json.dumps(m)
+    (out / "traces.jsonl").write_text("")  # findings name a trace file that no longer holds the evidence
+    (tmp_path / "traces.jsonl").unlink()
+    assert main(["brief", str(out / "findings.json"), "--json"]) == 0
+    assert len(_lookup(json.loads(capsys.readouterr().out))["evidence"]) == 1  # the stored example alone
+
+
+def _rows(texts: dict[str, tuple[str, str]]) -> TraceLoader:
+    """A trace loader over fixed span rows (trace id -> (span id, output text)), as ``view_rows`` shapes them."""
+    def load(trace_ids):
+        return {t: [{"span_id": texts[t][0], "category": "llm", "is_error": False, "output_text": texts[t][1]}]
+                for t in trace_ids if t in texts}
+    return load
+
+
+def test_new_text_before_repeated_text_and_other_tests_before_the_same_test(tmp_path):
+    tests = ["tests/t.py::a", "tests/t.py::a", "tests/t.py::b", "tests/t.py::c"]
+    m = mode(1, failing=3, tests=tests, category="refusal", example="I can't help with that.")
+    load = _rows({f"{j:032x}": (f"{j:016x}", text) for j, text in
+                  enumerate(["I can't help with that.", "No chargebacks here.", "I can't help with that.",
+                             "I can't help with that."])})
+    brief = build_brief(findings_of(m), run_from=tmp_path, baseline=None, load_traces=load)
+    got = brief.modes[0]
+    # the example is test a's first span; a different text (even from test a) is worth more than the same
+    # text again, and then another test (b, the first one) over a third span of a
+    assert got.evidence == ["I can't help with that.", "No chargebacks here.", "I can't help with that."]
+    assert [s.split(" ")[0] for s in got.seen_in] == ["tests/t.py::a", "tests/t.py::a", "tests/t.py::b"]
+    assert got.seen_in[0].endswith(f"span {0:016x})") and got.seen_in[2].endswith(f"span {2:016x})")
+
+    def broken(trace_ids):
+        raise OSError("store gone")
+    assert build_brief(findings_of(m), run_from=tmp_path, baseline=None,
+                       load_traces=broken).modes[0].evidence == ["I can't help with that."]
