@@ -204,6 +204,11 @@ class Gate(_Model):
         default_factory=list,
         description="systemic now and unseen in the baseline, but the baseline was too small to call it new",
     )
+    not_rerun: list[GateEntry] = Field(
+        default_factory=list,
+        description="systemic in the baseline and absent now because none of its evidence tests ran in this run "
+        "(a run of some tests only): neither resolved nor persisting",
+    )
     verdict: Verdict = "pass"
     failing_ids: list[str] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)

@@ -7,7 +7,9 @@
   at the candidate's rate (P(0 of n_baseline) < alpha), or it appears in enough tests that *passed* in the
   baseline (runs paired by test node id, ``paired_p_value``) — so small suites can gate; otherwise
   **emerging** (reported and named, not a new-gate failure);
-* **resolved** — systemic in the baseline, not systemic now.
+* **resolved** — systemic in the baseline, not systemic now;
+* **not re-run** — systemic in the baseline and absent now, but none of its evidence tests ran in this
+  run (a run of a few tests, such as a fix brief's verify command): nothing says it is gone.
 
 ``fail_on``: ``new`` fails on new modes; ``regressed`` on new or regressed; ``any`` on any systemic mode
 (no baseline needed); ``never`` never fails.
@@ -139,6 +141,15 @@ def _known_counts(baseline: Findings) -> dict[str, int]:
     return counts
 
 
+def _tests_ran(current: Findings, tests_run: Collection[str] | None) -> set[str] | None:
+    """Every test this run ran — ``tests_run`` with the tests its findings name — or None when that set is
+    not known to be complete (no test ids at all, or tests counted whose ids the findings do not keep)."""
+    ran = set(tests_run or ()) | set(current.dataset.passing_test_ids)
+    for group in (current.failure_modes, current.one_offs):
+        ran.update(e.test_nodeid for m in group for e in m.evidence if e.test_nodeid)
+    return ran if ran and len(ran) >= current.dataset.tests else None
+
+
 def compare(
     current: Findings,
     baseline: Findings | None,
@@ -147,6 +158,7 @@ def compare(
     fail_on: str,
     alpha: float,
     unknowable: Collection[str] = (),
+    tests_run: Collection[str] | None = None,
 ) -> Gate:
     """Classify every verified mode against the baseline and decide the verdict.
 
@@ -154,6 +166,9 @@ def compare(
     ``unknowable``: modes the baseline could not have seen (a signature first found now, with no
     baseline traces to evaluate it on): unseen there, they are emerging, never new — though
     ``fail_on="any"`` still fails on them, as on every systemic mode.
+    ``tests_run``: the node ids of the tests this run ran (``tests.jsonl``); a baseline mode that is
+    absent now is resolved only when one of its evidence tests ran, else not re-run. When the run's
+    tests are not all known (traces without tests): every absent baseline mode is resolved.
     """
     gate = Gate(baseline=str(baseline_path) if baseline_path and baseline else None, fail_on=fail_on)
     cand_total = current.dataset.runs
@@ -205,19 +220,25 @@ def compare(
                     )
                     gate.emerging.append(entry)
         current_ids = {m.id for m in modes}
+        ran = _tests_ran(current, tests_run)
         for m in base_modes.values():
-            if m.id not in current_ids:
-                gate.resolved.append(
-                    GateEntry(
-                        id=m.id,
-                        title=m.title,
-                        baseline_runs=m.run_count,
-                        baseline_total=base_total,
-                        candidate_runs=current.observed.get(m.id, 0),
-                        candidate_total=cand_total,
-                        note="no longer systemic",
-                    )
-                )
+            if m.id in current_ids:
+                continue
+            gone = GateEntry(
+                id=m.id,
+                title=m.title,
+                baseline_runs=m.run_count,
+                baseline_total=base_total,
+                candidate_runs=current.observed.get(m.id, 0),
+                candidate_total=cand_total,
+                note="no longer systemic",
+            )
+            its_tests = {e.test_nodeid for e in m.evidence if e.test_nodeid}
+            if ran is not None and its_tests and not its_tests & ran:
+                gone.note = "none of its tests ran in this run"
+                gate.not_rerun.append(gone)
+            else:
+                gate.resolved.append(gone)
     if fail_on == "any":
         failing = [m.id for m in modes]
     elif baseline is None or fail_on == "never":

@@ -68,6 +68,8 @@ def _changes(g: Gate) -> str | None:
                                                                  ("emerging:", g.emerging)) if entries]
     if g.resolved:
         parts.append(f"{len(g.resolved)} resolved")
+    if g.not_rerun:
+        parts.append(f"{len(g.not_rerun)} not re-run (none of their tests ran)")
     persisting = f"{plural(len(g.persisting), 'mode')} persisting"
     if not parts:
         return f"halo: since baseline: no changes ({persisting})"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from engine.findings import DatasetSummary, FailureMode, Findings, Gate, GateEntry
+from engine.findings import CodeLocation, DatasetSummary, FailureMode, Findings, Gate, GateEntry
 from engine.findings_words import in_words, outcome_phrase, plural
 from engine.publish.markdown import md_block, md_cell, md_code, md_details, md_prose, md_text, md_title
 from engine.root_cause_groups import facet_label, groups
@@ -72,6 +72,7 @@ def _changes(g: Gate) -> list[str]:
             ("Regressed", g.regressed),
             ("Emerging (unseen in a small baseline, not gated)", g.emerging),
             ("Resolved", g.resolved),
+            ("Not re-run (none of their tests ran in this run; neither resolved nor persisting)", g.not_rerun),
         )
         if entries
     ]
@@ -146,7 +147,10 @@ def _root_cause_section(
     fixes = [m.suggested_fix for m in members if m.suggested_fix]
     if fixes:
         out += [f"**Suggested fix:** {md_title(fixes[0])}", ""]
-    locations = [loc for m in members for loc in m.locations]
+    places: dict[tuple[str, int], CodeLocation] = {}  # facets of one root cause share a tool's definition
+    for loc in (loc for m in members for loc in m.locations):
+        places.setdefault((loc.path, loc.line), loc)
+    locations = list(places.values())
     if locations:
         out += ["Where in the code:", ""]
         for loc in locations[:5]:
@@ -233,7 +237,7 @@ def _gate_section(g: Gate) -> list[str]:
     out = ["## Gate", "", f"{gate_phrase(g)}; fail-on {md_code(g.fail_on)}; baseline "
            + (md_code(g.baseline) if g.baseline else "none") + ".", ""]
     groups_ = [("New", g.new), ("Regressed", g.regressed), ("Emerging", g.emerging),
-               ("Persisting", g.persisting), ("Resolved", g.resolved)]
+               ("Persisting", g.persisting), ("Resolved", g.resolved), ("Not re-run", g.not_rerun)]
     body = []
     for title, entries in groups_:
         if entries:

@@ -55,9 +55,10 @@ def has_baseline(f: Findings) -> bool:
 
 
 def all_clear(f: Findings) -> bool:
-    """Nothing systemic remains: no failure modes at all and nothing the gate flags."""
+    """Nothing systemic remains: no failure modes at all and nothing the gate flags (a baseline mode whose
+    tests did not run is not known to be gone)."""
     g = f.gate
-    return not f.failure_modes and not g.new and not g.regressed and g.verdict == "pass"
+    return not f.failure_modes and not g.new and not g.regressed and not g.not_rerun and g.verdict == "pass"
 
 
 def verdict_line(f: Findings) -> str:
@@ -90,6 +91,8 @@ def _counts_line(f: Findings) -> str:
                   f"{len(g.resolved)} resolved"]
         if g.emerging:
             parts.append(f"{len(g.emerging)} emerging")
+        if g.not_rerun:
+            parts.append(f"{len(g.not_rerun)} not re-run")
     parts.append(f"{d.runs} {d.run_unit} analysed ({d.failing_tests} failing tests)")
     return " · ".join(parts)
 
@@ -209,8 +212,9 @@ def render(
                 left = len(flagged) - i
                 add(f"_… {left} more new or regressed mode(s) in the full report._\n", "more")
                 break
-    if has_baseline(f) and (g.resolved or g.persisting):
-        add(f"**Resolved:** {len(g.resolved)} · **Persisting:** {len(g.persisting)}\n", "counts")
+    if has_baseline(f) and (g.resolved or g.persisting or g.not_rerun):
+        rerun = f" · **Not re-run** (none of their tests ran): {len(g.not_rerun)}" if g.not_rerun else ""
+        add(f"**Resolved:** {len(g.resolved)} · **Persisting:** {len(g.persisting)}{rerun}\n", "counts")
     modes = sorted(f.failure_modes, key=mode_order)[:TOP_MODES]
     if modes:
         add("### Top failure modes\n\n" + _table(f, modes), "table")

@@ -1,4 +1,4 @@
-"""The baseline gate: new / regressed / persisting / resolved / emerging, and --fail-on semantics."""
+"""The baseline gate: new / regressed / persisting / resolved / emerging / not re-run, and --fail-on semantics."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from engine.analysis.baseline import compare, load_baseline
-from engine.findings import DatasetSummary, FailureMode, Findings, OneOff, mode_id
+from engine.findings import DatasetSummary, Evidence, FailureMode, Findings, OneOff, mode_id
 
 
 def mode(key: str, runs: int, total: int) -> FailureMode:
@@ -103,3 +103,49 @@ def test_outlier_modes_are_reported_but_never_fail_the_gate() -> None:
     assert any("never fail" in n for n in g.notes)
     g_any = gate(findings(100, [slow, mode("boom", 40, 100)]), None, fail_on="any")
     assert g_any.failing_ids == [mode_id("tool_error", "boom")] and g_any.verdict == "fail"
+
+
+def _tested(key: str, tests: list[str], total: int) -> FailureMode:
+    m = mode(key, len(tests), total)
+    m.evidence = [Evidence(trace_id=f"{i:032x}", span_id=f"{i:016x}", test_nodeid=t) for i, t in enumerate(tests)]
+    return m
+
+
+def _run_of(tests: list[str], modes: list[FailureMode] = (), passing: list[str] = ()) -> Findings:
+    f = findings(len(tests), list(modes))
+    f.dataset = DatasetSummary(runs=len(tests), tests=len(tests), run_unit="tests", passing_test_ids=list(passing))
+    return f
+
+
+def test_a_baseline_mode_whose_tests_did_not_run_is_not_re_run_not_resolved() -> None:
+    """A verify run re-runs one mode's tests: only that mode can be resolved; the others were not looked at."""
+    a_tests, b_tests = ["t.py::a1", "t.py::a2"], ["t.py::b1", "t.py::b2"]
+    base = _run_of([*a_tests, *b_tests, "t.py::ok"], [_tested("a", a_tests, 5), _tested("b", b_tests, 5)])
+    rerun_a = _run_of(a_tests, passing=a_tests)  # a's tests now pass, b's never ran
+    g = compare(rerun_a, base, baseline_path=Path("b.json"), fail_on="regressed", alpha=0.05, tests_run=a_tests)
+    assert [e.id for e in g.resolved] == [mode_id("tool_error", "a")]
+    assert [e.id for e in g.not_rerun] == [mode_id("tool_error", "b")]
+    assert g.not_rerun[0].note == "none of its tests ran in this run" and g.verdict == "pass"
+    # one of b's tests ran (and failed for another reason): b is resolved
+    g2 = compare(_run_of([*a_tests, "t.py::b2"], passing=a_tests), base, baseline_path=Path("b.json"),
+                 fail_on="regressed", alpha=0.05, tests_run=[*a_tests, "t.py::b2"])
+    assert len(g2.resolved) == 2 and not g2.not_rerun
+
+
+def test_without_every_test_id_every_absent_baseline_mode_is_resolved() -> None:
+    base = _run_of(["t.py::a", "t.py::b"], [_tested("a", ["t.py::a"], 2), _tested("b", ["t.py::b"], 2)])
+    traces_only = findings(4, [])  # plain `halo analyze` of traces: no test ids at all
+    assert len(gate(traces_only, base).resolved) == 2 and not gate(traces_only, base).not_rerun
+    unknown_failing = _run_of(["t.py::a", "t.py::x"], passing=["t.py::a"])  # t.py::x's id is not kept anywhere
+    assert len(gate(unknown_failing, base).resolved) == 2
+    # the passing ids and the tests the findings name are test ids the run ran, tests.jsonl or not
+    complete = _run_of(["t.py::a"], passing=["t.py::a"])
+    g = gate(complete, base)
+    assert [e.id for e in g.resolved] == [mode_id("tool_error", "a")]
+    assert [e.id for e in g.not_rerun] == [mode_id("tool_error", "b")]
+
+
+def test_findings_written_before_not_rerun_existed_still_load(tmp_path: Path) -> None:
+    old = findings(10, [mode("m", 3, 10)]).model_dump(mode="json")
+    del old["gate"]["not_rerun"]
+    assert Findings.model_validate(old).gate.not_rerun == []

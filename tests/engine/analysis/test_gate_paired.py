@@ -114,3 +114,57 @@ def test_same_harness_trials_paired_by_task_give_no_new_mode(corpora: Path, tmp_
     assert gate.new == [] and gate.verdict == "pass", [(e.title, e.note) for e in gate.new]
     candidate_ids = {e.test_nodeid for m in outcome.findings.failure_modes for e in m.evidence}
     assert candidate_ids & set(first.findings.dataset.passing_test_ids)  # the runs really are paired
+
+
+def _mixed(path: Path, tests: dict[int, str]) -> Path:
+    """One run per test: ``charge`` / ``refund`` hit that tool's error and fail, ``ok`` passes, ``fails``
+    fails with no failure mode at all (a wrong answer)."""
+    with open(path, "wb") as fh:
+        for i, kind in tests.items():
+            r = Run(i, nodeid=_nodeid(i), outcome="passed" if kind == "ok" else "failed")
+            if kind in ("charge", "refund"):
+                r.tool(kind, json.dumps({"order": i}), f"Error: {kind} service rejected the request")
+            r.llm(text=f"Order {i} handled.")
+            for s in r.spans:
+                fh.write(orjson.dumps(s) + b"\n")
+    return path
+
+
+def _tests_jsonl(path: Path, tests: dict[int, str]) -> Path:
+    path.write_text("".join(json.dumps({"nodeid": _nodeid(i), "outcome": "passed" if k == "ok" else "failed"}) + "\n"
+                            for i, k in tests.items()))
+    return path
+
+
+def test_a_run_of_one_modes_tests_resolves_it_and_leaves_the_others_not_re_run(tmp_path: Path) -> None:
+    """What a fix brief's verify command does: re-run the tests of one mode against the full baseline."""
+    suite = {i: "charge" if i in (3, 7, 11) else "refund" if i in (4, 8, 12) else "ok" for i in range(15)}
+    baseline = tmp_path / "baseline.json"
+    run_analysis([_mixed(tmp_path / "base.jsonl", suite)], tmp_path / "b", baseline=baseline, update_baseline=True)
+    charge = mode_id("tool_error", "charge\x1fError: charge service rejected the request")
+    refund = mode_id("tool_error", "refund\x1fError: refund service rejected the request")
+    assert {charge, refund} <= {m.id for m in Findings.read(baseline).failure_modes}
+
+    # charge repaired; its three tests and a new test failing for an unrelated reason re-run
+    rerun = {3: "ok", 7: "ok", 11: "ok", 20: "fails"}
+    out = run_analysis([_mixed(tmp_path / "c.jsonl", rerun)], tmp_path / "c", baseline=baseline,
+                       tests_file=_tests_jsonl(tmp_path / "tests.jsonl", rerun), fail_on="regressed")
+    gate = out.findings.gate
+    assert charge in {e.id for e in gate.resolved} and refund in {e.id for e in gate.not_rerun}
+    assert refund not in {e.id for e in gate.resolved} and gate.verdict == "pass"
+    changes = next(line for line in out.summary_lines if "since baseline" in line)
+    assert "resolved" in changes and "not re-run" in changes, out.summary_lines
+    report = (tmp_path / "c" / "report.md").read_text()
+    assert "**Not re-run" in report and refund in report
+
+    # the traces alone do not name test 20 (no span of it carries a mode): without tests.jsonl the run's
+    # tests are not all known, so nothing is called not re-run
+    blind = run_analysis([tmp_path / "c.jsonl"], tmp_path / "d", baseline=baseline, fail_on="regressed")
+    assert not blind.findings.gate.not_rerun and refund in {e.id for e in blind.findings.gate.resolved}
+
+    # charge still broken: it persists or regresses, refund is still not re-run
+    broken = {3: "charge", 7: "charge", 11: "charge"}
+    again = run_analysis([_mixed(tmp_path / "e.jsonl", broken)], tmp_path / "e", baseline=baseline,
+                         tests_file=_tests_jsonl(tmp_path / "tests-e.jsonl", broken), fail_on="regressed")
+    g = again.findings.gate
+    assert charge in {e.id for e in g.regressed + g.persisting} and refund in {e.id for e in g.not_rerun}

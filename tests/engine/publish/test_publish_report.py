@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from engine.findings import (
+    CodeLocation,
     DatasetSummary,
     Enrichment,
     Evidence,
@@ -159,3 +160,26 @@ def test_a_green_run_counts_tests_not_failing_ones() -> None:
     assert "**all 4 tests passed · gate: no baseline to compare with (pass)**" in text
     assert "| # | Root cause | Facets | Tests | Status |" in text and "| 3 of 4 |" in text
     assert "Seen in 3 of 4 tests, all passing" in text
+
+
+def test_baseline_modes_whose_tests_did_not_run_are_not_re_run_not_resolved() -> None:
+    gate = Gate(baseline="base.json", resolved=[GateEntry(id="fm-000000000009", title="Tool `a` fails: x")],
+                not_rerun=[GateEntry(id="fm-000000000008", title="Tool `b` fails: y",
+                                     note="none of its tests ran in this run")])
+    text = render_report(_example_findings(gate))
+    resolved = next(line for line in text.splitlines() if line.startswith("- **Resolved**"))
+    not_rerun = next(line for line in text.splitlines() if line.startswith("- **Not re-run"))
+    assert "fm-000000000009" in resolved and "fm-000000000008" not in resolved
+    assert "fm-000000000008" in not_rerun and "none of their tests ran" in not_rerun
+    assert "**Not re-run** (1)" in text and "none of its tests ran in this run" in text  # the gate's details
+
+
+def test_code_locations_shared_by_facets_are_listed_once() -> None:
+    f = _example_findings()
+    at = CodeLocation(path="support_agent/tools.py", line=69, kind="tool_definition", why="tool defined here")
+    for m in f.failure_modes[1:]:  # the three facets of one root cause all name the tool's definition
+        m.locations = [at.model_copy()]
+    f.failure_modes[1].locations.append(CodeLocation(path="support_agent/tools.py", line=76, kind="error_literal",
+                                                     why="raised here"))
+    text = render_report(f)
+    assert text.count("`support_agent/tools.py:69`") == 1 and text.count("`support_agent/tools.py:76`") == 1

@@ -10,7 +10,7 @@ import pytest
 from conftest import FAST, PLANTED_OPENAI, PLANTED_SECRET, clean_findings, make_findings
 from fake_github import BOT, FakeGitHub
 
-from engine.findings import Evidence, Findings
+from engine.findings import Evidence, Findings, GateEntry
 from engine.publish.github import render
 from engine.publish.github.client import make_github
 from engine.publish.github.context import RunContext
@@ -306,3 +306,12 @@ def test_job_summary_stays_under_one_mebibyte(tmp_path, fake_github, actions_env
     res = _publish(tmp_path, fake_github, f, env)
     size = len(Path(env["GITHUB_STEP_SUMMARY"]).read_bytes())
     assert res.summary_written and 500_000 < size <= 1024 * 1024
+
+
+def test_baseline_modes_not_re_run_are_counted_apart_and_never_all_clear() -> None:
+    f = clean_findings()  # nothing systemic now; one baseline mode resolved
+    assert render.all_clear(f)
+    f.gate.not_rerun = [GateEntry(id="fm-notrerun00001", title="other", baseline_runs=4, baseline_total=40)]
+    assert not render.all_clear(f), "a mode whose tests did not run is not known to be gone"
+    body = render.render(f, links=render.Links(), budget=render.COMMENT_BUDGET).text
+    assert "1 resolved" in body and "1 not re-run" in body and "**Not re-run** (none of their tests ran): 1" in body
