@@ -77,6 +77,18 @@ def result_error(result: str | None) -> str | None:
     return None
 
 
+# What a framework wraps every tool error in (the OpenAI Agents SDK's span status: "Error running tool
+# (non-fatal): <the tool's message>"). It says nothing a title "Tool `x` fails:" does not, and it ate most
+# of the terminal's title width, so titles drop it; the key (and so the mode id) keeps the whole template.
+_BOILERPLATE = re.compile(r"^Error running tool(?: \(non-fatal\)| `?[\w.-]+`?)?:\s+")
+
+
+def headline(template: str) -> str:
+    """An error template without its framework boilerplate prefix, for titles (never for keys)."""
+    rest = _BOILERPLATE.sub("", template, count=1)
+    return rest if re.search(r"[A-Za-z]", rest.replace("<*>", "")) else template
+
+
 def is_unknown_tool_error(message: str) -> bool:
     """Does an error say the called tool does not exist (a hallucinated tool)?"""
     return bool(_NOT_FOUND_TOOL.search(message))
@@ -88,7 +100,7 @@ def detect(tool: str, arguments: str | None, span_id: str, message: str) -> Hit:
     return Hit(
         detector=DETECTOR,
         key=f"{tool}\x1f{tmpl}",
-        title=f"Tool `{tool}` fails: {tmpl}",
+        title=f"Tool `{tool}` fails: {headline(tmpl)}",
         category="tool_error",
         span_id=span_id,
         example=f"{message}\n\ncalled as: {tool}({arguments or ''})",
