@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import heapq
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import compress
+from typing import cast
 
 from engine.analysis.detectors.base import Hit
 from engine.analysis.stats import median_and_mad
@@ -130,11 +132,11 @@ class OutlierStats:
     def _judge(self, detector: str, g: Group) -> OutlierResult | None:
         if len(g.values) < self.min_samples:
             return None
-        med, mad = median_and_mad(sorted(g.values))
+        med, mad = _median_mad(g.values)
         if mad <= 0:
             return None
         thr = max(med + self.k * 1.4826 * mad, med * self.min_ratio, med + self.min_excess[detector])
-        over = set(compress(g.traces, map(thr.__lt__, g.values)))
+        over = _over(g, thr)
         if not over:
             return None
         latency = detector == DETECTOR_LATENCY
@@ -152,3 +154,30 @@ class OutlierStats:
             if v > thr
         ]
         return OutlierResult(hit, over, extremes, thr, med, len(g.values))
+
+
+NUMPY_FROM = 20_000  # values in a group from which numpy sorts and compares (below, importing it costs more)
+
+
+def _median_mad(values: array) -> tuple[float, float]:
+    """``median_and_mad`` of the values; a large group is sorted by numpy (``sorted`` over a million values
+    builds a million floats). Both order IEEE doubles alike (only positive, finite or +inf values are kept,
+    never NaN) and the arithmetic is the same, so the results are too."""
+    if len(values) < NUMPY_FROM:
+        return median_and_mad(sorted(values))
+    import numpy as np
+
+    ordered = np.sort(np.frombuffer(values, dtype=np.float64))
+    med, mad = median_and_mad(cast("Sequence[float]", ordered))
+    return float(med), float(mad)
+
+
+def _over(g: Group, thr: float) -> set[int]:
+    """The traces with a value over ``thr``."""
+    if len(g.values) < NUMPY_FROM:
+        return set(compress(g.traces, map(thr.__lt__, g.values)))
+    import numpy as np
+
+    values = np.frombuffer(g.values, dtype=np.float64)
+    traces = np.frombuffer(g.traces, dtype=np.dtype(g.traces.typecode))
+    return set(traces[values > thr].tolist())
