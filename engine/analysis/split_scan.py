@@ -38,7 +38,7 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
     if len(ranges) < 2 or scanner.states or scanner.spans:
         return False
     finish = not scanner.user  # user detectors run in this process, on every run in order
-    parts = run_parts(_scan_part, [(str(path), a, b, scanner.cfg, finish) for a, b in ranges])
+    parts = run_parts(_scan_part, [(str(path), a, b, scanner.cfg, finish, k == 0) for k, (a, b) in enumerate(ranges)])
     tids: set[str] = set()
     keys: set[tuple[int, str]] = set()
     for sc, _, _ in parts:
@@ -64,10 +64,16 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
     return True
 
 
-def _scan_part(path: str, start: int, stop: int, cfg: AnalysisConfig, finish: bool) -> tuple[Scanner, Problems, int]:
+def _scan_part(
+    path: str, start: int, stop: int, cfg: AnalysisConfig, finish: bool, here: bool
+) -> tuple[Scanner, Problems, int]:
     """One part's scanner, its traces finished by the per-run detectors when ``finish`` (exact: the
     split is used only if no trace continues in another part), else frozen (``engine.analysis.cold``):
-    pickling a million spans' worth of small objects costs more than the split saves."""
+    pickling a million spans' worth of small objects costs more than the split saves.
+
+    ``here``: the part run by the analysis's own process, which then imports numpy for the outlier
+    statistics (``outliers.NUMPY_FROM``) while the other parts finish, rather than after them.
+    """
     sc = Scanner(cfg)
     problems = Problems()
     lines: list[int] = []
@@ -82,6 +88,8 @@ def _scan_part(path: str, start: int, stop: int, cfg: AnalysisConfig, finish: bo
     finally:
         if enabled:
             gc.enable()
+    if here:
+        import numpy  # noqa: F401
     return sc, problems, lines[0] if lines else 0
 
 
@@ -105,12 +113,13 @@ def _merge_outliers(into: OutlierStats, part: OutlierStats, base: int) -> None:
 
 
 def _shifted(traces: array, by: int) -> array:
-    """Trace numbers plus ``by`` (numpy, imported here: a one-process analysis never needs it)."""
+    """Trace numbers plus ``by`` (numpy: imported by ``_scan_part`` while the other parts ran)."""
     import numpy as np
 
     if not len(traces):
-        return array("l")
-    return array("l", (np.frombuffer(traces, np.int64) + by).tobytes())
+        return array(traces.typecode)
+    dtype = np.dtype(traces.typecode)
+    return array(traces.typecode, (np.frombuffer(traces, dtype) + by).astype(dtype).tobytes())
 
 
 def trace_ranges(path: str, parts: int) -> list[tuple[int, int]]:
