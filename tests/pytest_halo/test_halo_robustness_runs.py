@@ -39,6 +39,22 @@ def test_step(i):
                 time.sleep(0.01)
 '''
 
+# The inner project's conftest: after halo has handled a report in the controller (trylast; serially the only
+# process), say so with a file. Under xdist a report the controller has not dequeued when Ctrl-C lands is lost.
+CONTROLLER_SAW = '''
+import os
+from pathlib import Path
+
+import pytest
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report):
+    if os.environ.get("SEEN_DIR") and not os.environ.get("PYTEST_XDIST_WORKER"):
+        name = report.nodeid.rsplit("[", 1)[1].rstrip("]") + "-" + report.when
+        (Path(os.environ["SEEN_DIR"]) / name).touch()
+'''
+
 
 def _env(**extra: str) -> dict[str, str]:
     return {**os.environ, **extra}
@@ -129,9 +145,13 @@ def test_parts_of_a_killed_run_are_reported_and_never_merged(suite: Path) -> Non
 @pytest.mark.parametrize("xdist", [(), ("-n", "2")], ids=["serial", "xdist"])
 def test_ctrl_c_records_the_interrupted_test_and_flushes_its_spans(suite: Path, xdist: tuple[str, ...]) -> None:
     """Under xdist the worker's record of the stop is lost; the controller marks unfinished tests."""
-    marker = suite / "stopped"
-    proc = popen(suite, "--halo", *xdist, STOP_AT=str(marker))
+    (suite / "conftest.py").write_text(CONTROLLER_SAW)
+    marker, seen = suite / "stopped", suite / "seen"
+    seen.mkdir()
+    proc = popen(suite, "--halo", *xdist, STOP_AT=str(marker), SEEN_DIR=str(seen))
     wait_for(marker, proc)
+    for report in ("0-teardown", "1-setup"):  # Ctrl-C only once the controller holds what the test expects of it
+        wait_for(seen / report, proc)
     proc.send_signal(signal.SIGINT)
     out = proc.communicate(timeout=60)[0]
     assert proc.returncode == int(pytest.ExitCode.INTERRUPTED), out[-3000:]
