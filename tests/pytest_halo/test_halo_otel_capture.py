@@ -6,13 +6,15 @@ from __future__ import annotations
 import pytest
 
 LATER = '''
-import threading, time
+import threading
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 tracer = trace.get_tracer("app")  # a ProxyTracer: no provider is set yet
+resume = threading.Event()  # test_3 lets test_2's background trace finish while it runs
+background = []
 
 
 def test_1_before_app_provider():
@@ -23,10 +25,11 @@ def test_1_before_app_provider():
 def test_2_background():
     def work():
         with tracer.start_as_current_span("bg-root"):
-            time.sleep(0.4)
+            resume.wait(60)
             with tracer.start_as_current_span("bg-child"):
                 pass
-    threading.Thread(target=work).start()
+    background.append(threading.Thread(target=work))
+    background[0].start()
 
 
 def test_3_app_sets_provider():
@@ -38,7 +41,9 @@ def test_3_app_sets_provider():
     with trace.get_tracer("app2").start_as_current_span("after-app-provider") as span:
         span.set_attribute("big", "x" * 70000)
     assert [s.name for s in exporter.get_finished_spans()] == ["after-app-provider"]
-    time.sleep(0.6)  # test_2's background trace finishes while this test runs
+    resume.set()  # test_2's background trace finishes while this test runs
+    background[0].join(60)
+    assert not background[0].is_alive()
 
 
 def test_4_exception():
