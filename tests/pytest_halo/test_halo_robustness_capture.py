@@ -66,21 +66,23 @@ def test_memory_of_a_test_emitting_many_spans_is_bounded(pytester: pytest.Pytest
 
 
 THREADS = '''
-import threading, time
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from opentelemetry import trace
 
 tracer = trace.get_tracer("app")
 released = threading.Event()
+finished = threading.Event()
 POOL = ThreadPoolExecutor(max_workers=1)  # its worker thread is started by test_c, reused by test_d
 
 
 def late_work():
-    released.wait(10)
+    released.wait(60)
     with tracer.start_as_current_span("late-from-a"):
         with tracer.start_as_current_span("late-child-from-a"):
             pass
+    finished.set()
 
 
 def pooled(name):
@@ -94,7 +96,7 @@ def test_a_starts_a_thread():
 
 def test_b_runs_when_the_thread_works():
     released.set()
-    time.sleep(0.3)
+    assert finished.wait(60)
     with tracer.start_as_current_span("b-own"):
         pass
 
