@@ -359,13 +359,14 @@ def test_refusal_is_retried_without_costing_a_turn(scripted, make_settings, tau_
 
 def test_wall_clock_budget_forces_the_finish(scripted, make_settings, tau_store):
     def script(req, n):
-        time.sleep(0.25)
+        time.sleep(0.625)  # over 0.4 of the budget: at most 3 turns, and a third comes after the 80% wrap-up
         if len(tool_names(req)) == 1:
             return calls(FINISH)
         return calls(("count_traces", {}))
 
     srv = scripted(script)
-    result, events = run(make_settings(srv, timeout_s=0.6, max_turns=50), tau_store)
+    # 1.5 s leaves the run's set-up (~0.1-0.25 s on a loaded machine) far from forcing the very first request
+    result, events = run(make_settings(srv, timeout_s=1.5, max_turns=50), tau_store)
     assert result.totals.stopped_because == "timeout" and result.answer == "done"
     assert 2 <= len(srv.requests) <= 5 and [t["function"]["name"] for t in srv.requests[-1]["tools"]] == ["final_answer"]
     assert any(e.kind == "wrap_up" for e in events) or len(srv.requests) <= 3
