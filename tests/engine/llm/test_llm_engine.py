@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 import time
 
 import pytest
@@ -49,6 +50,7 @@ def _alive_max(events, depth):
 
 def test_two_level_delegation_parallel_and_per_depth_limit(scripted, make_settings, tau_store):
     seen_tools: dict[int, set[str]] = {}
+    lock, at_depth_2, two_in_flight = threading.Lock(), [], threading.Event()
 
     def script(req, n):
         role, turn = role_of(req), turn_of(req)
@@ -63,6 +65,12 @@ def test_two_level_delegation_parallel_and_per_depth_limit(scripted, make_settin
         seen_tools[d] = set(tool_names(req))
         if d == 1 and turn == 0:
             return calls(("call_subagent", {"input": "deeper question"}))
+        if d == 2:  # the first two depth-2 agents answer only once both are running (none if they never overlap)
+            with lock:
+                at_depth_2.append(n)
+                if len(at_depth_2) == 2:
+                    two_in_flight.set()
+            two_in_flight.wait(5)
         time.sleep(0.15)  # keep agents alive long enough to overlap
         return text(f"answer from depth {d}")
 
