@@ -7,7 +7,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -80,21 +79,27 @@ def test_fifo_input_is_refused_at_once(tmp_path: Path) -> None:
     fifo = tmp_path / "baseline.json"
     os.mkfifo(fifo)
 
-    def unblock() -> None:  # if the read ever blocked on the FIFO, a writer releases it (and the test fails)
-        time.sleep(3)
-        try:
-            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
-            os.close(fd)
-        except OSError:
-            pass
+    done, released = threading.Event(), []
 
-    threading.Thread(target=unblock, daemon=True).start()
-    t0 = time.monotonic()
+    def unblock() -> None:  # if a read still blocks on the FIFO after 10 s, a writer releases it (and the test fails)
+        if done.wait(10):
+            return
+        try:
+            fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)  # succeeds only while a reader has the FIFO open
+        except OSError:
+            return
+        released.append(True)
+        os.close(fd)
+
+    unblocker = threading.Thread(target=unblock, daemon=True)
+    unblocker.start()
     with pytest.raises(UnsafePathError, match="is a FIFO, not a regular file"):
         read_regular_bytes(fifo)
     with pytest.raises(UnsafePathError, match="FIFO"):
         check_regular_input(fifo)
-    assert time.monotonic() - t0 < 1.0
+    done.set()
+    unblocker.join()
+    assert released == []  # refused without ever waiting for a writer
 
 
 def test_inputs_may_be_symlinks_and_directories_when_allowed(tmp_path: Path) -> None:
