@@ -93,11 +93,18 @@ def test_connection_refused_is_a_model_error(make_settings):
 
 def test_retries_stop_at_the_runs_deadline(scripted, make_settings):
     srv = scripted(lambda req, n: http_error(503, "overloaded"))
-    settings = make_settings(srv, max_retries=8, retry_base_s=0.5, retry_max_s=5.0)
+    settings = make_settings(srv, max_retries=8, retry_base_s=0.5, retry_max_s=5.0)  # all 8 waits: over 13 s
+    waits: list[tuple[float, float]] = []  # (when, how long) of every wait between attempts
+    deadline = 0.0
+
+    async def recorded_sleep(delay: float) -> None:
+        waits.append((time.monotonic(), delay))
+        await asyncio.sleep(delay)
 
     async def go():
-        client = ModelClient(settings)
-        client.deadline = time.monotonic() + 1.0
+        nonlocal deadline
+        client = ModelClient(settings, sleep=recorded_sleep)
+        client.deadline = deadline = time.monotonic() + 1.0
         try:
             return await client.complete(client.build_request(settings.model, [{"role": "user", "content": "x"}]))
         finally:
@@ -106,7 +113,9 @@ def test_retries_stop_at_the_runs_deadline(scripted, make_settings):
     started = time.monotonic()
     with pytest.raises(ModelError, match="time budget ends first"):
         asyncio.run(go())
-    assert time.monotonic() - started < 3.0 and 1 <= len(srv.requests) < 9
+    assert 1 <= len(srv.requests) < 9 and len(waits) == len(srv.requests) - 1
+    assert all(when + delay <= deadline + 0.25 for when, delay in waits), (deadline, waits)  # no wait outlives it
+    assert time.monotonic() - started < 10.0
 
 
 def test_cache_answers_a_repeat_without_a_request(scripted, make_settings):
