@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 
 import pytest
@@ -189,13 +190,18 @@ def test_headers_and_api_key_reach_the_server(scripted, make_settings):
 
 
 def test_timeout_is_retried(scripted, make_settings):
+    answer_the_first = threading.Event()
+
     def script(req, n):
         if n == 0:
-            time.sleep(0.6)
+            answer_the_first.wait(30)  # outlives the client's timeout
         return text("after a timeout")
 
     srv = scripted(script)
-    assert _complete(make_settings(srv, request_timeout_s=0.3)).content == "after a timeout"
+    try:
+        assert _complete(make_settings(srv, request_timeout_s=1.0)).content == "after a timeout"
+    finally:
+        answer_the_first.set()
     assert len(srv.requests) == 2
 
 
