@@ -75,6 +75,24 @@ def test_with_a_diff_base_only_changed_lines_hold(repo, monkeypatch):
     assert ChangeScope.of(repo).check("README") == (None, "not in a file the change under review touched")
 
 
+def test_carry_matches_by_signature_id_and_keeps_an_existing_attribution():
+    from engine.findings import Evidence, FailureMode, Findings, Signature
+    from engine.signatures import normalize_signature, signature_id
+
+    sig = Signature(field="error", regex="payment amount")
+    sid = signature_id(normalize_signature(sig))
+    proposed = FailureMode(id=sid, key=sid, title="t", category="llm", detector="llm", signature=sig,
+                           evidence=[Evidence(trace_id="a")], suspected_change="agent/tools.py:2")
+    merged = FailureMode(id="fm-detector", key="k", title="d", category="tool_error", detector="tool_error",
+                         details={"signature_id": [sid]})
+    other = FailureMode(id="fm-other", key="o", title="o", category="loop", detector="loop")
+    kept = FailureMode(id=sid, key=sid, title="t2", category="llm", detector="llm", suspected_change="x.py:1")
+    findings = Findings(failure_modes=[merged, other])
+    assert carry_suspected_changes(findings, [proposed]) == 1
+    assert merged.suspected_change == "agent/tools.py:2" and other.suspected_change is None
+    assert carry_suspected_changes(Findings(failure_modes=[kept]), [proposed]) == 0 and kept.suspected_change == "x.py:1"
+
+
 def test_checker_counts_what_it_drops_in_one_note(repo):
     checker = SuspectChecker(lambda: ChangeScope.of(repo, "main"))
     assert [checker.check(x) for x in ("agent/tools.py:2", "README:1", "../x", "agent/tools.py:5", None)] == \
@@ -140,7 +158,7 @@ def test_carried_onto_recounted_modes_and_shown_in_the_fix_brief(scripted, make_
     outcome = run_analysis([tau_path], out, reasoners=[reasoner], fail_on="never")
     proposed = reasoner.last.modes
     assert proposed and proposed[0].suspected_change == "agent/tools.py:2"
-    assert carry_suspected_changes(outcome.findings, proposed) == 1
+    carry_suspected_changes(outcome.findings, proposed)  # what engine.run does after recounting signature modes
     mode = next(m for m in outcome.findings.failure_modes if m.suspected_change)
     assert mode.suspected_change == "agent/tools.py:2" and mode.signature is not None
     FixBrief(repo).publish(outcome.findings, out)
