@@ -24,10 +24,10 @@ from engine.analysis.signature_modes import proposals_from_modes, rejected_modes
 from engine.analysis.signature_tracking import track_signatures
 from engine.analysis.summary import summary_lines
 from engine.findings import FAIL_ON_CHOICES, Findings, LLMTotals
-from engine.publish.base import Publisher, check_publisher
+from engine.publish.base import check_publisher
 from engine.publish.brief import FixBrief
 from engine.publish.html import HtmlReport
-from engine.publish.outputs import REPORT_FILE, default_publishers
+from engine.publish.outputs import REPORT_FILE, default_publishers, publish_outputs
 from engine.reasoning import ReasonContext, Reasoner, ReasonResult, check_reasoner
 from engine.signatures import LIBRARY_FILE, save_library
 from engine.traces.problems import Problems
@@ -109,17 +109,6 @@ def reason(
             first = (str(exc).strip().splitlines() or [""])[0]
             findings.notes.append(f"reasoner {reasoner.name} failed: {type(exc).__name__}: {first}")
     return results
-
-
-def publish(findings: Findings, out_dir: Path, publishers: Sequence[Publisher]) -> dict[str, Path]:
-    """Run every publisher; one failing is a note in the findings, never the loss of the others."""
-    written: dict[str, Path] = {}
-    for publisher in publishers:
-        try:
-            written.update(publisher.publish(findings, out_dir))
-        except Exception as exc:  # noqa: BLE001
-            findings.notes.append(f"{publisher.name} not written: {type(exc).__name__}: {exc}")
-    return written
 
 
 def locate(findings: Findings, repo_root: Path, diff_base: str | None = None) -> None:
@@ -205,7 +194,7 @@ def run_analysis(
     tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
     store = SharedStore(paths)
     if publishers is None:
-        checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes)))
+        checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes, _evidence_loader(store))))
         checked_publishers.append(check_publisher(HtmlReport(tests.outcomes, _evidence_loader(store))))
     findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems, detectors=detector_set,
                              jobs=jobs)
@@ -231,7 +220,7 @@ def run_analysis(
 
     run_findings_hooks(findings, findings_hooks)
     findings.gate = compare(findings, tracked.baseline, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha,
-                            unknowable=tracked.unknowable)
+                            unknowable=tracked.unknowable, tests_run=tests.outcomes)
     if update_baseline and baseline_path:
         findings.gate.verdict = "pass"
         findings.gate.failing_ids = []
@@ -242,7 +231,8 @@ def run_analysis(
     out_dir.mkdir(parents=True, exist_ok=True)
     extra = write_signature_outputs(findings, tracked.library, out_dir, store, tests_file,
                                     baseline_path if update_baseline else None, baseline_traces)
-    written = publish(findings, out_dir, checked_publishers)
+    published = publish_outputs(findings, out_dir, checked_publishers)  # findings.json last: its notes name failures
+    written = published.files
     written.update(extra)
     if update_baseline and baseline_path:
         baseline_path.parent.mkdir(parents=True, exist_ok=True)
@@ -252,8 +242,9 @@ def run_analysis(
         findings=findings,
         verdict=verdict,
         exit_code=1 if verdict == "fail" else 0,
-        summary_lines=summary_lines(findings, written.get(REPORT_FILE),
-                                    other_outputs=[n for n in ("report.html", "fix-brief.md") if n in written]),
+        summary_lines=[*summary_lines(findings, written.get(REPORT_FILE),
+                                      other_outputs=[n for n in ("report.html", "fix-brief.md") if n in written]),
+                       *published.failures],
         out_dir=out_dir,
         files=written,
         reason_results=results,
