@@ -165,7 +165,7 @@ def build_payload(findings: Findings, outcomes: Mapping[str, str], load_traces: 
                      "run_unit": d.run_unit, "spans": d.spans, "traces": d.traces, "phrase": outcome_phrase(d)},
         "gate": {"verdict": g.verdict, "fail_on": g.fail_on, "baseline": clean(Path(g.baseline).name) if g.baseline else None,
                  "badge": badge_state, "badge_text": badge_text,
-                 "counts": {k: len(getattr(g, k)) for k in ("new", "regressed", "emerging", "persisting", "resolved")},
+                 "counts": {k: len(getattr(g, k)) for k in ("new", "regressed", "emerging", "persisting", "resolved", "not_rerun")},
                  "notes": [clean(n) for n in g.notes]},
         "llm": findings.llm.model_dump() if findings.llm else None,
         "groups": group_rows,

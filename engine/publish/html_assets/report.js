@@ -45,8 +45,8 @@
       el("span", { id: "tests-line", text: h.run_unit === "tests" ? `${h.failing} of ${h.tests} tests failed` : `${h.runs} runs` }),
       el("span", { class: "badge " + g.badge, id: "gate-badge", text: g.badge_text }),
       el("span", { id: "changes", class: "muted" }, g.baseline
-        ? ["new", "regressed", "emerging", "persisting", "resolved"].filter((k) => g.counts[k])
-            .map((k) => el("span", { class: "st-" + k, text: `${g.counts[k]} ${k} ` }))
+        ? ["new", "regressed", "emerging", "persisting", "resolved", "not_rerun"].filter((k) => g.counts[k])
+            .map((k) => el("span", { class: "st-" + k, text: `${g.counts[k]} ${k === "not_rerun" ? "not re-run" : k} ` }))
         : ["record a baseline with ", el("code", { text: "pytest --halo --halo-baseline FILE --halo-update-baseline" }),
            " and later runs are gated against it"]),
       D.llm ? el("span", { id: "llm-cost", class: "muted",

@@ -331,9 +331,11 @@ def test_payload_groups_modes_by_root_cause_with_unverified_and_resolved_apart()
     modes = [mode(2, "retry_loop", lead.id, 3), mode(3, "refusal", f"fm-{3:012x}", 4), lead,
              mode(4, "budget_exhaustion", lead.id, 3), mode(5, "loop", f"fm-{5:012x}", 9, verified=False)]
     gone = GateEntry(id="fm-0000000000ff", title="old <b>mode</b>", baseline_runs=4, baseline_total=10, candidate_total=10)
+    unrun = GateEntry(id="fm-0000000000ee", title="not re-run", baseline_runs=4, baseline_total=10, candidate_total=10)
     findings = Findings(failure_modes=modes, dataset=DatasetSummary(runs=10, tests=10, failing_tests=5, run_unit="tests"),
-                        gate=Gate(baseline="b.json", resolved=[gone]))
+                        gate=Gate(baseline="b.json", resolved=[gone], not_rerun=[unrun]))
     payload = build_payload(findings, {}, None)
+    assert payload["gate"]["counts"]["resolved"] == 1 and payload["gate"]["counts"]["not_rerun"] == 1
     assert [(g["n"], g["members"], g["verified"]) for g in payload["groups"]] == [
         (1, [f"fm-{3:012x}"], True),
         (2, [lead.id, f"fm-{2:012x}", f"fm-{4:012x}"], True),
