@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,11 +70,18 @@ _done(t0, w0, patterns=per)
 """
 
 ANALYSIS = """
+import inspect
 from pathlib import Path
 from engine.run import run_analysis
 jobs = int(sys.argv[3]) if sys.argv[3] != "auto" else None
+kw = {}
+if "jobs" in inspect.signature(run_analysis).parameters:
+    kw["jobs"] = jobs
+else:  # code from before the argument (--before-src): the module setting it replaced
+    from engine.analysis import source
+    source.JOBS = jobs
 t0, w0 = _cpu(), time.perf_counter()
-out = run_analysis([Path(sys.argv[1])], Path(sys.argv[2]), jobs=jobs)
+out = run_analysis([Path(sys.argv[1])], Path(sys.argv[2]), **kw)
 f = out.findings
 _done(t0, w0, spans=f.dataset.spans, modes=len(f.failure_modes), one_offs=len(f.one_offs),
       findings_bytes=(Path(sys.argv[2]) / "findings.json").stat().st_size)
@@ -180,6 +188,41 @@ def markdown(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def bench_analysis_rounds(label: str, n: int, jobs: str, rounds: int, before: Path | None) -> dict:
+    """Only the orjson pass and the whole analysis (default jobs and one process; and the code in
+    ``before`` when given), each round running every arm once in a rotating order: on a shared
+    machine the load drifts, so ratios are taken within a round and their median reported."""
+    src = ensure_file(label, n)
+    arms: list[tuple[str, Path, str]] = [("plain", ROOT, ""), ("analysis", ROOT, jobs), ("analysis_1", ROOT, "1")]
+    if before is not None:
+        arms += [("before", before, jobs), ("before_1", before, "1")]
+    runs: dict[str, list[dict]] = {name: [] for name, _, _ in arms}
+    work = Path(tempfile.mkdtemp(prefix=f"halo-scaling-{label}-", dir=DATA))
+    same = True
+    try:
+        for r in range(rounds):
+            for name, cwd, j in arms[r % len(arms):] + arms[: r % len(arms)]:
+                if name == "plain":
+                    runs[name].append(measure(OURS, PLAIN, str(src)))
+                else:
+                    runs[name].append(measure(OURS, ANALYSIS, str(src), str(work / name), j, cwd=cwd))
+            first = (work / "analysis" / "findings.json").read_bytes()
+            same = same and all((work / name / "findings.json").read_bytes() == first for name in runs if name != "plain")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    res: dict = {"size": label, "spans": n, "rounds": rounds, "runs": runs, "same_findings": same}
+    res["median"] = {
+        name: {
+            "wall_ratio": statistics.median(x["wall"] / p["wall"] for x, p in zip(rs, runs["plain"], strict=True)),
+            "wall": statistics.median(x["wall"] for x in rs),
+            "cpu": statistics.median(x["cpu"] for x in rs),
+            "rss_mb": max(x["rss_mb"] for x in rs),
+        }
+        for name, rs in runs.items()
+    }
+    return res
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10k,100k,1m", help="comma-separated: 10k,100k,1m,10m")
@@ -188,7 +231,16 @@ def main() -> int:
     ap.add_argument("--jobs", default="auto", help="processes for the index and the analysis (auto: the default)")
     ap.add_argument("--single-max", default="1m", help="largest size also measured on one process")
     ap.add_argument("--out", default=str(HERE / "out" / "bench_scaling.json"))
+    ap.add_argument("--analysis-rounds", type=int, default=0,
+                    help="only the orjson pass and the analysis, this many rotating rounds (see bench_analysis_rounds)")
+    ap.add_argument("--before-src", type=Path, help="with --analysis-rounds: also the analysis of the engine/ under this directory")
     args = ap.parse_args()
+    if args.analysis_rounds:
+        for label in args.sizes.split(","):
+            label = label.strip().lower()
+            res = bench_analysis_rounds(label, SIZES[label], args.jobs, args.analysis_rounds, args.before_src)
+            print(json.dumps(res, indent=1))
+        return 0
     with_halo = not args.no_halo and halo_usable()
     if not args.no_halo and not with_halo:
         print(f"halo-engine not usable at {HALO}; skipping its comparison", file=sys.stderr)
