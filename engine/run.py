@@ -24,6 +24,7 @@ from engine.analysis.signature_modes import proposals_from_modes, rejected_modes
 from engine.analysis.signature_tracking import track_signatures
 from engine.analysis.summary import summary_lines
 from engine.findings import FAIL_ON_CHOICES, Findings, LLMTotals
+from engine.llm.attribution import carry_suspected_changes
 from engine.publish.base import check_publisher
 from engine.publish.brief import FixBrief
 from engine.publish.html import HtmlReport
@@ -217,6 +218,8 @@ def run_analysis(
     # every known signature is re-applied (with or without a model) before hooks and the gate see the modes
     tracked = track_signatures(findings, paths=paths, out_dir=out_dir, baseline=base, baseline_path=baseline_path,
                                proposals=proposals, tests=tests, cfg=cfg, open_store=store)
+    if results:  # signature modes were rebuilt from the library: give them back the reasoner's checked attributions
+        carry_suspected_changes(findings, [m for r in results for m in r.modes])
 
     run_findings_hooks(findings, findings_hooks)
     findings.gate = compare(findings, tracked.baseline, baseline_path=baseline_path, fail_on=fail_on, alpha=cfg.alpha,

@@ -332,8 +332,9 @@ def render_brief(brief: Brief) -> str:
             out += ["**Where in the code.** Not located: none of the names or texts the traces carry were "
                     "found in the project's source.", ""]
         if m.suspected_change:
-            out += [f"**Suspected change.** {md_code(m.suspected_change)} (a changed line of the change under "
-                    "review holds one of the locations above).", ""]
+            out += [f"**Suspected change.** {md_code(m.suspected_change)} (where the change under review most "
+                    "likely caused it; checked to be in the repository, and on a changed line when a diff base "
+                    "is known).", ""]
         if m.suggested_fix:
             out += [f"**Suggested fix.** {md_title(m.suggested_fix)}", ""]
         if m.reproduce:
