@@ -21,7 +21,9 @@ from typing import BinaryIO
 
 import orjson
 
+from engine.analysis.cold import ColdState
 from engine.analysis.config import AnalysisConfig
+from engine.analysis.detectors.base import Hit
 from engine.analysis.detectors.outliers import MAX_GROUPS, TOP_KEEP, OutlierStats
 from engine.analysis.fast_scan import scan_jsonl
 from engine.analysis.scan import Scanner
@@ -41,7 +43,7 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
     parts = run_parts(_scan_part, [(str(path), a, b, scanner.cfg, finish, k == 0) for k, (a, b) in enumerate(ranges)])
     tids: set[str] = set()
     keys: set[tuple[int, str]] = set()
-    for sc, _, _ in parts:
+    for sc, _, _, _ in parts:
         if not tids.isdisjoint(sc.index):
             return False  # a trace crosses a cut: its state would depend on both parts
         tids.update(sc.index)
@@ -50,13 +52,14 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
     if len(keys) >= MAX_GROUPS:
         return False  # which groups overflow depends on the order they were met in
     lines_before = 0
-    for sc, part_problems, lines in parts:
+    for sc, part_problems, lines, runs in parts:
         base = len(scanner.states)
         for tid, i in sc.index.items():
             scanner.index[tid] = i + base
-        scanner.states.extend(sc.states)
-        for i, done in sc.done.items():
-            scanner.done[i + base] = done
+        if runs is None:
+            scanner.states.extend(sc.states)
+        else:
+            _add_runs(scanner, runs, base)
         scanner.spans += sc.spans
         _merge_outliers(scanner.outliers, sc.outliers, base)
         add_part_problems(problems, part_problems, str(path), lines_before)
@@ -66,10 +69,11 @@ def split_scan(scanner: Scanner, path: Path, problems: Problems, jobs: int) -> b
 
 def _scan_part(
     path: str, start: int, stop: int, cfg: AnalysisConfig, finish: bool, here: bool
-) -> tuple[Scanner, Problems, int]:
+) -> tuple[Scanner, Problems, int, _Runs | None]:
     """One part's scanner, its traces finished by the per-run detectors when ``finish`` (exact: the
     split is used only if no trace continues in another part), else frozen (``engine.analysis.cold``):
-    pickling a million spans' worth of small objects costs more than the split saves.
+    pickling a million spans' worth of small objects costs more than the split saves. Finished runs
+    travel as columns (``_Runs``): pickling an object per run cost ~0.25 s at 1M spans.
 
     ``here``: the part run by the analysis's own process, which then imports numpy for the outlier
     statistics (``outliers.NUMPY_FROM``) while the other parts finish, rather than after them.
@@ -81,8 +85,10 @@ def _scan_part(
     gc.disable()
     try:
         scan_jsonl(sc, Path(path), problems, None, SeenSpans(), part=(start, stop, PART_LABEL), lines=lines)
+        runs = None
         if finish:
             sc.finish_all()
+            runs = _columns(sc)
         else:
             sc.freeze_all()
     finally:
@@ -90,7 +96,36 @@ def _scan_part(
             gc.enable()
     if here:
         import numpy  # noqa: F401
-    return sc, problems, lines[0] if lines else 0
+    return sc, problems, lines[0] if lines else 0, runs
+
+
+# a finished part's runs as columns: trace ids, nodeids, outcomes, first calls, hits of the runs that have some
+_Runs = tuple[list[str], list["str | None"], list["str | None"], list[object], dict[int, list[Hit]]]
+
+
+def _columns(sc: Scanner) -> _Runs:
+    """``sc``'s finished runs as ``_Runs`` (its states and results are handed over and cleared)."""
+    states, done = sc.states, sc.done
+    calls: list[object] = []
+    hits: dict[int, list[Hit]] = {}
+    for i in range(len(states)):
+        _, found, first = done[i]
+        calls.append(first)
+        if found:
+            hits[i] = found
+    runs = ([st.trace_id for st in states], [st.nodeid for st in states], [st.outcome for st in states], calls, hits)
+    sc.states, sc.done = [], {}
+    return runs
+
+
+def _add_runs(scanner: Scanner, runs: _Runs, base: int) -> None:
+    """Append a part's finished runs to ``scanner`` as traces ``base``, ``base + 1``...: what
+    ``Scanner.finish`` would return for each, and their test linkage (``ColdState``)."""
+    tids, nodeids, outcomes, calls, hits = runs
+    scanner.states.extend(map(ColdState, tids, nodeids, outcomes))
+    done = scanner.done
+    for i, nodeid in enumerate(nodeids):
+        done[base + i] = (nodeid, hits.get(i, []), calls[i])  # type: ignore[assignment]
 
 
 def _merge_outliers(into: OutlierStats, part: OutlierStats, base: int) -> None:
