@@ -47,6 +47,7 @@ class Page:
 
     def __init__(self, browser: Any, path: Path) -> None:
         self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.page.set_default_timeout(90_000)  # Playwright's 30 s is tight for Chromium on 2 busy cores
         self.errors: list[str] = []
         self.requests: list[str] = []
         self.dialogs: list[str] = []
