@@ -37,20 +37,20 @@ PATTERNS = ["quota exceeded", "TimeoutError|PermissionError", r"Error: \d{3} "] 
 COLD = """
 from pathlib import Path
 from engine.traces.index_cache import open_index
-from engine.traces import content_index as CI
+from engine.traces import content_index
 jobs = int(sys.argv[3]) if sys.argv[3] != "auto" else None
 t0, w0 = _cpu(), time.perf_counter()
 idx, how = open_index(sys.argv[1], Path(sys.argv[2]), jobs=jobs)
 _done(t0, w0, how=how, spans=idx.span_count, traces=len(idx.trace_ids),
-      content_bytes=CI.index_bytes(idx.end), file_bytes=idx.end)
+      content_bytes=content_index.index_bytes(idx.end), file_bytes=idx.end)
 """
 
 CONTENT = """
 import os
-from engine.traces import content_index as CI
+from engine.traces import content_index
 t0, w0 = _cpu(), time.perf_counter()
 with open(os.devnull, "wb") as sink:
-    CI.build(sys.argv[1], 0, os.path.getsize(sys.argv[1]), sink)
+    content_index.build(sys.argv[1], 0, os.path.getsize(sys.argv[1]), sink)
 _done(t0, w0)
 """
 

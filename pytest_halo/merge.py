@@ -27,7 +27,7 @@ from pathlib import Path
 import orjson
 
 from engine.safe_io import atomic_writer
-from engine.traces import conventions as C
+from engine.traces import conventions
 from pytest_halo.capture.recorder import index_path
 
 
@@ -90,11 +90,11 @@ class _Scan:
             return None
         self.seen.add(key)
         self.traces.add(key[0])
-        nodeid = attrs.get(C.TEST_NODEID)
+        nodeid = attrs.get(conventions.TEST_NODEID)
         if nodeid:
             outcome = self.outcomes.get(nodeid)
-            if outcome and C.TEST_OUTCOME not in attrs:
-                attrs[C.TEST_OUTCOME] = outcome
+            if outcome and conventions.TEST_OUTCOME not in attrs:
+                attrs[conventions.TEST_OUTCOME] = outcome
             self.stats.traces_by_test.setdefault(nodeid, {})[key[0]] = None
             self.stats.spans_by_test[nodeid] = self.stats.spans_by_test.get(nodeid, 0) + 1
         return orjson.dumps(span, option=orjson.OPT_APPEND_NEWLINE)

@@ -66,3 +66,34 @@ def test_no_private_names_across_modules() -> None:
             if private:
                 bad.append(f"{path.relative_to(ENGINE.parent)}:{line}: {', '.join(private)} from {module}")
     assert bad == []
+
+
+def _our_module_names(path: Path) -> dict[str, str]:
+    """Local name -> module, for every module of ours this file imports as a whole."""
+    bound: dict[str, str] = {}
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(("engine.", "pytest_halo.")) and alias.asname:
+                    bound[alias.asname] = alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith(("engine", "pytest_halo")):
+            base = ENGINE.parent.joinpath(*node.module.split("."))
+            for alias in node.names:
+                if (base / f"{alias.name}.py").is_file() or (base / alias.name / "__init__.py").is_file():
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    return bound
+
+
+def test_modules_are_named_for_what_they_hold_and_their_private_names_stay_inside() -> None:
+    """No short aliases (``conventions as C``) and no ``module._private`` reached through an imported module."""
+    short, reached = [], []
+    for path in sorted([*ENGINE.rglob("*.py"), *PLUGIN.rglob("*.py")]):
+        where = path.relative_to(ENGINE.parent)
+        bound = _our_module_names(path)
+        short += [f"{where}: {module} as {name}" for name, module in bound.items()
+                  if name != module.rsplit(".", 1)[-1] and len(name) < 4]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                reached.append(f"{where}:{node.lineno}: {bound[node.value.id]}.{node.attr}")
+    assert short == [] and reached == []

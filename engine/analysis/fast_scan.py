@@ -152,7 +152,7 @@ def scan_jsonl(
                     if st.outcome is None:
                         nodeid = a.nodeid
                         if nodeid:
-                            sc._link(st, nodeid, a.outcome)
+                            sc.link_test(st, nodeid, a.outcome)
                 span_id = s.span_id  # type: ignore[union-attr]
                 if span_id in ids:
                     problems.skip(DUPLICATE, f"{where}:{lineno}", f"span {span_id} of trace {tid} read again")
@@ -172,7 +172,7 @@ def scan_jsonl(
                             a.finish1 if a.finish1 is not None else a.finish2 if a.finish2 is not None else a.finish3
                         )
                     if finish:
-                        sc._finish(st, finish, key, span_id, text)
+                        sc.note_finish(st, finish, key, span_id, text)
                     if text and is_refusal(text):
                         st.refusals += 1
                         agent = a.agent0 or a.agent1 or a.agent2 or a.agent3 or ""

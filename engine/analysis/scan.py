@@ -35,7 +35,7 @@ from engine.analysis.lite import (
     plain_llm,
 )
 from engine.analysis.templates import template_of
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.normalize import (  # the shared dialect tables: one truth for normalize and the scanner
     AGENT_NAME_KEYS,
     FINISH_REASON_KEYS,
@@ -53,10 +53,10 @@ from engine.traces.normalize import tool_name_from_span_name as tool_name_from_s
 from engine.traces.recent import Recent
 from engine.traces.span import STATUS_ERROR, Span
 
-_FAILING = C.OUTCOMES_FAILING
-_NODEID = C.TEST_NODEID
-_OUTCOME = C.TEST_OUTCOME
-_EXIT = C.RUN_EXIT_STATUS
+_FAILING = conventions.OUTCOMES_FAILING
+_NODEID = conventions.TEST_NODEID
+_OUTCOME = conventions.TEST_OUTCOME
+_EXIT = conventions.RUN_EXIT_STATUS
 _OI_KIND = "openinference.span.kind"
 _BY_START = attrgetter("start", "span_id")
 _TN0 = TOOL_NAME_KEYS[0]
@@ -216,7 +216,7 @@ class Scanner:
                 if st.outcome is None:
                     nodeid = attrs.get(_NODEID)
                     if nodeid:
-                        self._link(st, nodeid, attrs.get(_OUTCOME))
+                        self.link_test(st, nodeid, attrs.get(_OUTCOME))
             name = span["name"]
             cat = oi_kinds.get(attrs.get(_OI_KIND)) or category_of(attrs, name)  # type: ignore[arg-type]
             # "may be an error": a superset of normalize()'s verdict; the slow paths ask normalize() itself
@@ -261,7 +261,7 @@ class Scanner:
                 else:  # the common case: text out, no tools involved
                     finish = first_present(attrs, FINISH_REASON_KEYS)
                     if finish:
-                        self._finish(st, finish, key, span["span_id"], text)
+                        self.note_finish(st, finish, key, span["span_id"], text)
                     if text and is_refusal(text):
                         st.refusals += 1
                         st.hits.append(refusals.hit(first_str(attrs, AGENT_NAME_KEYS) or "", span["span_id"], text))
@@ -301,7 +301,8 @@ class Scanner:
         self.spans += n
         return last_tid
 
-    def _link(self, st: TraceState, nodeid: object, outcome: object) -> None:
+    def link_test(self, st: TraceState, nodeid: object, outcome: object) -> None:
+        """Tie the trace to its test and keep its worst outcome (the fast scan calls this too)."""
         if st.nodeid is None:
             st.nodeid = str(nodeid)
         if outcome and (st.outcome is None or outcome in _FAILING):
@@ -324,7 +325,7 @@ class Scanner:
             template = template_of(tool_failure_message(ns))
         st.tools.append(ToolExec(start, ns.span_id, ns.tool_name or ns.name, ns.tool_arguments, bool(hits), template))
 
-    def _finish(self, st: TraceState, finish: object, model: str | None, span_id: str, text: str | None) -> None:
+    def note_finish(self, st: TraceState, finish: object, model: str | None, span_id: str, text: str | None) -> None:
         """The finish-reason check of ``LlmCalls``, for plain LLM spans the scan does not normalize."""
         hits = finish_hits(finish, model, span_id, text)
         if hits:

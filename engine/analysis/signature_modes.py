@@ -26,7 +26,7 @@ from engine.analysis.detectors.base import TraceState
 from engine.findings import Evidence, FailureMode, Findings, OneOff, RejectedMode, Signature, mode_order
 from engine.sanitize import clean_line, excerpt
 from engine.signatures import DETECTOR, LibraryEntry, SignatureError, signature_key, validate_signature
-from engine.traces import canonical_reader as R
+from engine.traces import canonical_reader
 from engine.traces.signature_scan import SignatureMatch, match_signatures
 from engine.traces.store import TraceStore
 
@@ -94,7 +94,7 @@ def run_table_of_store(store: TraceStore, tests: TestIndex) -> RunTable:
     for idx in store.indexes:
         cols = idx.state.cols
         for ti, tid in enumerate(idx.trace_ids):
-            n, o = cols[R.NODEID][ti], cols[R.OUTCOME][ti]
+            n, o = cols[canonical_reader.NODEID][ti], cols[canonical_reader.OUTCOME][ti]
             if nodeid.get(tid) is None:
                 nodeid[tid] = n
             prev = outcome.get(tid)

@@ -28,8 +28,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import conventions as C
-from engine.traces import index_projection as P
+from engine.traces import conventions, index_projection
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.normalize import CATEGORIES, rollup
 from engine.traces.problems import Problems
@@ -201,8 +200,8 @@ def span_facts(d: Any) -> tuple[Any, ...] | str:
     cat, model, tin, tout, tool, agent, err = rollup(span)
     svc = span["resource"]["attributes"].get("service.name")
     attrs = span["attributes"]
-    nid = attrs.get(C.TEST_NODEID)
-    out = attrs.get(C.TEST_OUTCOME)
+    nid = attrs.get(conventions.TEST_NODEID)
+    out = attrs.get(conventions.TEST_OUTCOME)
     return (
         span["trace_id"],
         sk,
@@ -242,7 +241,7 @@ def fast_facts(d: Any) -> tuple[Any, ...] | None:
         cat, model, tin, tout, tool, agent, err = rollup(d)
         svc = d["resource"]["attributes"].get("service.name")
         attrs = d["attributes"]
-        nid, out = attrs.get(C.TEST_NODEID), attrs.get(C.TEST_OUTCOME)
+        nid, out = attrs.get(conventions.TEST_NODEID), attrs.get(conventions.TEST_OUTCOME)
     except (KeyError, TypeError, ValueError, AttributeError, IndexError):
         return None
     return (
@@ -356,9 +355,9 @@ def scan(
     trace's columns when the run ends (``_flush``): per span only locals change.
     """
     label = label or path
-    decode, ascii_, fast_errors = P.decode, bytes.isascii, (*P.DECODE_ERRORS, OverflowError)
-    rollup_of, valid_utf8 = P.rollup_of, P.valid_utf8
-    decode_primary, quick_rollup = P.decode_primary, P.quick_rollup
+    decode, ascii_, fast_errors = index_projection.decode, bytes.isascii, (*index_projection.DECODE_ERRORS, OverflowError)
+    rollup_of, valid_utf8 = index_projection.rollup_of, index_projection.valid_utf8
+    decode_primary, quick_rollup = index_projection.decode_primary, index_projection.quick_rollup
     off_add, ln_add = state.off.append, state.ln.append
     fromhex, zero8 = bytes.fromhex, bytes(8)
     sbuf, pbuf = bytearray(), bytearray()  # span / parent ids as 8 big-endian bytes, moved to the arrays by _move_ids
@@ -374,7 +373,7 @@ def scan(
     rm_model = rm_agent = rm_svc = rm_tool = 0
     pos = start
     nspans = len(state.off)
-    v: P.PrimaryView | P.SpanView  # the primary decode, or the full one when it does not settle the rollup
+    v: index_projection.PrimaryView | index_projection.SpanView  # the primary decode, or the full one when it does not settle the rollup
     ti: int | None  # the span's trace number; None: a trace not seen yet (numbered when its run starts)
     with open_part(path, start, stop) as fh:
         for line in fh:
@@ -570,8 +569,8 @@ def _dict_line(line: bytes, state: ScanState, problems: Problems, where: str) ->
         cat, model, tin, tout, tool, agent, err = rollup(d)
         svc = d["resource"]["attributes"].get("service.name")
         attrs = d["attributes"]
-        nid = attrs.get(C.TEST_NODEID)
-        out = attrs.get(C.TEST_OUTCOME) if nid else None
+        nid = attrs.get(conventions.TEST_NODEID)
+        out = attrs.get(conventions.TEST_OUTCOME) if nid else None
         if k < 0 or pk < 0 or k >= 1 << 64 or pk >= 1 << 64:
             raise OverflowError  # what the span-id array append would raise
     except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError):

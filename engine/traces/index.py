@@ -17,8 +17,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from engine.traces import canonical_reader as R
-from engine.traces import content_index as CI
+from engine.traces import canonical_reader, content_index
 from engine.traces.problems import MAX_EXAMPLES, Problems
 
 MEMORY_CONTENT = 256 * 1024 * 1024  # larger uncached files get no content index (it would cost 1/16 of the file in RAM)
@@ -37,14 +36,14 @@ class TraceIndex:
 
     def __init__(self, path: str) -> None:
         self.path = path
-        self.state = R.ScanState()
+        self.state = canonical_reader.ScanState()
         self.problems = Problems()
         self.end = 0  # bytes scanned
         self.lineno = 0
         self.complete = True  # the scan ended on a newline (an append can continue from ``end``)
         self.broken: set[int] = set()
         self.renumbered = False  # the latest scan dropped spans: cached span arrays must be rewritten
-        self.content: CI.ContentIndex | None = None  # block filters for regex questions (None: scan everything)
+        self.content: content_index.ContentIndex | None = None  # block filters for regex questions (None: scan everything)
 
     # -- convenient views -------------------------------------------------------------
     @property
@@ -88,7 +87,7 @@ class TraceIndex:
         """Content filters for the indexed bytes, held in memory (skipped for large files: no pruning)."""
         self.content = None
         if self.end <= MEMORY_CONTENT:
-            self.content = CI.ContentIndex(CI.build_bytes(self.path, self.end), self.end)
+            self.content = content_index.ContentIndex(content_index.build_bytes(self.path, self.end), self.end)
 
     def extend(self, label: str | None = None) -> None:
         """Scan from ``self.end`` to EOF (all of it for a fresh index) and re-check touched traces."""
@@ -99,19 +98,19 @@ class TraceIndex:
         enabled = gc.isenabled()
         gc.disable()  # the scan allocates millions of short-lived dicts and keeps no cycles
         try:
-            self.end, self.lineno = R.scan(
+            self.end, self.lineno = canonical_reader.scan(
                 self.path, st, self.problems, self.end, self.lineno, label or self.path
             )
         finally:
             if enabled:
                 gc.enable()
-        self.complete = self._ends_with_newline()
+        self.complete = self.ends_with_newline()
         touched = set(st.tr[first_new:])  # traces that got spans in this scan
-        self._check_structure(touched, label or self.path)
+        self.check_structure(touched, label or self.path)
         for t in touched:
-            R.finish_row(st.cols, t)
+            canonical_reader.finish_row(st.cols, t)
 
-    def _ends_with_newline(self) -> bool:
+    def ends_with_newline(self) -> bool:
         if self.end == 0:
             return True
         with open(self.path, "rb") as fh:
@@ -119,11 +118,11 @@ class TraceIndex:
             return fh.read(1) == b"\n"
 
     # -- structure --------------------------------------------------------------------
-    def _check_structure(self, traces: Iterable[int], label: str) -> None:
+    def check_structure(self, traces: Iterable[int], label: str) -> None:
         """Duplicates (keep first), orphans (keep, count), parent cycles (cut one link, count)."""
         st = self.state
         sid, pid, cols = st.sid, st.pid, st.cols
-        c_orph, c_cyc = cols[R.ORPHANS], cols[R.CYCLES]
+        c_orph, c_cyc = cols[canonical_reader.ORPHANS], cols[canonical_reader.CYCLES]
         removed: list[int] = []
         self._pending: list[tuple[int, str]] = []
         ids: tuple[int, ...] | array[int]  # a trace's span ids: an array slice or itemgetter's tuple
@@ -171,7 +170,7 @@ class TraceIndex:
         self, t: int, orph: int, cyc: int, old_orph: int, old_cyc: int, idxs: Any, pids: Any, missing: Any
     ) -> None:
         """Store a trace's orphan/cycle counts; adjust the totals by the change (appends re-check traces)."""
-        self.state.cols[R.ORPHANS][t], self.state.cols[R.CYCLES][t] = orph, cyc
+        self.state.cols[canonical_reader.ORPHANS][t], self.state.cols[canonical_reader.CYCLES][t] = orph, cyc
         if orph == old_orph and cyc == old_cyc:  # the common case: nothing changed (0 and 0)
             return
         p = self.problems
@@ -245,17 +244,17 @@ class TraceIndex:
     def _recompute_row(self, t: int) -> None:
         """Rebuild trace ``t``'s rollup from its kept spans (after dropping duplicates)."""
         st = self.state
-        row = R.new_row()
-        row[R.ORPHANS], row[R.CYCLES] = st.cols[R.ORPHANS][t], st.cols[R.CYCLES][t]
+        row = canonical_reader.new_row()
+        row[canonical_reader.ORPHANS], row[canonical_reader.CYCLES] = st.cols[canonical_reader.ORPHANS][t], st.cols[canonical_reader.CYCLES][t]
         with open(self.path, "rb") as fh:
             for i in st.tspans[t]:
                 fh.seek(st.off[i])
                 d = read_json(fh.read(st.ln[i]))
-                facts: tuple[Any, ...] | str | None = R.fast_facts(d) if i not in st.slow else None
+                facts: tuple[Any, ...] | str | None = canonical_reader.fast_facts(d) if i not in st.slow else None
                 if facts is None:
-                    facts = R.span_facts(d)
+                    facts = canonical_reader.span_facts(d)
                 if not isinstance(facts, str):
-                    R.fold(st, row, facts, st.ln[i])
+                    canonical_reader.fold(st, row, facts, st.ln[i])
         st.set_row(t, row)
 
     def _compact(self, removed: set[int]) -> None:
@@ -321,7 +320,7 @@ class TraceIndex:
         return {
             "spans": len(self.state.off),
             "traces": len(self.state.tids),
-            "error_spans": sum(cols[R.ERR]),
+            "error_spans": sum(cols[canonical_reader.ERR]),
         }
 
 

@@ -27,8 +27,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import canonical_reader as R
-from engine.traces import content_index as CI
+from engine.traces import canonical_reader, content_index
 from engine.traces.index import TraceIndex
 from engine.traces.index_parallel import build_parallel
 from engine.traces.parallel import resolve_jobs
@@ -37,8 +36,8 @@ from engine.traces.problems import Problems
 MAGIC = b"HALOIDX4\n"
 HASH_BYTES = 64 * 1024
 _ARRAYS = (("off", "q"), ("ln", "i"), ("tr", "i"), ("sid", "Q"), ("pid", "Q"))
-_MASKS = (R.M_MODEL, R.M_AGENT, R.M_SERVICE, R.M_TOOL)
-CONTENT_FORMAT = [CI.BLOCK, CI.BITS, CI.GROUP]  # a cache built with other parameters is rebuilt
+_MASKS = (canonical_reader.M_MODEL, canonical_reader.M_AGENT, canonical_reader.M_SERVICE, canonical_reader.M_TOOL)
+CONTENT_FORMAT = [content_index.BLOCK, content_index.BITS, content_index.GROUP]  # a cache built with other parameters is rebuilt
 
 
 def default_cache_dir() -> Path:
@@ -81,7 +80,7 @@ def fingerprint(path: str, size: int | None = None) -> dict[str, Any]:
 
 
 _NUMERIC = tuple(
-    i for i in range(R.ROW_LEN) if i not in (R.START, R.END, R.NODEID, R.OUTCOME, *_MASKS)
+    i for i in range(canonical_reader.ROW_LEN) if i not in (canonical_reader.START, canonical_reader.END, canonical_reader.NODEID, canonical_reader.OUTCOME, *_MASKS)
 )
 _TIME_CHARS = 30
 _I63 = 1 << 63
@@ -91,7 +90,7 @@ def _dump_columns(cols: list[list[Any]], n: int) -> tuple[dict[str, Any], list[b
     """Rollup columns → numbers as int64 blobs, times as one fixed-width text blob, the rest in the header."""
     meta: dict[str, Any] = {"n": n}
     blobs = [array("q", cols[c]).tobytes() for c in _NUMERIC]
-    for c in (R.START, R.END):
+    for c in (canonical_reader.START, canonical_reader.END):
         text = "".join(cols[c])
         if len(text) != _TIME_CHARS * n or not text.isascii():
             raise ValueError("non-canonical time in rollup")
@@ -99,26 +98,26 @@ def _dump_columns(cols: list[list[Any]], n: int) -> tuple[dict[str, Any], list[b
     for c in _MASKS:
         col = cols[c]
         meta[f"m{c}"] = col if not col or max(col) < _I63 else [format(m, "x") for m in col]
-    meta["nodeid"] = cols[R.NODEID]
-    meta["outcome"] = cols[R.OUTCOME]
+    meta["nodeid"] = cols[canonical_reader.NODEID]
+    meta["outcome"] = cols[canonical_reader.OUTCOME]
     return meta, blobs
 
 
 def _load_columns(meta: dict[str, Any], blobs: list[Any]) -> list[list[Any]]:
     n = meta["n"]
-    cols: list[Any] = [None] * R.ROW_LEN
+    cols: list[Any] = [None] * canonical_reader.ROW_LEN
     for c, blob in zip(_NUMERIC, blobs, strict=False):
         a = array("q")
         a.frombytes(blob)
         cols[c] = a.tolist()
-    for c, blob in zip((R.START, R.END), blobs[len(_NUMERIC) :], strict=True):
+    for c, blob in zip((canonical_reader.START, canonical_reader.END), blobs[len(_NUMERIC) :], strict=True):
         text = bytes(blob).decode("ascii")
         cols[c] = [text[i : i + _TIME_CHARS] for i in range(0, len(text), _TIME_CHARS)]
     for c in _MASKS:
         col = meta[f"m{c}"]
         cols[c] = col if not col or type(col[0]) is int else [int(m, 16) for m in col]
-    cols[R.NODEID] = meta["nodeid"]
-    cols[R.OUTCOME] = meta["outcome"]
+    cols[canonical_reader.NODEID] = meta["nodeid"]
+    cols[canonical_reader.OUTCOME] = meta["outcome"]
     if any(len(col) != n for col in cols):
         raise ValueError("bad rollup columns")
     return cols
@@ -315,16 +314,16 @@ def _cold_build(path: str, target: Path, label: str | None, jobs: int | None) ->
         raise
 
 
-def _map_content(path: Path, covered: int) -> CI.ContentIndex:
+def _map_content(path: Path, covered: int) -> content_index.ContentIndex:
     """The content index file, memory-mapped (queries touch only the filter bytes they test)."""
     import numpy as np
 
     if covered == 0:
-        return CI.ContentIndex(b"", 0)
-    need = CI.index_bytes(covered)
+        return content_index.ContentIndex(b"", 0)
+    need = content_index.index_bytes(covered)
     if os.path.getsize(path) < need:  # longer is a crash's leftover, like the span arrays' tails
         raise ValueError("content index is short")
-    return CI.ContentIndex(np.memmap(path, dtype=np.uint8, mode="r", shape=(need,)), covered)
+    return content_index.ContentIndex(np.memmap(path, dtype=np.uint8, mode="r", shape=(need,)), covered)
 
 
 def _write_content(target: Path, gen: str, idx: TraceIndex, ready: str | None = None) -> None:
@@ -337,7 +336,7 @@ def _write_content(target: Path, gen: str, idx: TraceIndex, ready: str | None = 
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=final.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            CI.build(idx.path, 0, idx.end, fh)
+            content_index.build(idx.path, 0, idx.end, fh)
         os.replace(tmp, final)
     except BaseException:
         try:
@@ -412,8 +411,8 @@ def _extend_content(target: Path, gen: str, idx: TraceIndex, covered: int) -> No
     """The content index of ``idx.end`` bytes from the one of ``covered`` bytes: its whole groups are
     copied, the rest re-hashed, into a new file that replaces the old one (which other processes
     may have mapped: it is never truncated under them)."""
-    first = covered - covered % CI.GROUP_BYTES
-    keep = first // CI.GROUP_BYTES * CI.GROUP_SIZE
+    first = covered - covered % content_index.GROUP_BYTES
+    keep = first // content_index.GROUP_BYTES * content_index.GROUP_SIZE
     cix = _array_path(target, gen, "cix")
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=cix.name, suffix=".tmp")
     try:
@@ -425,7 +424,7 @@ def _extend_content(target: Path, gen: str, idx: TraceIndex, covered: int) -> No
                     raise ValueError("content index is short")
                 out.write(chunk)
                 left -= len(chunk)
-            CI.build(idx.path, first, idx.end, out)
+            content_index.build(idx.path, first, idx.end, out)
         os.replace(tmp, cix)
     except BaseException:
         try:

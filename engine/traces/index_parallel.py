@@ -19,14 +19,13 @@ from array import array
 from itertools import accumulate
 from typing import Any
 
-from engine.traces import canonical_reader as R
-from engine.traces import content_index as CI
+from engine.traces import canonical_reader, content_index
 from engine.traces.index import TraceIndex
 from engine.traces.parallel import PART_LABEL, add_part_problems, line_ranges, run_parts
 from engine.traces.problems import Problems
 
-_MASKS = (R.M_MODEL, R.M_AGENT, R.M_SERVICE, R.M_TOOL)
-_SUMS = (R.N, R.ERR, R.TIN, R.TOUT, R.BYTES, *range(R.CAT0, R.ORPHANS))
+_MASKS = (canonical_reader.M_MODEL, canonical_reader.M_AGENT, canonical_reader.M_SERVICE, canonical_reader.M_TOOL)
+_SUMS = (canonical_reader.N, canonical_reader.ERR, canonical_reader.TIN, canonical_reader.TOUT, canonical_reader.BYTES, *range(canonical_reader.CAT0, canonical_reader.ORPHANS))
 
 
 def build_parallel(path: str, jobs: int, label: str | None = None, content_file: str | None = None) -> TraceIndex:
@@ -38,10 +37,10 @@ def build_parallel(path: str, jobs: int, label: str | None = None, content_file:
 
     size = os.path.getsize(path)
     ranges = line_ranges(path, jobs, size)
-    cuts = [0] + [a - a % CI.GROUP_BYTES for a, _ in ranges[1:]] + [size]
+    cuts = [0] + [a - a % content_index.GROUP_BYTES for a, _ in ranges[1:]] + [size]
     if content_file is not None:
         with open(content_file, "wb") as fh:
-            fh.truncate(CI.index_bytes(size))
+            fh.truncate(content_index.index_bytes(size))
     calls = [
         (path, a, b, content_file, cuts[k], max(cuts[k], cuts[k + 1])) for k, (a, b) in enumerate(ranges)
     ]
@@ -51,29 +50,29 @@ def build_parallel(path: str, jobs: int, label: str | None = None, content_file:
 
 def _scan_part(
     path: str, start: int, stop: int, content_file: str | None, cstart: int, cstop: int
-) -> tuple[R.ScanState, Problems, int, int]:
+) -> tuple[canonical_reader.ScanState, Problems, int, int]:
     """One part: scan lines ``[start, stop)``, write content groups ``[cstart, cstop)``; (state, problems, end, lines)."""
-    state = R.ScanState()
+    state = canonical_reader.ScanState()
     problems = Problems()
     enabled = gc.isenabled()
     gc.disable()
     try:
-        end, lines = R.scan(path, state, problems, start, 0, PART_LABEL, stop=stop)
+        end, lines = canonical_reader.scan(path, state, problems, start, 0, PART_LABEL, stop=stop)
     finally:
         if enabled:
             gc.enable()
     for t in range(len(state.tids)):  # final unless the trace continues in another part (then redone)
-        R.finish_row(state.cols, t)
+        canonical_reader.finish_row(state.cols, t)
     if content_file is not None and cstop > cstart:
         with open(content_file, "r+b") as fh:
-            fh.seek(cstart // CI.GROUP_BYTES * CI.GROUP_SIZE)
-            CI.build(path, cstart, cstop, fh)
+            fh.seek(cstart // content_index.GROUP_BYTES * content_index.GROUP_SIZE)
+            content_index.build(path, cstart, cstop, fh)
     state.tmap = {}  # rebuilt from tids by whoever needs it: no need to ship it back
     state.vbit = {}
     return state, problems, end, lines
 
 
-def _merge(path: str, parts: list[tuple[R.ScanState, Problems, int, int]], label: str) -> TraceIndex:
+def _merge(path: str, parts: list[tuple[canonical_reader.ScanState, Problems, int, int]], label: str) -> TraceIndex:
     idx = TraceIndex(path)
     st, problems, end, lines = parts[0]
     st.tmap = {tid: t for t, tid in enumerate(st.tids)}
@@ -88,22 +87,22 @@ def _merge(path: str, parts: list[tuple[R.ScanState, Problems, int, int]], label
     idx.state = st
     idx.problems = merged
     idx.end, idx.lineno = end, lines
-    idx.complete = idx._ends_with_newline()
+    idx.complete = idx.ends_with_newline()
     enabled = gc.isenabled()
     gc.disable()
     try:
         touched = set(st.tr)  # the set a one-pass ``extend`` checks, iterated in the same order
-        idx._check_structure(touched, label)
+        idx.check_structure(touched, label)
         # rows the check rebuilt (dropped duplicates) and rows summed across parts need their times again
         for t in touched if idx.renumbered else crossing:
-            R.finish_row(st.cols, t)
+            canonical_reader.finish_row(st.cols, t)
     finally:
         if enabled:
             gc.enable()
     return idx
 
 
-def _merge_state(a: R.ScanState, b: R.ScanState) -> list[int]:
+def _merge_state(a: canonical_reader.ScanState, b: canonical_reader.ScanState) -> list[int]:
     """Append part ``b``'s spans and traces to ``a`` as if one scan had read both; returns the
     traces of ``a`` that ``b`` continued."""
     n_a = len(a.off)
@@ -139,7 +138,7 @@ def _merge_state(a: R.ScanState, b: R.ScanState) -> list[int]:
 
     shifted = _shifted_spans(b.tspans, n_a)
     a.tspans.extend(shifted[t] for t in new_b)
-    for c in range(R.ROW_LEN):
+    for c in range(canonical_reader.ROW_LEN):
         col = b.cols[c]
         vals = [col[t] for t in new_b]
         if c in _MASKS:
@@ -171,18 +170,18 @@ def _shifted_spans(tspans: list[array], by: int) -> list[array]:
     return list(map(moved.__getitem__, map(slice, starts[:-1], starts[1:])))
 
 
-def _fold_trace(a: R.ScanState, ta: int, b: R.ScanState, tb: int, remap: Any) -> None:
+def _fold_trace(a: canonical_reader.ScanState, ta: int, b: canonical_reader.ScanState, tb: int, remap: Any) -> None:
     """Trace ``tb`` of part ``b`` continues trace ``ta`` of ``a``: add, widen, or and fold its rollup."""
     ca, cb = a.cols, b.cols
     for c in _SUMS:
         ca[c][ta] += cb[c][tb]
-    if cb[R.START][tb] < ca[R.START][ta]:
-        ca[R.START][ta] = cb[R.START][tb]
-    if cb[R.END][tb] > ca[R.END][ta]:
-        ca[R.END][ta] = cb[R.END][tb]
+    if cb[canonical_reader.START][tb] < ca[canonical_reader.START][ta]:
+        ca[canonical_reader.START][ta] = cb[canonical_reader.START][tb]
+    if cb[canonical_reader.END][tb] > ca[canonical_reader.END][ta]:
+        ca[canonical_reader.END][ta] = cb[canonical_reader.END][tb]
     for c in _MASKS:
         ca[c][ta] |= remap(cb[c][tb])
-    row: list[Any] = [None] * R.ROW_LEN
-    row[R.NODEID], row[R.OUTCOME] = ca[R.NODEID][ta], ca[R.OUTCOME][ta]
-    R.fold_test(row, cb[R.NODEID][tb], cb[R.OUTCOME][tb])  # first node id wins; the later of the most severe outcomes
-    ca[R.NODEID][ta], ca[R.OUTCOME][ta] = row[R.NODEID], row[R.OUTCOME]
+    row: list[Any] = [None] * canonical_reader.ROW_LEN
+    row[canonical_reader.NODEID], row[canonical_reader.OUTCOME] = ca[canonical_reader.NODEID][ta], ca[canonical_reader.OUTCOME][ta]
+    canonical_reader.fold_test(row, cb[canonical_reader.NODEID][tb], cb[canonical_reader.OUTCOME][tb])  # first node id wins; the later of the most severe outcomes
+    ca[canonical_reader.NODEID][ta], ca[canonical_reader.OUTCOME][ta] = row[canonical_reader.NODEID], row[canonical_reader.OUTCOME]

@@ -30,8 +30,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from engine.traces import conventions as C
-from engine.traces import normalize as NZ
+from engine.traces import conventions, normalize
 from engine.traces.normalize import (
     AGENT_NAME_KEYS,
     INPUT_TOKEN_KEYS,
@@ -84,7 +83,7 @@ ATTR_KEYS: tuple[str, ...] = tuple(
         + OUTPUT_TOKEN_KEYS
         + TOOL_NAME_KEYS
         + AGENT_NAME_KEYS
-        + (LANGFUSE_USAGE, C.TEST_NODEID, C.TEST_OUTCOME)
+        + (LANGFUSE_USAGE, conventions.TEST_NODEID, conventions.TEST_OUTCOME)
     )
 )
 _NUMERIC = frozenset(INPUT_TOKEN_KEYS + OUTPUT_TOKEN_KEYS)
@@ -112,7 +111,7 @@ PRIMARY_KEYS: tuple[str, ...] = tuple(
         (CATEGORY_VALUE_KEYS[0], "llm.model_name", MODEL_KEYS[0])
         + INPUT_TOKEN_KEYS
         + OUTPUT_TOKEN_KEYS
-        + (LANGFUSE_USAGE, TOOL_NAME_KEYS[0], AGENT_NAME_KEYS[0], C.TEST_NODEID, C.TEST_OUTCOME)
+        + (LANGFUSE_USAGE, TOOL_NAME_KEYS[0], AGENT_NAME_KEYS[0], conventions.TEST_NODEID, conventions.TEST_OUTCOME)
     )
 )
 
@@ -141,7 +140,7 @@ class Status(msgspec.Struct, gc=False):
 class _SpanTop(msgspec.Struct, gc=False):
     """The top-level fields the index reads; all required, so a record missing one takes the orjson path.
 
-    Lengths and enums are checked here (in C); ``canonical_reader.scan`` checks the rest. The
+    Lengths and enums are checked here (in conventions); ``canonical_reader.scan`` checks the rest. The
     constraints are never looser than the orjson path's checks (``_dict_line``), so a line either
     passes both or gets the orjson path's verdict.
     """
@@ -191,17 +190,17 @@ def valid_utf8(line: bytes) -> bool:
 
 
 _OI, _SDK, _OP, _TL, _LF = (
-    NZ._OI_KIND_TO_CATEGORY,
-    NZ._AGENTS_SDK_TYPE_TO_CATEGORY,
-    NZ._GENAI_OP_TO_CATEGORY,
-    NZ._TRACELOOP_KIND_TO_CATEGORY,
-    NZ._LANGFUSE_TYPE_TO_CATEGORY,
+    normalize.OI_KIND_TO_CATEGORY,
+    normalize.AGENTS_SDK_TYPE_TO_CATEGORY,
+    normalize.GENAI_OP_TO_CATEGORY,
+    normalize.TRACELOOP_KIND_TO_CATEGORY,
+    normalize.LANGFUSE_TYPE_TO_CATEGORY,
 )
 
 
 def _name_category(name: str) -> str:
     """When no attribute speaks, ``category_of`` decides by the span name."""
-    return NZ.category_of({}, name)
+    return normalize.category_of({}, name)
 
 
 def _is_str(key: str) -> str:
@@ -256,7 +255,7 @@ def _rollup_source() -> str:
         *_first_int_src("tin", INPUT_TOKEN_KEYS),
         *_first_int_src("tout", OUTPUT_TOKEN_KEYS),
         f"if not (tin or tout) and a.{field_name(LANGFUSE_USAGE)} is not ABSENT:",
-        f"    tin, tout = (x or 0 for x in _langfuse_usage({{LANGFUSE_USAGE: a.{field_name(LANGFUSE_USAGE)}}}))",
+        f"    tin, tout = (x or 0 for x in langfuse_usage({{LANGFUSE_USAGE: a.{field_name(LANGFUSE_USAGE)}}}))",
         "if cat == 'tool':",
         *("    " + x for x in _first_str_src("tool", TOOL_NAME_KEYS)),
         "    if tool is None: tool = _tool_from_name(name)",
@@ -283,7 +282,7 @@ def _quick_source() -> str:
         *_first_int_src("tin", INPUT_TOKEN_KEYS),
         *_first_int_src("tout", OUTPUT_TOKEN_KEYS),
         f"if not (tin or tout) and a.{field_name(LANGFUSE_USAGE)} is not ABSENT:",
-        f"    tin, tout = (x or 0 for x in _langfuse_usage({{LANGFUSE_USAGE: a.{field_name(LANGFUSE_USAGE)}}}))",
+        f"    tin, tout = (x or 0 for x in langfuse_usage({{LANGFUSE_USAGE: a.{field_name(LANGFUSE_USAGE)}}}))",
         "if cat == 'tool':",
         f"    if not {_is_str(tool)}: return None",
         f"    tool = a.{field_name(tool)}",
@@ -303,8 +302,8 @@ _ns: dict[str, Any] = {
     "_TL": _TL,
     "_LF": _LF,
     "_name_category": _name_category,
-    "_langfuse_usage": NZ._langfuse_usage,
-    "_tool_from_name": NZ.tool_name_from_span_name,
+    "langfuse_usage": normalize.langfuse_usage,
+    "_tool_from_name": normalize.tool_name_from_span_name,
     "LANGFUSE_USAGE": LANGFUSE_USAGE,
 }
 exec(compile(ROLLUP_SOURCE, f"<{__name__}.rollup_of>", "exec"), _ns)

@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from engine.safe_io import atomic_writer
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import BOM, cap_values, json_safe, open_binary, read_bytes, read_head
 from engine.traces.formats.stream import preview, should_stream
 from engine.traces.problems import Problems
@@ -282,7 +282,7 @@ def iter_spans(
                 fp.skip("unknown_format", str(path), f"{fmt!r}; known: {', '.join(FORMATS)}")
             else:
                 for span in format_module(fmt).iter_file(path, fp):
-                    span["attributes"].setdefault(C.SOURCE_FORMAT, fmt)
+                    span["attributes"].setdefault(conventions.SOURCE_FORMAT, fmt)
                     if fmt != "canonical":  # the canonical reader caps with exact line numbers itself
                         cap_values(span, fp, f"{path}:span {fs.spans + 1}")
                     fs.spans += 1

@@ -19,13 +19,13 @@ from typing import Any
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.span import STATUS_ERROR, Span
 
 TRACEBACK_HEADER = "Traceback (most recent call last):"
 CATEGORIES = ("agent", "llm", "tool", "chain", "guardrail", "handoff", "other")
 
-_OI_KIND_TO_CATEGORY = {
+OI_KIND_TO_CATEGORY = {
     "AGENT": "agent",
     "LLM": "llm",
     "TOOL": "tool",
@@ -36,7 +36,7 @@ _OI_KIND_TO_CATEGORY = {
     "RERANKER": "tool",
     "EVALUATOR": "other",
 }
-_GENAI_OP_TO_CATEGORY = {
+GENAI_OP_TO_CATEGORY = {
     "chat": "llm",
     "text_completion": "llm",
     "generate_content": "llm",
@@ -47,8 +47,8 @@ _GENAI_OP_TO_CATEGORY = {
     "create_agent": "agent",
     "invoke_workflow": "chain",
 }
-_TRACELOOP_KIND_TO_CATEGORY = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
-_LANGFUSE_TYPE_TO_CATEGORY = {
+TRACELOOP_KIND_TO_CATEGORY = {"workflow": "chain", "task": "chain", "agent": "agent", "tool": "tool"}
+LANGFUSE_TYPE_TO_CATEGORY = {
     "GENERATION": "llm",
     "SPAN": "chain",
     "EVENT": "other",
@@ -59,7 +59,7 @@ _LANGFUSE_TYPE_TO_CATEGORY = {
     "EMBEDDING": "llm",
     "GUARDRAIL": "guardrail",
 }
-_AGENTS_SDK_TYPE_TO_CATEGORY = {
+AGENTS_SDK_TYPE_TO_CATEGORY = {
     "agent": "agent",
     "generation": "llm",
     "response": "llm",
@@ -77,21 +77,21 @@ def category_of(attrs: dict[str, Any], name: str = "") -> str:
     """Classify a span by the first dialect that speaks about it."""
     k = attrs.get("openinference.span.kind")
     if isinstance(k, str):
-        cat = _OI_KIND_TO_CATEGORY.get(k.upper())
+        cat = OI_KIND_TO_CATEGORY.get(k.upper())
         if cat:
             return cat
     t = attrs.get("openai_agents.span_type")
-    if isinstance(t, str) and t in _AGENTS_SDK_TYPE_TO_CATEGORY:
-        return _AGENTS_SDK_TYPE_TO_CATEGORY[t]
+    if isinstance(t, str) and t in AGENTS_SDK_TYPE_TO_CATEGORY:
+        return AGENTS_SDK_TYPE_TO_CATEGORY[t]
     op = attrs.get("gen_ai.operation.name")
-    if isinstance(op, str) and op in _GENAI_OP_TO_CATEGORY:
-        return _GENAI_OP_TO_CATEGORY[op]
+    if isinstance(op, str) and op in GENAI_OP_TO_CATEGORY:
+        return GENAI_OP_TO_CATEGORY[op]
     tk = attrs.get("traceloop.span.kind")
-    if isinstance(tk, str) and tk in _TRACELOOP_KIND_TO_CATEGORY:
-        return _TRACELOOP_KIND_TO_CATEGORY[tk]
+    if isinstance(tk, str) and tk in TRACELOOP_KIND_TO_CATEGORY:
+        return TRACELOOP_KIND_TO_CATEGORY[tk]
     lt = attrs.get("langfuse.observation.type")
-    if isinstance(lt, str) and lt.upper() in _LANGFUSE_TYPE_TO_CATEGORY:
-        return _LANGFUSE_TYPE_TO_CATEGORY[lt.upper()]
+    if isinstance(lt, str) and lt.upper() in LANGFUSE_TYPE_TO_CATEGORY:
+        return LANGFUSE_TYPE_TO_CATEGORY[lt.upper()]
     if "gen_ai.tool.name" in attrs or "tool.name" in attrs:
         return "tool"
     if (
@@ -212,7 +212,7 @@ _OUTPUT_KEYS = frozenset(
 LANGFUSE_USAGE = "langfuse.observation.usage_details"
 
 
-def _langfuse_usage(attrs: dict[str, Any]) -> tuple[int | None, int | None]:
+def langfuse_usage(attrs: dict[str, Any]) -> tuple[int | None, int | None]:
     """Langfuse SDK v3 writes usage as one JSON attribute: ``{"input": n, "output": m, ...}``."""
     u = _maybe_json(attrs.get(LANGFUSE_USAGE))
     if not isinstance(u, dict):
@@ -233,7 +233,7 @@ def rollup(span: Span) -> tuple[str, str | None, int, int, str | None, str | Non
     tin = _first_int(attrs, INPUT_TOKEN_KEYS) or 0
     tout = _first_int(attrs, OUTPUT_TOKEN_KEYS) or 0
     if not (tin or tout) and LANGFUSE_USAGE in attrs:  # rare: only Langfuse-SDK spans pay the JSON decode
-        tin, tout = (x or 0 for x in _langfuse_usage(attrs))
+        tin, tout = (x or 0 for x in langfuse_usage(attrs))
     tool = (_first_str(attrs, TOOL_NAME_KEYS) or tool_name_from_span_name(span.get("name") or "")) if cat == "tool" else None
     agent = _first_str(attrs, AGENT_NAME_KEYS)
     if agent is None and cat == "agent":
@@ -541,7 +541,7 @@ def normalize(span: Span) -> NormalizedSpan:
     n.input_tokens = _first_int(attrs, INPUT_TOKEN_KEYS)
     n.output_tokens = _first_int(attrs, OUTPUT_TOKEN_KEYS)
     if n.input_tokens is None and n.output_tokens is None and LANGFUSE_USAGE in attrs:
-        n.input_tokens, n.output_tokens = _langfuse_usage(attrs)
+        n.input_tokens, n.output_tokens = langfuse_usage(attrs)
     n.agent_name = _first_str(attrs, AGENT_NAME_KEYS) or (n.name if cat == "agent" else None)
     if cat == "tool":
         n.tool_name = _first_str(attrs, TOOL_NAME_KEYS) or tool_name_from_span_name(n.name)
@@ -573,8 +573,8 @@ def normalize(span: Span) -> NormalizedSpan:
             n.error_message = _first_str(attrs, ("exception.message", "error.message")) or n.error_message
         n.error_type = _first_str(attrs, ("exception.type", "error.type"))
         n.error_tool = _first_str(attrs, ERROR_TOOL_KEYS)
-    n.test_nodeid = attrs.get(C.TEST_NODEID)
-    n.test_outcome = attrs.get(C.TEST_OUTCOME)
-    n.test_worker = attrs.get(C.TEST_WORKER)
-    n.run_id = attrs.get(C.RUN_ID)
+    n.test_nodeid = attrs.get(conventions.TEST_NODEID)
+    n.test_outcome = attrs.get(conventions.TEST_OUTCOME)
+    n.test_worker = attrs.get(conventions.TEST_WORKER)
+    n.run_id = attrs.get(conventions.RUN_ID)
     return n

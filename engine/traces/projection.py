@@ -27,7 +27,7 @@ from typing import Annotated, Any
 
 import msgspec
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import SYNTHETIC_TIME
 from engine.traces.normalize import (
     AGENT_NAME_KEYS,
@@ -68,10 +68,10 @@ class Attrs(msgspec.Struct, gc=False):
     """Declared attributes; everything else in the line's ``attributes`` is skipped unallocated."""
 
     oi_kind: _Str = _f(OI_KIND)
-    nodeid: _Str = _f(C.TEST_NODEID)
-    outcome: _Str = _f(C.TEST_OUTCOME)
+    nodeid: _Str = _f(conventions.TEST_NODEID)
+    outcome: _Str = _f(conventions.TEST_OUTCOME)
     # presence only: any of these sends the span to the slow path (or, synthetic time, skips latency)
-    exit_status: msgspec.Raw = _f(C.RUN_EXIT_STATUS, ABSENT)
+    exit_status: msgspec.Raw = _f(conventions.RUN_EXIT_STATUS, ABSENT)
     error_type: msgspec.Raw = _f(ERROR_TYPE, ABSENT)
     lf_level: msgspec.Raw = _f(LF_LEVEL, ABSENT)
     synthetic_time: msgspec.Raw = _f(SYNTHETIC_TIME, ABSENT)

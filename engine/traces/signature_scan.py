@@ -41,7 +41,7 @@ from engine.signatures import (
     signature_id,
     validate_signature,
 )
-from engine.traces import canonical_reader as R
+from engine.traces import canonical_reader
 from engine.traces.content_index import possible_spans
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.index import TraceIndex, read_json
@@ -401,11 +401,11 @@ def _trace_candidates(p: _Plan, idx: TraceIndex) -> list[int] | None:
     cols = idx.state.cols
     traces: list[int] | None = None
     if p.category is not None:
-        col = cols[R.CAT_SLOT[p.category]]
+        col = cols[canonical_reader.CAT_SLOT[p.category]]
         traces = [t for t in range(len(idx.trace_ids)) if col[t]]
     if p.tool is not None:
         mask = _tool_mask(idx, p.tool)
-        col = cols[R.M_TOOL]
+        col = cols[canonical_reader.M_TOOL]
         base = traces if traces is not None else range(len(idx.trace_ids))
         traces = [t for t in base if col[t] & mask] if mask else []
     return traces

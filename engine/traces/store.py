@@ -19,9 +19,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import canonical_reader as R
-from engine.traces import ingest
-from engine.traces import query_models as Q
+from engine.traces import canonical_reader, ingest, query_models
 from engine.traces.budget import (
     DEFAULT_BUDGET,
     DISCOVERY_CAP,
@@ -146,7 +144,7 @@ class TraceStore:
                     continue
                 # the whole part was a repeat: it no longer counts as a trace of that file, nor do its repairs
                 cols = idx.state.cols
-                for reason, slot in ((ORPHAN, R.ORPHANS), (CYCLE, R.CYCLES)):
+                for reason, slot in ((ORPHAN, canonical_reader.ORPHANS), (CYCLE, canonical_reader.CYCLES)):
                     if cols[slot][ti]:
                         for p in (file_problems, self.problems):
                             p.repaired[reason] -= cols[slot][ti]
@@ -319,9 +317,9 @@ class TraceStore:
         return d
 
     # ------------------------------------------------------------------ filters
-    def _match(self, filters: Q.TraceFilters | None) -> list[int]:
+    def _match(self, filters: query_models.TraceFilters | None) -> list[int]:
         """Global trace numbers passing ``filters`` (index-only predicates, then the regex)."""
-        f = filters or Q.TraceFilters()
+        f = filters or query_models.TraceFilters()
         compiled = compile_guarded(f.regex_pattern) if f.regex_pattern is not None else None  # fail fast
         lo = _time_arg(f.start_time_gte, "start_time_gte")
         hi = _time_arg(f.end_time_lte, "end_time_lte")
@@ -329,42 +327,42 @@ class TraceStore:
         for idx in self.indexes:
             w: dict[int, int] = {}
             for slot, names in (
-                (R.M_MODEL, f.model_names),
-                (R.M_SERVICE, f.service_names),
-                (R.M_AGENT, f.agent_names),
-                (R.M_TOOL, f.tool_names),
+                (canonical_reader.M_MODEL, f.model_names),
+                (canonical_reader.M_SERVICE, f.service_names),
+                (canonical_reader.M_AGENT, f.agent_names),
+                (canonical_reader.M_TOOL, f.tool_names),
             ):
                 if names is not None:
                     w[slot] = _mask(idx, names)
             wanted.append(w)
         cats = None
         if f.categories is not None:
-            bad = [c for c in f.categories if c not in R.CAT_SLOT]
+            bad = [c for c in f.categories if c not in canonical_reader.CAT_SLOT]
             if bad:
                 raise ValueError(f"unknown categories {bad}; known: {', '.join(CATEGORIES)}")
-            cats = [R.CAT_SLOT[c] for c in f.categories]
+            cats = [canonical_reader.CAT_SLOT[c] for c in f.categories]
         outcomes = None
         if f.test_outcome is not None:
             outcomes = {f.test_outcome} if isinstance(f.test_outcome, str) else set(f.test_outcome)
         out: list[int] = list(range(len(self._tids)))
         narrow = self._narrow
         if f.has_errors is True:
-            out = narrow(out, lambda fi, c, t: c[R.ERR][t] > 0, any)
+            out = narrow(out, lambda fi, c, t: c[canonical_reader.ERR][t] > 0, any)
         elif f.has_errors is False:
-            out = narrow(out, lambda fi, c, t: c[R.ERR][t] == 0, all)
+            out = narrow(out, lambda fi, c, t: c[canonical_reader.ERR][t] == 0, all)
         for slot in wanted[0] if wanted else ():
             out = narrow(out, lambda fi, c, t, s=slot: c[s][t] & wanted[fi][s], any)
         if cats is not None:
             out = narrow(out, lambda fi, c, t: any(c[s][t] for s in cats), any)
         if outcomes is not None:
-            out = narrow(out, lambda fi, c, t: c[R.OUTCOME][t] in outcomes, any)
+            out = narrow(out, lambda fi, c, t: c[canonical_reader.OUTCOME][t] in outcomes, any)
         if f.test_nodeid is not None:
             node = f.test_nodeid
-            out = narrow(out, lambda fi, c, t: node in (c[R.NODEID][t] or ""), any)
+            out = narrow(out, lambda fi, c, t: node in (c[canonical_reader.NODEID][t] or ""), any)
         if lo is not None:
-            out = narrow(out, lambda fi, c, t: c[R.START_NS][t] >= lo, all)
+            out = narrow(out, lambda fi, c, t: c[canonical_reader.START_NS][t] >= lo, all)
         if hi is not None:
-            out = narrow(out, lambda fi, c, t: c[R.END_NS][t] <= hi, all)
+            out = narrow(out, lambda fi, c, t: c[canonical_reader.END_NS][t] <= hi, all)
         if compiled is not None and out:
             out = self._regex_filter(out, *compiled)
         return out
@@ -408,34 +406,34 @@ class TraceStore:
         if len(parts) == 1:  # the common case, without the cross-file sums (bulk export walks every trace)
             return self._single_part_row(g, *parts[0])
         rows = [(self.indexes[fi], self.indexes[fi].row(ti)) for fi, ti in parts]
-        start = min(r[R.START_NS] for _, r in rows)
-        end = max(r[R.END_NS] for _, r in rows)
-        nodeid = next((r[R.NODEID] for _, r in rows if r[R.NODEID]), None)
-        outcome = next((r[R.OUTCOME] for _, r in rows if r[R.OUTCOME]), None)
+        start = min(r[canonical_reader.START_NS] for _, r in rows)
+        end = max(r[canonical_reader.END_NS] for _, r in rows)
+        nodeid = next((r[canonical_reader.NODEID] for _, r in rows if r[canonical_reader.NODEID]), None)
+        outcome = next((r[canonical_reader.OUTCOME] for _, r in rows if r[canonical_reader.OUTCOME]), None)
         return dict(
             trace_id=self._tids[g],
-            span_count=sum(r[R.N] for _, r in rows),
+            span_count=sum(r[canonical_reader.N] for _, r in rows),
             start_time=ns_to_iso(start),
             end_time=ns_to_iso(end),
             duration_ms=round((end - start) / 1e6, 3),
-            has_errors=any(r[R.ERR] for _, r in rows),
-            error_span_count=sum(r[R.ERR] for _, r in rows),
-            service_names=cap_list(_names(rows, R.M_SERVICE), 20),
-            model_names=cap_list(_names(rows, R.M_MODEL), 20),
-            agent_names=cap_list(_names(rows, R.M_AGENT), 20),
-            tool_names=cap_list(_names(rows, R.M_TOOL), 30),
-            categories={c: n for c in CATEGORIES if (n := sum(r[R.CAT_SLOT[c]] for _, r in rows))},
-            total_input_tokens=sum(r[R.TIN] for _, r in rows),
-            total_output_tokens=sum(r[R.TOUT] for _, r in rows),
+            has_errors=any(r[canonical_reader.ERR] for _, r in rows),
+            error_span_count=sum(r[canonical_reader.ERR] for _, r in rows),
+            service_names=cap_list(_names(rows, canonical_reader.M_SERVICE), 20),
+            model_names=cap_list(_names(rows, canonical_reader.M_MODEL), 20),
+            agent_names=cap_list(_names(rows, canonical_reader.M_AGENT), 20),
+            tool_names=cap_list(_names(rows, canonical_reader.M_TOOL), 30),
+            categories={c: n for c in CATEGORIES if (n := sum(r[canonical_reader.CAT_SLOT[c]] for _, r in rows))},
+            total_input_tokens=sum(r[canonical_reader.TIN] for _, r in rows),
+            total_output_tokens=sum(r[canonical_reader.TOUT] for _, r in rows),
             test_nodeid=nodeid[:500] if nodeid else None,
             test_outcome=outcome,
-            raw_jsonl_bytes=sum(r[R.BYTES] for _, r in rows),
+            raw_jsonl_bytes=sum(r[canonical_reader.BYTES] for _, r in rows),
         )
 
     def _single_part_row(self, g: int, fi: int, ti: int) -> dict[str, Any]:
         idx = self.indexes[fi]
         r = idx.row(ti)
-        start, end, nodeid = r[R.START_NS], r[R.END_NS], r[R.NODEID]
+        start, end, nodeid = r[canonical_reader.START_NS], r[canonical_reader.END_NS], r[canonical_reader.NODEID]
 
         def names(slot: int, cap: int) -> list[str]:
             mask = r[slot]
@@ -448,39 +446,39 @@ class TraceStore:
             return list(cached)
 
         return dict(
-            trace_id=self._tids[g], span_count=r[R.N], start_time=ns_to_iso(start), end_time=ns_to_iso(end),
-            duration_ms=round((end - start) / 1e6, 3), has_errors=bool(r[R.ERR]), error_span_count=r[R.ERR],
-            service_names=names(R.M_SERVICE, 20), model_names=names(R.M_MODEL, 20),
-            agent_names=names(R.M_AGENT, 20), tool_names=names(R.M_TOOL, 30),
-            categories={c: r[R.CAT_SLOT[c]] for c in CATEGORIES if r[R.CAT_SLOT[c]]},
-            total_input_tokens=r[R.TIN], total_output_tokens=r[R.TOUT],
-            test_nodeid=nodeid[:500] if nodeid else None, test_outcome=r[R.OUTCOME] or None,
-            raw_jsonl_bytes=r[R.BYTES],
+            trace_id=self._tids[g], span_count=r[canonical_reader.N], start_time=ns_to_iso(start), end_time=ns_to_iso(end),
+            duration_ms=round((end - start) / 1e6, 3), has_errors=bool(r[canonical_reader.ERR]), error_span_count=r[canonical_reader.ERR],
+            service_names=names(canonical_reader.M_SERVICE, 20), model_names=names(canonical_reader.M_MODEL, 20),
+            agent_names=names(canonical_reader.M_AGENT, 20), tool_names=names(canonical_reader.M_TOOL, 30),
+            categories={c: r[canonical_reader.CAT_SLOT[c]] for c in CATEGORIES if r[canonical_reader.CAT_SLOT[c]]},
+            total_input_tokens=r[canonical_reader.TIN], total_output_tokens=r[canonical_reader.TOUT],
+            test_nodeid=nodeid[:500] if nodeid else None, test_outcome=r[canonical_reader.OUTCOME] or None,
+            raw_jsonl_bytes=r[canonical_reader.BYTES],
         )
 
-    def _summary(self, g: int) -> Q.TraceSummary:
-        return Q.TraceSummary.model_construct(**self._summary_row(g))  # built from the index: already valid
+    def _summary(self, g: int) -> query_models.TraceSummary:
+        return query_models.TraceSummary.model_construct(**self._summary_row(g))  # built from the index: already valid
 
     def summary_rows(self) -> Iterator[dict[str, Any]]:
         """``summary()`` of every trace as plain dicts, in first-appearance order (no models: for bulk export)."""
         for g in range(len(self._tids)):
             yield self._summary_row(g)
 
-    def summary(self, trace_id: str) -> Q.TraceSummary:
+    def summary(self, trace_id: str) -> query_models.TraceSummary:
         """The index-only summary of one trace."""
         return self._summary(self._by_id[trace_id])
 
-    def match_trace_ids(self, filters: Q.TraceFilters | None = None) -> list[str]:
+    def match_trace_ids(self, filters: query_models.TraceFilters | None = None) -> list[str]:
         """Ids of the traces passing ``filters``, in store order (one scan, for callers that select by filter)."""
         return [self._tids[g] for g in self._match(filters)]
 
     # ------------------------------------------------------------------ the tools
-    def count_traces(self, filters: Q.TraceFilters | None = None) -> Q.TraceCountResult:
-        return Q.TraceCountResult(total=len(self._match(filters)))
+    def count_traces(self, filters: query_models.TraceFilters | None = None) -> query_models.TraceCountResult:
+        return query_models.TraceCountResult(total=len(self._match(filters)))
 
     def query_traces(
-        self, filters: Q.TraceFilters | None = None, limit: int = 50, offset: int = 0
-    ) -> Q.TraceQueryResult:
+        self, filters: query_models.TraceFilters | None = None, limit: int = 50, offset: int = 0
+    ) -> query_models.TraceQueryResult:
         """A page of trace summaries; cut to the byte budget with a note naming the next offset."""
         limit = max(1, min(int(limit), 500))
         offset = max(0, int(offset))
@@ -495,47 +493,47 @@ class TraceStore:
             )
         elif offset + len(page) < len(matched):
             note = f"{len(matched) - offset - len(page)} more traces match; continue with offset={offset + len(page)}"
-        return Q.TraceQueryResult(traces=kept, total=len(matched), note=note)
+        return query_models.TraceQueryResult(traces=kept, total=len(matched), note=note)
 
-    def get_dataset_overview(self, filters: Q.TraceFilters | None = None) -> Q.DatasetOverview:
+    def get_dataset_overview(self, filters: query_models.TraceFilters | None = None) -> query_models.DatasetOverview:
         """Rollup of the filtered traces; facet lists and the error taxonomy are capped."""
         matched = self._match(filters)
         cats: Counter[str] = Counter()
         outcomes: Counter[str] = Counter()
-        facet: dict[int, set[str]] = {s: set() for s in (R.M_SERVICE, R.M_MODEL, R.M_AGENT, R.M_TOOL)}
+        facet: dict[int, set[str]] = {s: set() for s in (canonical_reader.M_SERVICE, canonical_reader.M_MODEL, canonical_reader.M_AGENT, canonical_reader.M_TOOL)}
         spans = err_spans = err_traces = tin = tout = nbytes = 0
         lo = hi = None
         for g in matched:
             rows = [(self.indexes[fi], self.indexes[fi].row(ti)) for fi, ti in self._parts[g]]
             e = 0
             for idx, r in rows:
-                spans += r[R.N]
-                e += r[R.ERR]
-                tin += r[R.TIN]
-                tout += r[R.TOUT]
-                nbytes += r[R.BYTES]
+                spans += r[canonical_reader.N]
+                e += r[canonical_reader.ERR]
+                tin += r[canonical_reader.TIN]
+                tout += r[canonical_reader.TOUT]
+                nbytes += r[canonical_reader.BYTES]
                 for c in CATEGORIES:
-                    if r[R.CAT_SLOT[c]]:
-                        cats[c] += r[R.CAT_SLOT[c]]
+                    if r[canonical_reader.CAT_SLOT[c]]:
+                        cats[c] += r[canonical_reader.CAT_SLOT[c]]
                 for slot, acc in facet.items():
                     if r[slot]:
                         acc.update(_bits(idx, r[slot]))
-                lo = r[R.START_NS] if lo is None else min(lo, r[R.START_NS])
-                hi = r[R.END_NS] if hi is None else max(hi, r[R.END_NS])
-            outcome = next((r[R.OUTCOME] for _, r in rows if r[R.OUTCOME]), None)
+                lo = r[canonical_reader.START_NS] if lo is None else min(lo, r[canonical_reader.START_NS])
+                hi = r[canonical_reader.END_NS] if hi is None else max(hi, r[canonical_reader.END_NS])
+            outcome = next((r[canonical_reader.OUTCOME] for _, r in rows if r[canonical_reader.OUTCOME]), None)
             if outcome:
                 outcomes[outcome] += 1
             err_spans += e
             err_traces += 1 if e else 0
-        ov = Q.DatasetOverview(
+        ov = query_models.DatasetOverview(
             total_traces=len(matched),
             total_spans=spans,
             earliest_start_time=ns_to_iso(lo) if lo is not None else "",
             latest_end_time=ns_to_iso(hi) if hi is not None else "",
-            service_names=cap_list(sorted(facet[R.M_SERVICE])),
-            model_names=cap_list(sorted(facet[R.M_MODEL])),
-            agent_names=cap_list(sorted(facet[R.M_AGENT])),
-            tool_names=cap_list(sorted(facet[R.M_TOOL]), 100),
+            service_names=cap_list(sorted(facet[canonical_reader.M_SERVICE])),
+            model_names=cap_list(sorted(facet[canonical_reader.M_MODEL])),
+            agent_names=cap_list(sorted(facet[canonical_reader.M_AGENT])),
+            tool_names=cap_list(sorted(facet[canonical_reader.M_TOOL]), 100),
             categories=dict(cats.most_common()),
             error_trace_count=err_traces,
             error_span_count=err_spans,
@@ -548,7 +546,7 @@ class TraceStore:
         )
         return self._fit_overview(ov)
 
-    def _fit_overview(self, ov: Q.DatasetOverview) -> Q.DatasetOverview:
+    def _fit_overview(self, ov: query_models.DatasetOverview) -> query_models.DatasetOverview:
         """Shrink the taxonomy, then the facet lists, until the overview fits the budget."""
         while size_of(ov) > self.budget and ov.error_taxonomy:
             ov.error_taxonomy = ov.error_taxonomy[: len(ov.error_taxonomy) // 2]
@@ -565,9 +563,9 @@ class TraceStore:
         return ov
 
     def _has_errors(self, g: int) -> bool:
-        return any(self.indexes[fi].state.cols[R.ERR][ti] for fi, ti in self._parts[g])
+        return any(self.indexes[fi].state.cols[canonical_reader.ERR][ti] for fi, ti in self._parts[g])
 
-    def _error_taxonomy(self, traces: list[int], max_traces: int = 2000) -> list[Q.ErrorTaxonomyGroup]:
+    def _error_taxonomy(self, traces: list[int], max_traces: int = 2000) -> list[query_models.ErrorTaxonomyGroup]:
         """Group error spans by (name, status message); reads only error traces (bounded)."""
         counts: Counter[tuple[str, str]] = Counter()
         where: dict[tuple[str, str], list[str]] = {}
@@ -583,7 +581,7 @@ class TraceStore:
                 if not lst or lst[-1] != tid:
                     lst.append(tid)
         return [
-            Q.ErrorTaxonomyGroup(
+            query_models.ErrorTaxonomyGroup(
                 span_name=name,
                 status_message=msg,
                 error_span_count=n,
@@ -593,16 +591,16 @@ class TraceStore:
             for (name, msg), n in counts.most_common(20)
         ]
 
-    def view_trace(self, trace_id: str) -> Q.TraceView:
+    def view_trace(self, trace_id: str) -> query_models.TraceView:
         """All spans (values capped at 4 KB); over budget → an ``oversized`` summary saying what to ask next."""
         spans = self.spans(trace_id)
         capped = [cap_span(s, DISCOVERY_CAP) for s in spans]
         sizes = [size_of(s) for s in capped]
         if sum(sizes) + len(sizes) + 300 <= self.budget:
-            return Q.TraceView(trace_id=trace_id, spans=capped)
-        return Q.TraceView(trace_id=trace_id, spans=[], oversized=self._oversized(trace_id, spans, sizes))
+            return query_models.TraceView(trace_id=trace_id, spans=capped)
+        return query_models.TraceView(trace_id=trace_id, spans=[], oversized=self._oversized(trace_id, spans, sizes))
 
-    def _oversized(self, trace_id: str, spans: list[Span], sizes: list[int]) -> Q.OversizedTraceSummary:
+    def _oversized(self, trace_id: str, spans: list[Span], sizes: list[int]) -> query_models.OversizedTraceSummary:
         order = sorted(range(len(spans)), key=lambda i: -sizes[i])
         largest = [
             {"span_id": spans[i].get("span_id"), "name": str(spans[i].get("name"))[:80], "bytes": sizes[i]}
@@ -622,7 +620,7 @@ class TraceStore:
             rec += f"; error spans: {', '.join(errs[:10])}"
         if small:
             rec += f"; small spans you can view together: {', '.join(small[:10])}"
-        return Q.OversizedTraceSummary(
+        return query_models.OversizedTraceSummary(
             trace_id=trace_id,
             span_count=len(spans),
             response_bytes=total,
@@ -633,7 +631,7 @@ class TraceStore:
             recommendation=rec,
         )
 
-    def view_spans(self, trace_id: str, span_ids: list[str]) -> Q.TraceView:
+    def view_spans(self, trace_id: str, span_ids: list[str]) -> query_models.TraceView:
         """Named spans at a 16 KB per-value cap, lowered (then spans dropped) until the result fits."""
         g = self._by_id[trace_id]
         wanted = set(span_ids[:200])
@@ -657,10 +655,10 @@ class TraceStore:
             if sum(sizes) + len(sizes) + 1200 <= self.budget:
                 note = f"attribute values capped at {cap:,} chars" if cap != SURGICAL_CAP else ""
                 note = "; ".join(x for x in (note, missing_note) if x)
-                return Q.TraceView(trace_id=trace_id, spans=capped, note=note)
+                return query_models.TraceView(trace_id=trace_id, spans=capped, note=note)
         kept = take_within(capped, self.budget - 1200)
         left = [s.get("span_id", "") for s in spans[len(kept) :]]
-        return Q.TraceView(
+        return query_models.TraceView(
             trace_id=trace_id,
             spans=kept,
             note=(
@@ -671,13 +669,13 @@ class TraceStore:
 
     def search_trace(
         self, trace_id: str, regex_pattern: str, context_buffer_chars: int = 100, max_matches: int = 50
-    ) -> Q.TraceSearchResult:
+    ) -> query_models.TraceSearchResult:
         """Regex over each span's raw JSON line; bounded records, exact total count."""
         _, trx = compile_guarded(regex_pattern)
         g = self._by_id[trace_id]
         recs, total = self._search(g, None, trx, context_buffer_chars, max_matches)
         kept, note = self._fit_matches(recs, total)
-        return Q.TraceSearchResult(
+        return query_models.TraceSearchResult(
             trace_id=trace_id,
             match_count=total,
             returned_match_count=len(kept),
@@ -693,7 +691,7 @@ class TraceStore:
         regex_pattern: str,
         context_buffer_chars: int = 100,
         max_matches: int = 50,
-    ) -> Q.SpanSearchResult:
+    ) -> query_models.SpanSearchResult:
         """Regex inside one span's raw JSON (for spans too large to view whole)."""
         _, trx = compile_guarded(regex_pattern)
         g = self._by_id[trace_id]
@@ -701,7 +699,7 @@ class TraceStore:
         if total == 0 and not self._has_span(g, span_id):
             raise KeyError(f"span_id={span_id!r} not found in trace_id={trace_id!r}")
         kept, note = self._fit_matches(recs, total)
-        return Q.SpanSearchResult(
+        return query_models.SpanSearchResult(
             trace_id=trace_id,
             span_id=span_id,
             match_count=total,
@@ -720,7 +718,7 @@ class TraceStore:
 
     def _search(
         self, g: int, span_id: str | None, trx: Any, ctx: int, max_matches: int
-    ) -> tuple[list[Q.SpanMatchRecord], int]:
+    ) -> tuple[list[query_models.SpanMatchRecord], int]:
         ctx = max(0, min(int(ctx), 2000))
         max_matches = max(1, min(int(max_matches), 500))
         want = None
@@ -729,7 +727,7 @@ class TraceStore:
                 want = int(span_id, 16)
             except ValueError:
                 raise KeyError(f"span_id={span_id!r} is not a hex span id") from None
-        recs: list[Q.SpanMatchRecord] = []
+        recs: list[query_models.SpanMatchRecord] = []
         total = 0
         k = 0
         tid = self._tids[g]
@@ -763,7 +761,7 @@ class TraceStore:
                         status = meta.get("status") or {}
                         a, b = m.start(), m.end()
                         recs.append(
-                            Q.SpanMatchRecord(
+                            query_models.SpanMatchRecord(
                                 trace_id=tid,
                                 span_id=str(meta.get("span_id", "")),
                                 span_index=k - 1,
@@ -780,7 +778,7 @@ class TraceStore:
                         )
         return recs, total
 
-    def _fit_matches(self, recs: list[Q.SpanMatchRecord], total: int) -> tuple[list[Q.SpanMatchRecord], str]:
+    def _fit_matches(self, recs: list[query_models.SpanMatchRecord], total: int) -> tuple[list[query_models.SpanMatchRecord], str]:
         kept = take_within(recs, self.budget - 800)
         if len(kept) < len(recs):
             ids = list(dict.fromkeys(r.span_id for r in recs[len(kept) :]))
@@ -793,15 +791,15 @@ class TraceStore:
             return kept, f"{total - len(kept)} more matches not returned (max_matches)"
         return kept, ""
 
-    def render_trace(self, trace_id: str, budget: int | None = None) -> Q.RenderedTrace:
+    def render_trace(self, trace_id: str, budget: int | None = None) -> query_models.RenderedTrace:
         """The span tree as compact indented text, cut to the byte budget with a pointer to the rest."""
         spans = self.spans(trace_id)
         text, cut = render(trace_id, spans, min(budget or self.budget, self.budget) - 200)
-        return Q.RenderedTrace(trace_id=trace_id, text=text, truncated=cut)
+        return query_models.RenderedTrace(trace_id=trace_id, text=text, truncated=cut)
 
     def call_tool(self, name: str, arguments: dict[str, Any]) -> Any:
         """Run tool ``name`` (see ``query_models.TOOLS``) with JSON arguments validated by its model."""
-        spec = Q.TOOLS[name]
+        spec = query_models.TOOLS[name]
         args = spec.arguments.model_validate(arguments)
         fields = {k: getattr(args, k) for k in type(args).model_fields}
         return getattr(self, name)(**fields)
@@ -812,7 +810,7 @@ class TraceStore:
         return {
             "spans": self.span_count,
             "traces": len(self._tids),
-            "error_spans": sum(sum(idx.state.cols[R.ERR]) for idx in self.indexes),
+            "error_spans": sum(sum(idx.state.cols[canonical_reader.ERR]) for idx in self.indexes),
             "files": [f.to_dict() for f in self.files],
             "skipped_lines": dict(sorted(self.problems.skipped.items())),
             "repaired": dict(sorted(self.problems.repaired.items())),

@@ -35,7 +35,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from pytest_halo.capture.test_context import TestContext
 from pytest_halo.capture.writer import (
     JsonlWriter,
@@ -55,7 +55,7 @@ SPILL_CHUNK = 1 << 20  # bytes read back from the spill file per write at the te
 Renderer = Callable[[list[tuple[Any, ...]], Callable[[Any], bytes], Callable[[bytes], Any], dict[str, None]], int]
 # (ended span, its linkage) → the held item ``Renderer`` reads: ``otel_render.held_fields``.
 Freezer = Callable[[Any, Any], tuple[Any, ...]]
-_OUTCOME_KEY = b',"' + C.TEST_OUTCOME.encode() + b'":'
+_OUTCOME_KEY = b',"' + conventions.TEST_OUTCOME.encode() + b'":'
 # Stands for the outcome in lines rendered before it is known: a raw NUL never occurs in
 # JSON text, so one ``bytes.replace`` at the test's end stamps (or drops) them all.
 _LATER = _OUTCOME_KEY + b"\x00"
@@ -199,10 +199,10 @@ class Recorder:
         """Our attributes and the closing braces, serialised once per (nodeid, phase)."""
         got = self._suffixes.get(linked)
         if got is None:
-            extra = {C.TEST_WORKER: self.worker, C.RUN_ID: self.run_id}
+            extra = {conventions.TEST_WORKER: self.worker, conventions.RUN_ID: self.run_id}
             if linked is not None:
-                extra[C.TEST_PHASE] = linked[1]
-                extra[C.TEST_NODEID] = linked[0]
+                extra[conventions.TEST_PHASE] = linked[1]
+                extra[conventions.TEST_NODEID] = linked[0]
             got = orjson.dumps(extra)[1:] + b"}\n"
             if len(self._suffixes) > 100_000:
                 self._suffixes.clear()

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 
 DEFAULT_VALUE_LIMIT = 64 * 1024
 _OPTS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
@@ -54,7 +54,7 @@ def capped_body(attrs: Any, body: bytes, limit: int) -> bytes:
     keys = cap_attributes(capped, limit)
     if not keys:
         return body
-    capped[C.TRUNCATED_KEYS] = keys
+    capped[conventions.TRUNCATED_KEYS] = keys
     return dumps_compact(capped)
 
 

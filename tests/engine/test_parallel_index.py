@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from engine.traces import content_index as CI
+from engine.traces import content_index
 from engine.traces.index import TraceIndex
 from engine.traces.index_cache import dump, open_index
 from engine.traces.index_parallel import build_parallel
@@ -33,7 +33,7 @@ def _same(path: Path, jobs: int, tmp: Path) -> None:
     many = build_parallel(str(path), jobs, content_file=str(cix))
     assert _serialized(many) == _serialized(one), jobs
     assert many.problems.to_dict() == one.problems.to_dict()
-    assert cix.read_bytes() == CI.build_bytes(str(path), one.end)
+    assert cix.read_bytes() == content_index.build_bytes(str(path), one.end)
 
 
 def _messy(path: Path, src: Path, seed: int) -> Path:

@@ -16,7 +16,7 @@ from conftest import FAKE_CHAT_SERVER, SHOP_AGENT
 
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.pipeline import analyze_paths, read_tests_file
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.ingest import detect_format, iter_spans
 from engine.traces.problems import Problems
 
@@ -70,7 +70,7 @@ def test_guardrail(base_url, n):
         Runner.run_sync(shop(base_url), f"forbidden question {n} about apple")
 '''
 
-CAPTURE_ONLY = (C.TEST_NODEID, C.TEST_OUTCOME, C.TEST_PHASE, C.TEST_WORKER, C.RUN_ID)
+CAPTURE_ONLY = (conventions.TEST_NODEID, conventions.TEST_OUTCOME, conventions.TEST_PHASE, conventions.TEST_WORKER, conventions.RUN_ID)
 
 
 def comparable(span: dict[str, Any]) -> dict[str, Any]:
@@ -81,7 +81,7 @@ def comparable(span: dict[str, Any]) -> dict[str, Any]:
 
 
 def by_original_id(spans: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {s["attributes"][C.ORIGINAL_SPAN_ID]: comparable(s) for s in spans}
+    return {s["attributes"][conventions.ORIGINAL_SPAN_ID]: comparable(s) for s in spans}
 
 
 def test_live_capture_and_export_file_give_the_same_spans_and_modes(pytester: pytest.Pytester, run_halo: Any) -> None:

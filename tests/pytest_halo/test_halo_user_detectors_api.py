@@ -15,7 +15,7 @@ from engine.analysis.findings_hooks import run_findings_hooks
 from engine.analysis.pipeline import analyze_spans
 from engine.cli import main
 from engine.findings import FailureMode, Findings
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.span import STATUS_OK, make_span
 
 T0 = 1_700_000_000_000_000_000
@@ -24,7 +24,7 @@ T0 = 1_700_000_000_000_000_000
 def run_spans(no: int, tool: str | None, answer: str, outcome: str) -> list[dict]:
     """One run: an LLM answer, optionally after a tool call, tagged with its test."""
     tid = f"{no + 1:032x}"
-    base = {C.TEST_NODEID: f"tests/test_p.py::test_{no}", C.TEST_OUTCOME: outcome}
+    base = {conventions.TEST_NODEID: f"tests/test_p.py::test_{no}", conventions.TEST_OUTCOME: outcome}
     spans = []
     if tool:
         spans.append(make_span(trace_id=tid, span_id=f"{no + 1:08x}00000001", parent_span_id="", name=tool,

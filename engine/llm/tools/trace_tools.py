@@ -14,7 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from engine.llm.tools.base import Scope, ToolCallContext, ToolError
-from engine.traces import query_models as Q
+from engine.traces import query_models
 
 DESCRIPTIONS = {
     "get_dataset_overview": "Dataset rollup: counts, time bounds, facets (models, agents, tools, categories, test "
@@ -51,15 +51,15 @@ class QueryStore(Protocol):
 def bind_store(store: object) -> dict[str, Callable[..., Any]]:
     """The store's method for each tool name; ``TypeError`` naming what a store that is not a ``QueryStore`` lacks."""
     if not isinstance(store, QueryStore):
-        missing = [n for n in Q.TOOLS if not callable(getattr(store, n, None))]
+        missing = [n for n in query_models.TOOLS if not callable(getattr(store, n, None))]
         raise TypeError(f"{type(store).__name__} is not a trace store: it lacks {', '.join(missing)}")
     methods: dict[str, Callable[..., Any]] = {
         "get_dataset_overview": store.get_dataset_overview, "query_traces": store.query_traces,
         "count_traces": store.count_traces, "view_trace": store.view_trace, "view_spans": store.view_spans,
         "search_trace": store.search_trace, "search_span": store.search_span, "render_trace": store.render_trace,
     }
-    if set(methods) != set(Q.TOOLS):  # a tool added to the store's table must be bound here too
-        raise TypeError(f"store tools out of step with query_models.TOOLS: {sorted(set(Q.TOOLS) ^ set(methods))}")
+    if set(methods) != set(query_models.TOOLS):  # a tool added to the store's table must be bound here too
+        raise TypeError(f"store tools out of step with query_models.TOOLS: {sorted(set(query_models.TOOLS) ^ set(methods))}")
     return methods
 
 
@@ -71,7 +71,7 @@ class StoreTool:
     scope: Scope = "all"
 
     def __init__(self, name: str, method: Callable[..., Any] | None = None) -> None:
-        spec = Q.TOOLS[name]
+        spec = query_models.TOOLS[name]
         self.name = name
         self.description = DESCRIPTIONS.get(name, spec.description)
         self.arguments: type[BaseModel] = spec.arguments
@@ -100,4 +100,4 @@ class StoreTool:
 def store_tools(store: object = None) -> list[StoreTool]:
     """The store's tools, bound to ``store`` (checked here; None: tools that say the store is unavailable)."""
     methods = bind_store(store) if store is not None else {}
-    return [StoreTool(name, methods.get(name)) for name in Q.TOOLS]
+    return [StoreTool(name, methods.get(name)) for name in query_models.TOOLS]

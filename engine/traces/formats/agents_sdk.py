@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import (
     decode_text,
     dict_at,
@@ -406,16 +406,16 @@ def build_span(obj: dict[str, Any], agent: str | None, problems: Problems, where
     if end is None or end < start:
         reason = "missing_end_time" if end is None else "end_before_start"
         problems.repair(reason, where)
-        attrs[C.REPAIRED] = reason
+        attrs[conventions.REPAIRED] = reason
         end = start
     parent = obj.get("parent_id")
-    attrs[C.ORIGINAL_TRACE_ID] = str(raw_tid)
-    attrs[C.ORIGINAL_SPAN_ID] = str(raw_sid)
+    attrs[conventions.ORIGINAL_TRACE_ID] = str(raw_tid)
+    attrs[conventions.ORIGINAL_SPAN_ID] = str(raw_sid)
     if parent:
-        attrs[C.ORIGINAL_PARENT_ID] = str(parent)
+        attrs[conventions.ORIGINAL_PARENT_ID] = str(parent)
     flatten_into(attrs, "openai_agents.metadata", obj.get("metadata"))
     code, message = error_fields(obj.get("error"), attrs)
-    attrs[C.SOURCE_FORMAT] = FORMAT
+    attrs[conventions.SOURCE_FORMAT] = FORMAT
     return make_span(
         trace_id=trace_id_of(raw_tid),
         span_id=span_id_of(raw_sid),
@@ -437,15 +437,15 @@ def trace_root(raw_tid: Any, info: dict[str, Any] | None, start_ns: int, end_ns:
     attrs: dict[str, Any] = {
         "openinference.span.kind": "CHAIN",
         "openai_agents.span_type": "trace",
-        C.ORIGINAL_TRACE_ID: str(raw_tid),
-        C.ORIGINAL_SPAN_ID: str(raw_tid),
+        conventions.ORIGINAL_TRACE_ID: str(raw_tid),
+        conventions.ORIGINAL_SPAN_ID: str(raw_tid),
     }
     if info.get("workflow_name") is not None:
         attrs["openai_agents.workflow_name"] = str(info["workflow_name"])
     if info.get("group_id") is not None:
         attrs["openai_agents.group_id"] = str(info["group_id"])
     flatten_into(attrs, "openai_agents.trace.metadata", info.get("metadata"))
-    attrs[C.SOURCE_FORMAT] = FORMAT
+    attrs[conventions.SOURCE_FORMAT] = FORMAT
     return make_span(
         trace_id=trace_id_of(raw_tid),
         span_id=span_id_of(raw_tid),

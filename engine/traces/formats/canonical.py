@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import (
     BOM,
     NO_DOCUMENT,
@@ -116,13 +116,13 @@ def canonicalize_record(obj: Any) -> tuple[Span | None, str, list[str]]:
         return None, "missing_trace_id", []
     if raw_sid is None or raw_sid == "":
         return None, "missing_span_id", []
-    tid = _id(raw_tid, 32, attrs, C.ORIGINAL_TRACE_ID, repairs)
-    sid = _id(raw_sid, 16, attrs, C.ORIGINAL_SPAN_ID, repairs)
+    tid = _id(raw_tid, 32, attrs, conventions.ORIGINAL_TRACE_ID, repairs)
+    sid = _id(raw_sid, 16, attrs, conventions.ORIGINAL_SPAN_ID, repairs)
     if not tid:
         return None, "invalid_trace_id", []
     if not sid:
         return None, "invalid_span_id", []
-    pid = _id(obj.get("parent_span_id"), 16, attrs, C.ORIGINAL_PARENT_ID, repairs)
+    pid = _id(obj.get("parent_span_id"), 16, attrs, conventions.ORIGINAL_PARENT_ID, repairs)
     start_raw, end_raw = obj.get("start_time"), obj.get("end_time")
     start = _time(start_raw)
     if start is None:
@@ -167,9 +167,9 @@ def canonicalize_record(obj: Any) -> tuple[Span | None, str, list[str]]:
         "attributes": attrs,
     }
     if repairs:
-        prev = attrs.get(C.REPAIRED)
+        prev = attrs.get(conventions.REPAIRED)
         done = prev.split(",") if isinstance(prev, str) and prev else []
-        attrs[C.REPAIRED] = ",".join(dict.fromkeys(done + repairs))
+        attrs[conventions.REPAIRED] = ",".join(dict.fromkeys(done + repairs))
     return span, "", repairs
 
 
@@ -181,7 +181,7 @@ def _keep(obj: Any, problems: Problems, where: str) -> Span | None:
     for r in repairs:
         problems.repair(r, where)
     cap_values(span, problems, where)
-    span["attributes"].setdefault(C.SOURCE_FORMAT, FORMAT)
+    span["attributes"].setdefault(conventions.SOURCE_FORMAT, FORMAT)
     return span
 
 

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.problems import Problems
 from engine.traces.span import Span
 
@@ -231,11 +231,11 @@ def cap_values(span: Span, problems: Problems, where: str, limit: int = MAX_VALU
             attrs[k] = v[:keep] + f"...[truncated {len(v) - keep} chars]"
             capped.append(k)
     if capped:
-        prev = attrs.get(C.TRUNCATED_KEYS)
+        prev = attrs.get(conventions.TRUNCATED_KEYS)
         if isinstance(prev, str):
             prev = [k for k in prev.split(",") if k]
         keys = [str(k) for k in prev] if isinstance(prev, list) else []
-        attrs[C.TRUNCATED_KEYS] = list(dict.fromkeys(keys + capped))  # a list, as pytest capture writes it
+        attrs[conventions.TRUNCATED_KEYS] = list(dict.fromkeys(keys + capped))  # a list, as pytest capture writes it
         problems.repair("value_capped", where, ", ".join(capped)[:200])
 
 

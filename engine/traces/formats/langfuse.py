@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import (
     convert_records,
     dict_at,
@@ -77,10 +77,10 @@ def convert_observation(obs: Any, problems: Problems, where: str) -> Span | None
         problems.skip("bad_timestamp", where, f"startTime={obs.get('startTime')!r}"[:100])
         return None
     attrs: dict[str, Any] = {}
-    tid = _id(obs["traceId"], 32, attrs, C.ORIGINAL_TRACE_ID)
-    sid = _id(obs["id"], 16, attrs, C.ORIGINAL_SPAN_ID)
+    tid = _id(obs["traceId"], 32, attrs, conventions.ORIGINAL_TRACE_ID)
+    sid = _id(obs["id"], 16, attrs, conventions.ORIGINAL_SPAN_ID)
     parent = obs.get("parentObservationId")
-    pid = _id(parent, 16, attrs, C.ORIGINAL_PARENT_ID) if parent else ""
+    pid = _id(parent, 16, attrs, conventions.ORIGINAL_PARENT_ID) if parent else ""
     otype = str(obs.get("type") or "SPAN").upper()
     name = str_at(obs, "name") or otype.lower()
     attrs["langfuse.observation.type"] = otype
@@ -90,10 +90,10 @@ def convert_observation(obs: Any, problems: Problems, where: str) -> Span | None
         end = start
         if otype != "EVENT":  # events are points in time; others should have ended
             problems.repair("missing_end_time", where)
-            attrs[C.REPAIRED] = "missing_end_time"
+            attrs[conventions.REPAIRED] = "missing_end_time"
     elif end < start:
         problems.repair("end_before_start", where)
-        attrs[C.REPAIRED] = "end_before_start"
+        attrs[conventions.REPAIRED] = "end_before_start"
         end = start
     model = obs.get("model")
     if isinstance(model, str) and model:
@@ -134,7 +134,7 @@ def convert_observation(obs: Any, problems: Problems, where: str) -> Span | None
     for k in ("version", "environment", "promptId", "promptName"):
         if obs.get(k) is not None:
             attrs[f"langfuse.observation.{k}"] = str(obs[k])
-    attrs[C.SOURCE_FORMAT] = FORMAT
+    attrs[conventions.SOURCE_FORMAT] = FORMAT
     is_err = isinstance(level, str) and level.upper() == "ERROR"
     return make_span(
         trace_id=tid,

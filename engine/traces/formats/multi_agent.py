@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import (
     NO_DOCUMENT,
     SYNTHETIC_EPOCH_NS,
@@ -123,14 +123,14 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
     stem = source_name(path).removesuffix(".json")
     nodeid = f"multi-agent::{path.parent.name}/{stem}" if path.parent.name else f"multi-agent::{stem}"
     common: dict[str, Any] = {
-        C.SOURCE_FORMAT: FORMAT,
+        conventions.SOURCE_FORMAT: FORMAT,
         SYNTHETIC_TIME: True,
-        C.TEST_NODEID: nodeid,
-        C.RUN_ID: source_name(path),
+        conventions.TEST_NODEID: nodeid,
+        conventions.RUN_ID: source_name(path),
     }
     outcome = outcome_of(doc)
     if outcome:
-        common[C.TEST_OUTCOME] = outcome
+        common[conventions.TEST_OUTCOME] = outcome
     msgs = doc["history"]
     children: list[Span] = []
     agents: list[str] = []

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import NO_DOCUMENT, load_keyed_document, source_name
 from engine.traces.formats.stream import JsonEvents, should_stream, streaming_source_key, with_exact_retry
 from engine.traces.formats.transcript import Run, spans_for_run
@@ -40,7 +40,7 @@ def _outcome(run: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
         return out, extra
     reward = run.get("reward")
     if isinstance(reward, (int, float)) and not isinstance(reward, bool):
-        extra[C.RUN_REWARD] = float(reward)
+        extra[conventions.RUN_REWARD] = float(reward)
         return ("passed" if reward >= 1 else "failed"), extra
     success = run.get("success")
     if isinstance(success, bool):

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import (
     convert_records,
     decode_text,
@@ -95,11 +95,11 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
     end = to_ns(obj.get("end_time"))
     if end is None:
         problems.repair("missing_end_time", where)
-        attrs[C.REPAIRED] = "missing_end_time"
+        attrs[conventions.REPAIRED] = "missing_end_time"
         end = start
     elif end < start:
         problems.repair("end_before_start", where)
-        attrs[C.REPAIRED] = "end_before_start"
+        attrs[conventions.REPAIRED] = "end_before_start"
         end = start
     status = obj.get("status")
     if isinstance(status, dict):
@@ -111,7 +111,7 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
         attrs.setdefault(k, json_safe(v))
     if code == "STATUS_CODE_ERROR" and not msg and isinstance(attrs.get("exception.message"), str):
         msg = attrs["exception.message"]
-    attrs[C.SOURCE_FORMAT] = FORMAT
+    attrs[conventions.SOURCE_FORMAT] = FORMAT
     res = obj.get("resource")
     rattrs = _attrs(res.get("attributes")) if isinstance(res, dict) else {}
     scope = obj.get("instrumentation_scope") or obj.get("instrumentation_info") or {}

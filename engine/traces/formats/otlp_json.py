@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import (
     dict_at,
     exception_attrs,
@@ -135,7 +135,7 @@ def convert_span(
     if end is None or end < start:
         reason = "missing_end_time" if end is None else "end_before_start"
         problems.repair(reason, where)
-        attrs[C.REPAIRED] = reason
+        attrs[conventions.REPAIRED] = reason
         end = start
     for k, v in exception_attrs(_events_as_dicts(obj.get("events"))).items():
         attrs.setdefault(k, v)
@@ -144,7 +144,7 @@ def convert_span(
     msg = status.get("message") or ""
     if code == "STATUS_CODE_ERROR" and not msg and isinstance(attrs.get("exception.message"), str):
         msg = attrs["exception.message"]
-    attrs[C.SOURCE_FORMAT] = FORMAT
+    attrs[conventions.SOURCE_FORMAT] = FORMAT
     name = obj.get("name")
     ts = _g(obj, "traceState", "trace_state")
     return make_span(

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats import otlp_json
 from engine.traces.formats.common import (
     convert_records,
@@ -45,7 +45,7 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
     if "start_time_unix_nano" in obj or "startTimeUnixNano" in obj:  # the /otlpv1 endpoint
         span = otlp_json.convert_span(obj, {}, {}, problems, where)
         if span is not None:
-            span["attributes"][C.SOURCE_FORMAT] = FORMAT
+            span["attributes"][conventions.SOURCE_FORMAT] = FORMAT
         return span
     ctx = dict_at(obj, "context")
     tid = trace_id_hex(ctx.get("trace_id"))
@@ -72,7 +72,7 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
     if end is None or end < start:
         reason = "missing_end_time" if end is None else "end_before_start"
         problems.repair(reason, where)
-        attrs[C.REPAIRED] = reason
+        attrs[conventions.REPAIRED] = reason
         end = start
     for k, v in exception_attrs(obj.get("events")).items():
         attrs.setdefault(k, v)
@@ -82,7 +82,7 @@ def convert_span(obj: Any, problems: Problems, where: str) -> Span | None:
     msg = obj.get("status_message")
     if code == "STATUS_CODE_ERROR" and not msg and isinstance(attrs.get("exception.message"), str):
         msg = attrs["exception.message"]
-    attrs[C.SOURCE_FORMAT] = FORMAT
+    attrs[conventions.SOURCE_FORMAT] = FORMAT
     name = obj.get("name")
     return make_span(
         trace_id=tid,

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_keyed_document, source_name, str_at
 from engine.traces.formats.stream import JsonEvents, should_stream, streaming_source_key, with_exact_retry
 from engine.traces.formats.transcript import Run, spans_for_run
@@ -145,7 +145,7 @@ def _spans_of(path: Path, doc: Any, source: str, problems: Problems) -> Iterator
     root: dict[str, Any] = {}
     outcome = None
     if isinstance(exit_status, str) and exit_status:
-        root[C.RUN_EXIT_STATUS] = exit_status
+        root[conventions.RUN_EXIT_STATUS] = exit_status
         outcome = "passed" if exit_status == "submitted" else "failed"
     stats = info.get("model_stats")
     if isinstance(stats, dict):

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import NO_DOCUMENT, dict_at, load_keyed_document, source_name, to_text
 from engine.traces.formats.stream import JsonEvents, should_stream, streaming_source_key, with_exact_retry
 from engine.traces.formats.transcript import Run, spans_for_run
@@ -112,7 +112,7 @@ def _run_spans(path: Path, i: int, rec: Any, source: str, suite: str, problems: 
     task = dict_at(info, "task")
     root: dict[str, Any] = {"tau_bench.task_id": task_id, "tau_bench.trial": trial}
     if reward is not None:
-        root[C.RUN_REWARD] = reward
+        root[conventions.RUN_REWARD] = reward
     if isinstance(task.get("instruction"), str):
         root["tau_bench.task.instruction"] = task["instruction"]
     if isinstance(task.get("user_id"), str):

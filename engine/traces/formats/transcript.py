@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.common import (
     SYNTHETIC_EPOCH_NS,
     SYNTHETIC_TIME,
@@ -117,13 +117,13 @@ def spans_for_run(run: Run, problems: Problems, where: str) -> Iterator[Span]:
     if len(msgs) != len(run.messages):
         problems.skip("message_not_an_object", where, f"{len(run.messages) - len(msgs)} messages")
 
-    common: dict[str, Any] = {C.SOURCE_FORMAT: run.source_format, SYNTHETIC_TIME: True}
+    common: dict[str, Any] = {conventions.SOURCE_FORMAT: run.source_format, SYNTHETIC_TIME: True}
     if run.nodeid:
-        common[C.TEST_NODEID] = run.nodeid
+        common[conventions.TEST_NODEID] = run.nodeid
     if run.outcome:
-        common[C.TEST_OUTCOME] = run.outcome
+        common[conventions.TEST_OUTCOME] = run.outcome
     if run.batch:
-        common[C.RUN_ID] = run.batch
+        common[conventions.RUN_ID] = run.batch
 
     children: list[Span] = []
     used_results: set[int] = set()

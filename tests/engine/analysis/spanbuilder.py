@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.span import STATUS_ERROR, STATUS_OK, Span, make_span
 
 T0 = 1_700_000_000_000_000_000
@@ -34,9 +34,9 @@ class Run:
     ) -> str:
         sid = f"{self.no + 1:08x}{len(self.spans) + 1:08x}"
         if self.nodeid:
-            attrs = {**attrs, C.TEST_NODEID: self.nodeid}
+            attrs = {**attrs, conventions.TEST_NODEID: self.nodeid}
             if self.outcome:
-                attrs[C.TEST_OUTCOME] = self.outcome
+                attrs[conventions.TEST_OUTCOME] = self.outcome
         start = self.t
         self.t += int(dur_ms * 1e6) + 1000
         self.spans.append(

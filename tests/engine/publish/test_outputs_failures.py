@@ -11,7 +11,7 @@ from engine.findings import Findings
 from engine.publish.html import HtmlReport
 from engine.publish.outputs import FindingsFile, JUnitReport, MarkdownReport, publish_outputs
 from engine.run import run_analysis
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.span import STATUS_ERROR, make_span
 
 T0 = 1_700_000_000_000_000_000
@@ -21,7 +21,7 @@ def traces(path: Path, n: int = 4) -> Path:
     """``n`` failing tests whose ``charge`` tool fails the same way: one systemic mode, so every output is written."""
     with open(path, "wb") as fh:
         for i in range(n):
-            tid, attrs = f"{i + 1:032x}", {C.TEST_NODEID: f"tests/test_pay.py::test_{i}", C.TEST_OUTCOME: "failed"}
+            tid, attrs = f"{i + 1:032x}", {conventions.TEST_NODEID: f"tests/test_pay.py::test_{i}", conventions.TEST_OUTCOME: "failed"}
             root = make_span(trace_id=tid, span_id=f"{i + 1:08x}00000001", name="agent.run", start_ns=T0 + i,
                              end_ns=T0 + i + 10, attributes={"openinference.span.kind": "AGENT", **attrs})
             tool = make_span(trace_id=tid, span_id=f"{i + 1:08x}00000002", parent_span_id=root["span_id"],

@@ -15,7 +15,7 @@ import pytest
 
 from engine.findings import Findings
 from engine.run import run_analysis
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.span import STATUS_ERROR, make_span
 
 T0 = 1_700_000_000_000_000_000
@@ -38,7 +38,7 @@ def _traces(path: Path, error: str, n: int = 3) -> Path:
     with open(path, "wb") as fh:
         for i in range(n):
             tid = f"{i + 1:032x}"
-            attrs = {C.TEST_NODEID: f"tests/test_login.py::test_{i}", C.TEST_OUTCOME: "failed"}
+            attrs = {conventions.TEST_NODEID: f"tests/test_login.py::test_{i}", conventions.TEST_OUTCOME: "failed"}
             root = make_span(trace_id=tid, span_id=f"{i + 1:08x}00000001", name="agent.run", start_ns=T0 + i,
                              end_ns=T0 + i + 10, attributes={"openinference.span.kind": "AGENT", **attrs})
             tool = make_span(

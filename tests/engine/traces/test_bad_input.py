@@ -8,7 +8,7 @@ import orjson
 import pytest
 from index_testdata import span_line
 
-from engine.traces import canonical_reader as R
+from engine.traces import canonical_reader
 from engine.traces.index import TraceIndex
 from engine.traces.store import TraceStore
 
@@ -122,12 +122,12 @@ def test_every_valid_span_survives(bad_file: Path, tmp_path: Path) -> None:
     assert len(spans["big"]["attributes"]["blob"]) == BIG  # kept whole; the store caps it on output
     # error status spelled in lower case still counts as an error span
     t7_row = store.indexes[0].rows[store.indexes[0].trace_ids.index(T7)]
-    assert t7_row[R.ERR] == 1
+    assert t7_row[canonical_reader.ERR] == 1
 
 
 def test_clock_skew_fast_path_and_rollup_agree(bad_index: TraceIndex) -> None:
     row = bad_index.rows[bad_index.trace_ids.index(T5)]
-    assert row[R.START_NS] == row[R.END_NS]
+    assert row[canonical_reader.START_NS] == row[canonical_reader.END_NS]
 
 
 def test_a_file_of_only_bad_lines_yields_nothing_but_counts(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from index_testdata import span_line
 
-from engine.traces import content_index as CI
+from engine.traces import content_index
 from engine.traces.index import TraceIndex
 from engine.traces.index_cache import open_index
 from engine.traces.query_models import TraceFilters
@@ -90,12 +90,12 @@ def _hits(idx: TraceIndex, pattern: str, content: bool) -> set[int]:
         (r"^quota exceeded$", [[b"quota exceeded"]]),
         (r"\bquota exceeded\b", [[b"quota exceeded"]]),
         ("naïve résumé", None),  # non-ASCII pieces are dropped; what is left is too short
-        ("x" * 100, [[b"x" * CI.MAX_LITERAL]]),
+        ("x" * 100, [[b"x" * content_index.MAX_LITERAL]]),
         ("a|quota exceeded", None),
     ],
 )
 def test_literal_query(pattern: str, query: list[list[bytes]] | None) -> None:
-    got = CI.literal_query(pattern)
+    got = content_index.literal_query(pattern)
     assert (sorted(got) if got else got) == (sorted(query) if query else query)
 
 
@@ -106,38 +106,38 @@ def test_every_occurrence_is_a_candidate_block_edges_included(tmp_path: Path) ->
     """A literal planted at every offset around block edges is always found a candidate block."""
     rng = random.Random(5)
     lit = b"needle_in_hay"
-    data = bytearray(rng.choice(b"abcdefghij ") for _ in range(CI.BLOCK * 6 + 77))
-    spots = [CI.BLOCK * k + d for k in (1, 2, 3, 4) for d in range(-len(lit), 4)] + [0, len(data) - len(lit)]
+    data = bytearray(rng.choice(b"abcdefghij ") for _ in range(content_index.BLOCK * 6 + 77))
+    spots = [content_index.BLOCK * k + d for k in (1, 2, 3, 4) for d in range(-len(lit), 4)] + [0, len(data) - len(lit)]
     for at in spots:
         data[at : at + len(lit)] = lit
         path = tmp_path / "d.bin"
         path.write_bytes(bytes(data))
-        ci = CI.ContentIndex(CI.build_bytes(str(path), len(data)), len(data))
+        ci = content_index.ContentIndex(content_index.build_bytes(str(path), len(data)), len(data))
         blocks = ci.literal_blocks(lit)
-        assert blocks is not None and blocks[at // CI.BLOCK], at
+        assert blocks is not None and blocks[at // content_index.BLOCK], at
         data[at : at + len(lit)] = bytes(rng.choice(b"abcdefghij ") for _ in lit)
 
 
 def test_parts_concatenate_into_the_single_pass_index(tmp_path: Path) -> None:
     """Groups built separately (parallel workers, appends) are byte-identical to one pass."""
     rng = random.Random(9)
-    size = CI.GROUP_BYTES * 2 + 12345
+    size = content_index.GROUP_BYTES * 2 + 12345
     path = tmp_path / "big.bin"
     path.write_bytes(bytes(rng.getrandbits(8) for _ in range(size // 64)) * 64 + b"\n" * (size % 64))
-    whole = CI.build_bytes(str(path), size)
-    assert len(whole) == CI.index_bytes(size)
+    whole = content_index.build_bytes(str(path), size)
+    assert len(whole) == content_index.index_bytes(size)
     parts = io.BytesIO()
-    for start in range(0, size, CI.GROUP_BYTES):
-        CI.build(str(path), start, min(size, start + CI.GROUP_BYTES), parts)
+    for start in range(0, size, content_index.GROUP_BYTES):
+        content_index.build(str(path), start, min(size, start + content_index.GROUP_BYTES), parts)
     assert parts.getvalue() == whole
 
 
 def test_index_is_a_sixteenth_of_the_file(traces: TraceIndex) -> None:
-    assert CI.index_bytes(traces.end) <= traces.end * 0.0626 + CI.ROW
+    assert content_index.index_bytes(traces.end) <= traces.end * 0.0626 + content_index.ROW
 
 
 def test_rare_literal_reads_few_spans(traces: TraceIndex) -> None:
-    query = CI.literal_query("no such literal here")
+    query = content_index.literal_query("no such literal here")
     assert query is not None and traces.content is not None
     cands = traces.content.candidate_spans(traces.state.off, traces.state.ln, query)
     assert cands is not None and len(cands) < traces.span_count / 2
@@ -226,7 +226,7 @@ def test_cached_content_follows_appends(tmp_path: Path) -> None:
         fh.write(more)
     grown, how = open_index(path, cache)
     assert how == "incremental" and grown.content is not None
-    fresh = CI.build_bytes(str(path), grown.end)
+    fresh = content_index.build_bytes(str(path), grown.end)
     assert grown.content.raw.tobytes() == fresh
     warm, how = open_index(path, cache)
     assert how == "warm"
@@ -276,11 +276,11 @@ def test_runs_cover_every_candidate_within_the_read_size(traces: TraceIndex, mon
 def test_small_map_windows_build_the_same_index(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The build maps the file a window at a time (bounded resident memory); the window size changes nothing."""
     rng = random.Random(3)
-    size = CI.GROUP_BYTES + CI.BLOCK * 3 + 4097
+    size = content_index.GROUP_BYTES + content_index.BLOCK * 3 + 4097
     path = tmp_path / "w.bin"
     path.write_bytes(bytes(rng.getrandbits(8) for _ in range(4096)) * (size // 4096) + b"xyz" * ((size % 4096) // 3))
     n = path.stat().st_size
-    whole = CI.build_bytes(str(path), n)
+    whole = content_index.build_bytes(str(path), n)
     for window in (4096, 6000, 1 << 20):
-        monkeypatch.setattr(CI, "WINDOW", window)
-        assert CI.build_bytes(str(path), n) == whole, window
+        monkeypatch.setattr(content_index, "WINDOW", window)
+        assert content_index.build_bytes(str(path), n) == whole, window

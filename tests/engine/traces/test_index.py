@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from index_testdata import brute_rollups, generate, span_line
 
-from engine.traces import canonical_reader as R
+from engine.traces import canonical_reader
 from engine.traces.index import TraceIndex
 from engine.traces.index_cache import default_cache_dir, index_path_for, open_index
 
@@ -23,16 +23,16 @@ def _assert_matches_brute(idx: TraceIndex, path: Path) -> None:
     assert sorted(idx.trace_ids) == sorted(brute)
     for t, tid in enumerate(idx.trace_ids):
         row, b = idx.row(t), brute[tid]
-        assert row[R.N] == b["n"] == len(idx.spans_of(t))
-        assert row[R.ERR] == b["err"]
-        assert (row[R.TIN], row[R.TOUT]) == (b["tin"], b["tout"])
-        assert (row[R.START_NS], row[R.END_NS]) == (b["start"], b["end"])
-        assert {c: row[R.CAT_SLOT[c]] for c in b["cats"]} == dict(b["cats"])
-        assert sum(row[R.CAT0 : R.CAT0 + 7]) == b["n"]
-        assert _names(idx, row[R.M_MODEL]) == b["models"]
-        assert _names(idx, row[R.M_AGENT]) == b["agents"]
-        assert _names(idx, row[R.M_TOOL]) == b["tools"]
-        assert _names(idx, row[R.M_SERVICE]) == b["services"]
+        assert row[canonical_reader.N] == b["n"] == len(idx.spans_of(t))
+        assert row[canonical_reader.ERR] == b["err"]
+        assert (row[canonical_reader.TIN], row[canonical_reader.TOUT]) == (b["tin"], b["tout"])
+        assert (row[canonical_reader.START_NS], row[canonical_reader.END_NS]) == (b["start"], b["end"])
+        assert {c: row[canonical_reader.CAT_SLOT[c]] for c in b["cats"]} == dict(b["cats"])
+        assert sum(row[canonical_reader.CAT0 : canonical_reader.CAT0 + 7]) == b["n"]
+        assert _names(idx, row[canonical_reader.M_MODEL]) == b["models"]
+        assert _names(idx, row[canonical_reader.M_AGENT]) == b["agents"]
+        assert _names(idx, row[canonical_reader.M_TOOL]) == b["tools"]
+        assert _names(idx, row[canonical_reader.M_SERVICE]) == b["services"]
 
 
 def _state(idx: TraceIndex) -> tuple:
@@ -45,7 +45,7 @@ def _state(idx: TraceIndex) -> tuple:
         list(st.sid),
         list(st.pid),
         st.tids,
-        [[*r[: R.M_MODEL], *(sorted(_names(idx, r[m])) for m in (7, 8, 9, 10)), *r[R.NODEID :]] for r in idx.rows],
+        [[*r[: canonical_reader.M_MODEL], *(sorted(_names(idx, r[m])) for m in (7, 8, 9, 10)), *r[canonical_reader.NODEID :]] for r in idx.rows],
         [list(a) for a in st.tspans],
         sorted(st.slow),
         sorted(idx.broken),
@@ -68,7 +68,7 @@ def test_build_exact_counts(gen2000: Path) -> None:
     _assert_matches_brute(idx, gen2000)
     # the generator cuts the last trace at --spans: its children lose their root (counted, kept)
     last = idx.rows[-1]
-    assert idx.problems.repaired["orphan_span"] == last[R.ORPHANS] == last[R.N]
+    assert idx.problems.repaired["orphan_span"] == last[canonical_reader.ORPHANS] == last[canonical_reader.N]
     assert not idx.problems.skipped
     # span arrays are in file order and point at whole lines
     data = gen2000.read_bytes()
@@ -84,7 +84,7 @@ def test_interleaved_file_gives_the_same_rollups(tmp_path: Path, gen2000: Path) 
     _assert_matches_brute(b, inter)
 
     def facts(idx: TraceIndex) -> dict[str, tuple]:
-        masks = (R.M_MODEL, R.M_AGENT, R.M_SERVICE, R.M_TOOL)
+        masks = (canonical_reader.M_MODEL, canonical_reader.M_AGENT, canonical_reader.M_SERVICE, canonical_reader.M_TOOL)
         return {
             tid: (
                 [v for k, v in enumerate(r) if k not in masks],
@@ -151,7 +151,7 @@ def test_append_touching_old_traces_equals_cold(tmp_path: Path) -> None:
     assert _state(idx2) == _state(TraceIndex.build(src))
     assert "orphan_span" not in idx2.problems.repaired
     assert idx2.problems.skipped["duplicate_span"] == 1
-    assert idx2.rows[0][R.N] == 3
+    assert idx2.rows[0][canonical_reader.N] == 3
 
 
 def test_unterminated_last_line_is_not_extended_blindly(tmp_path: Path) -> None:
@@ -218,8 +218,8 @@ def test_file_appended_to_itself_drops_every_copy(tmp_path: Path, gen2000: Path)
     assert how == "incremental"
     assert _state(after) == _state(TraceIndex.build(src))
     assert after.span_count == 2000 and after.problems.skipped["duplicate_span"] == 2000
-    assert [after.row(t)[: R.M_MODEL] for t in range(len(after.trace_ids))] == [
-        before.row(t)[: R.M_MODEL] for t in range(len(before.trace_ids))
+    assert [after.row(t)[: canonical_reader.M_MODEL] for t in range(len(after.trace_ids))] == [
+        before.row(t)[: canonical_reader.M_MODEL] for t in range(len(before.trace_ids))
     ]
     assert after.lines_of([1999]) == [2000]  # dropped copies count as non-span lines after the originals
 
@@ -230,8 +230,8 @@ def test_fast_and_slow_extraction_agree(gen2000: Path) -> None:
 
     for line in gen2000.read_bytes().splitlines()[:500]:
         d = orjson.loads(line)
-        fast = R.fast_facts(d)
-        slow = R.span_facts(orjson.loads(line))
+        fast = canonical_reader.fast_facts(d)
+        slow = canonical_reader.span_facts(orjson.loads(line))
         assert fast is not None and not isinstance(slow, str)
         assert fast[:-1] == slow[:-1] and slow[-1] == []
 

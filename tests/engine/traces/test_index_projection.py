@@ -17,9 +17,7 @@ import pytest
 from index_testdata import span_line
 from test_bad_input import _lines as bad_lines
 
-from engine.traces import canonical_reader as R
-from engine.traces import index_projection as P
-from engine.traces import normalize as NZ
+from engine.traces import canonical_reader, index_projection, normalize
 from engine.traces.index import TraceIndex
 from engine.traces.ingest import convert
 from engine.traces.span import STATUS_ERROR
@@ -34,15 +32,15 @@ def _typed_rollup(line: bytes) -> tuple[Any, ...] | None:
     When the primary keys settle it (``quick_rollup``), that answer must agree with the full one.
     """
     try:
-        v = P.decode(line)
-    except P.DECODE_ERRORS:
+        v = index_projection.decode(line)
+    except index_projection.DECODE_ERRORS:
         return None
-    full = (*P.rollup_of(v.attributes, v.name), v.status.code == STATUS_ERROR)
+    full = (*index_projection.rollup_of(v.attributes, v.name), v.status.code == STATUS_ERROR)
     try:
-        q = P.decode_primary(line)
-    except P.DECODE_ERRORS:
+        q = index_projection.decode_primary(line)
+    except index_projection.DECODE_ERRORS:
         return full
-    quick = P.quick_rollup(q.attributes, q.name)
+    quick = index_projection.quick_rollup(q.attributes, q.name)
     if quick is not None:
         assert (*quick, q.status.code == STATUS_ERROR) == full, line[:300]
     return full
@@ -55,7 +53,7 @@ def _state(idx: TraceIndex) -> tuple[Any, ...]:
     def names(mask: int) -> list[str]:
         return sorted(v for i, v in enumerate(st.vocab) if mask >> i & 1)
 
-    rows = [[*r[: R.M_MODEL], *(names(r[m]) for m in R.FACET_SLOTS.values()), *r[R.NODEID :]] for r in idx.rows]
+    rows = [[*r[: canonical_reader.M_MODEL], *(names(r[m]) for m in canonical_reader.FACET_SLOTS.values()), *r[canonical_reader.NODEID :]] for r in idx.rows]
     return (
         *(list(getattr(st, a)) for a in ("off", "ln", "tr", "sid", "pid", "gaps")),
         st.tids,
@@ -78,7 +76,7 @@ def _untyped(line: bytes) -> Any:
 def _both(path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
     fast = _state(TraceIndex.build(path))
     with monkeypatch.context() as m:
-        m.setattr(P, "decode", _untyped)
+        m.setattr(index_projection, "decode", _untyped)
         slow = _state(TraceIndex.build(path))
     return fast, slow
 
@@ -97,7 +95,7 @@ def test_rollup_twin_matches_normalize_on_every_corpus_span(corpus_file: Path) -
         got = _typed_rollup(line)
         if got is not None:
             typed += 1
-            assert got == NZ.rollup(orjson.loads(line)), line[:300]
+            assert got == normalize.rollup(orjson.loads(line)), line[:300]
     assert typed > 0.9 * len(lines)
 
 
@@ -110,8 +108,8 @@ def test_corpus_index_identical_with_and_without_typed_path(
 
 @pytest.mark.parametrize(
     "table",
-    [NZ.MODEL_KEYS, NZ.INPUT_TOKEN_KEYS, NZ.OUTPUT_TOKEN_KEYS, NZ.TOOL_NAME_KEYS, NZ.AGENT_NAME_KEYS,
-     P.CATEGORY_VALUE_KEYS, P.CATEGORY_PRESENCE_KEYS],
+    [normalize.MODEL_KEYS, normalize.INPUT_TOKEN_KEYS, normalize.OUTPUT_TOKEN_KEYS, normalize.TOOL_NAME_KEYS, normalize.AGENT_NAME_KEYS,
+     index_projection.CATEGORY_VALUE_KEYS, index_projection.CATEGORY_PRESENCE_KEYS],
 )
 @pytest.mark.parametrize("kind", ["LLM", "TOOL", "AGENT", "llm", None])
 @pytest.mark.parametrize("settled", [False, True])
@@ -123,22 +121,22 @@ def test_rollup_twin_matches_per_key(table: tuple[str, ...], kind: str | None, s
     values: list[Any] = ["v", "", None, 7, "12", "x1", 0, 2.5, True, "llm", "agent", "TOOL", "execute_tool", "chat"]
     base: dict[str, Any] = {"openinference.span.kind": kind} if kind else {}
     if settled:
-        base.update({NZ.MODEL_KEYS[0]: "m", NZ.TOOL_NAME_KEYS[0]: "t", NZ.AGENT_NAME_KEYS[0]: "ag"})
+        base.update({normalize.MODEL_KEYS[0]: "m", normalize.TOOL_NAME_KEYS[0]: "t", normalize.AGENT_NAME_KEYS[0]: "ag"})
     cases = [{**base, k: v} for k in table for v in values]
     cases += [{**base, a: "first", b: "second"} for a in table for b in table if a != b]
     cases += [{**base, a: 3, b: 5} for a in table for b in table if a != b]
-    cases.append({**base, NZ.LANGFUSE_USAGE: '{"input": 4, "output": 9}'})
+    cases.append({**base, normalize.LANGFUSE_USAGE: '{"input": 4, "output": 9}'})
     for attrs in cases:
         for name in ("execute_tool get_weather", "agent.run", "chat"):
             line = span_line(T1, "a" * 16, name=name, attributes=attrs)
             got = _typed_rollup(line)
             if got is not None:
-                assert got == NZ.rollup(orjson.loads(line)), (attrs, name)
+                assert got == normalize.rollup(orjson.loads(line)), (attrs, name)
 
 
 def test_every_table_key_is_declared() -> None:
-    declared = set(P.Attrs.__struct_encode_fields__)
-    for table in (NZ.MODEL_KEYS, NZ.INPUT_TOKEN_KEYS, NZ.OUTPUT_TOKEN_KEYS, NZ.TOOL_NAME_KEYS, NZ.AGENT_NAME_KEYS):
+    declared = set(index_projection.Attrs.__struct_encode_fields__)
+    for table in (normalize.MODEL_KEYS, normalize.INPUT_TOKEN_KEYS, normalize.OUTPUT_TOKEN_KEYS, normalize.TOOL_NAME_KEYS, normalize.AGENT_NAME_KEYS):
         assert set(table) <= declared
 
 
@@ -184,7 +182,7 @@ def test_wrong_typed_attribute_falls_back_and_is_indexed_identically(
     idx = TraceIndex.build(p)
     assert idx.span_count == len(lines) and not idx.state.slow
     row = idx.row(0)
-    assert row[R.TIN] == 5 + 2**70 and row[R.NODEID] == "t::a" and row[R.OUTCOME] == "failed"
+    assert row[canonical_reader.TIN] == 5 + 2**70 and row[canonical_reader.NODEID] == "t::a" and row[canonical_reader.OUTCOME] == "failed"
 
 
 def test_invalid_utf8_in_a_skipped_value_is_repaired_as_before(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -220,7 +218,7 @@ def test_minute_epoch_matches_strptime() -> None:
         for _ in range(3000)
     ]
     for m in cases:
-        assert verdict(R.minute_epoch, m) == verdict(ref, m), m
+        assert verdict(canonical_reader.minute_epoch, m) == verdict(ref, m), m
 
 
 def test_odd_id_spellings_indexed_identically(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

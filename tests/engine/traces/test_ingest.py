@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.formats.canonical import canonicalize_record
 from engine.traces.formats.common import MAX_VALUE_CHARS
 from engine.traces.ingest import FORMATS, NOT_TRACE_DATA, IngestStats, convert, detect_format, iter_spans
@@ -68,9 +68,9 @@ def test_canonical_bad_lines_are_skipped_and_counted(tmp_path: Path) -> None:
     assert coerced["trace_id"] == f"{12345:032x}" and coerced["span_id"] == f"{0xABC:016x}"
     assert (coerced["kind"], coerced["status"]["code"]) == ("SPAN_KIND_CLIENT", "STATUS_CODE_ERROR")
     assert coerced["end_time"] == coerced["start_time"]  # end before start repaired
-    assert "end_before_start" in coerced["attributes"][C.REPAIRED]
+    assert "end_before_start" in coerced["attributes"][conventions.REPAIRED]
     capped = spans[3]["attributes"]
-    assert len(capped["blob"]) <= MAX_VALUE_CHARS and capped[C.TRUNCATED_KEYS] == ["blob"]
+    assert len(capped["blob"]) <= MAX_VALUE_CHARS and capped[conventions.TRUNCATED_KEYS] == ["blob"]
     assert stats.files[0].spans == 5
 
 
@@ -79,7 +79,7 @@ def test_canonicalize_record_keeps_links_for_non_otel_ids() -> None:
     child, _, _ = canonicalize_record({**_span(2), "parent_span_id": "step-one"})
     assert reason == "" and "non_otel_id" in repairs
     assert child["parent_span_id"] == parent["span_id"] and len(parent["span_id"]) == 16
-    assert parent["attributes"][C.ORIGINAL_SPAN_ID] == "step-one"
+    assert parent["attributes"][conventions.ORIGINAL_SPAN_ID] == "step-one"
     assert canonicalize_record("nope") == (None, "not_an_object", [])
     clean, reason, repairs = canonicalize_record(_span(3, a=1))
     assert clean == _span(3, a=1) and repairs == []

@@ -9,7 +9,7 @@ import orjson
 import pytest
 from index_testdata import brute_rollups, generate, span_line
 
-from engine.traces import query_models as Q
+from engine.traces import query_models
 from engine.traces.budget import DEFAULT_BUDGET, size_of
 from engine.traces.regex_scan import RegexError
 from engine.traces.store import TraceStore
@@ -48,7 +48,7 @@ def _brute_regex(path: Path, pattern: str) -> int:
     ],
 )
 def test_regex_count_equals_brute_force(store: TraceStore, gen: Path, pattern: str) -> None:
-    assert store.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(gen, pattern)
+    assert store.count_traces(query_models.TraceFilters(regex_pattern=pattern)).total == _brute_regex(gen, pattern)
 
 
 def test_regex_with_indexed_filters_reads_only_candidates(store: TraceStore, gen: Path) -> None:
@@ -60,47 +60,47 @@ def test_regex_with_indexed_filters_reads_only_candidates(store: TraceStore, gen
             d = orjson.loads(line)
             if rx.search(line.decode()) and "claude-sonnet-4-5" in brute[d["trace_id"]]["models"]:
                 want.add(d["trace_id"])
-    f = Q.TraceFilters(regex_pattern="quota exceeded", model_names=["claude-sonnet-4-5"])
+    f = query_models.TraceFilters(regex_pattern="quota exceeded", model_names=["claude-sonnet-4-5"])
     assert store.count_traces(f).total == len(want)
     assert {t.trace_id for t in store.query_traces(f, limit=500).traces} == want
 
 
 def test_bad_and_catastrophic_regexes_are_refused_clearly(store: TraceStore) -> None:
     with pytest.raises(RegexError, match="invalid regex"):
-        store.count_traces(Q.TraceFilters(regex_pattern="(unclosed"))
+        store.count_traces(query_models.TraceFilters(regex_pattern="(unclosed"))
     with pytest.raises(RegexError, match="nests a repeat"):
-        store.count_traces(Q.TraceFilters(regex_pattern="(a+)+$"))
+        store.count_traces(query_models.TraceFilters(regex_pattern="(a+)+$"))
     with pytest.raises(RegexError, match="limit"):
-        store.count_traces(Q.TraceFilters(regex_pattern="a" * 5000))
+        store.count_traces(query_models.TraceFilters(regex_pattern="a" * 5000))
     with pytest.raises(ValueError, match="not a timestamp"):
-        store.count_traces(Q.TraceFilters(start_time_gte="yesterday"))
+        store.count_traces(query_models.TraceFilters(start_time_gte="yesterday"))
 
 
 def test_index_filters_match_brute_force(store: TraceStore, gen: Path) -> None:
     brute = brute_rollups(gen)
 
-    def count(f: Q.TraceFilters) -> int:
+    def count(f: query_models.TraceFilters) -> int:
         return store.count_traces(f).total
 
-    assert count(Q.TraceFilters()) == len(brute)
-    assert count(Q.TraceFilters(has_errors=True)) == sum(1 for b in brute.values() if b["err"])
-    assert count(Q.TraceFilters(has_errors=False)) == sum(1 for b in brute.values() if not b["err"])
-    assert count(Q.TraceFilters(model_names=["gpt-4.1-mini", "nope"])) == sum(
+    assert count(query_models.TraceFilters()) == len(brute)
+    assert count(query_models.TraceFilters(has_errors=True)) == sum(1 for b in brute.values() if b["err"])
+    assert count(query_models.TraceFilters(has_errors=False)) == sum(1 for b in brute.values() if not b["err"])
+    assert count(query_models.TraceFilters(model_names=["gpt-4.1-mini", "nope"])) == sum(
         1 for b in brute.values() if "gpt-4.1-mini" in b["models"]
     )
-    assert count(Q.TraceFilters(tool_names=["run_sql"])) == sum(1 for b in brute.values() if "run_sql" in b["tools"])
-    assert count(Q.TraceFilters(agent_names=["coder"], service_names=["agent-svc"])) == sum(
+    assert count(query_models.TraceFilters(tool_names=["run_sql"])) == sum(1 for b in brute.values() if "run_sql" in b["tools"])
+    assert count(query_models.TraceFilters(agent_names=["coder"], service_names=["agent-svc"])) == sum(
         1 for b in brute.values() if "coder" in b["agents"] and "agent-svc" in b["services"]
     )
-    assert count(Q.TraceFilters(categories=["tool"])) == sum(1 for b in brute.values() if b["cats"].get("tool"))
+    assert count(query_models.TraceFilters(categories=["tool"])) == sum(1 for b in brute.values() if b["cats"].get("tool"))
     mid = sorted(b["start"] for b in brute.values())[len(brute) // 2]
     from engine.traces.span import ns_to_iso
 
-    assert count(Q.TraceFilters(start_time_gte=ns_to_iso(mid))) == sum(
+    assert count(query_models.TraceFilters(start_time_gte=ns_to_iso(mid))) == sum(
         1 for b in brute.values() if b["start"] >= mid
     )
     with pytest.raises(ValueError, match="unknown categories"):
-        count(Q.TraceFilters(categories=["bogus"]))
+        count(query_models.TraceFilters(categories=["bogus"]))
 
 
 def test_times_compare_as_numbers_not_strings(tmp_path: Path) -> None:
@@ -111,7 +111,7 @@ def test_times_compare_as_numbers_not_strings(tmp_path: Path) -> None:
         + span_line("b" * 32, "2" * 16, start_time="2025-06-01T09:00:00Z", end_time="2025-06-01T09:00:01Z")
     )
     s = TraceStore.open(p, cache_dir=tmp_path / "c")
-    got = s.query_traces(Q.TraceFilters(start_time_gte="2025-06-01T08:30:00Z")).traces
+    got = s.query_traces(query_models.TraceFilters(start_time_gte="2025-06-01T08:30:00Z")).traces
     assert [t.trace_id for t in got] == ["b" * 32]
     assert s.summary("a" * 32).start_time == "2025-06-01T08:00:00.000000000Z"
 
@@ -125,9 +125,9 @@ def test_test_linkage_filters(tmp_path: Path) -> None:
         lines.append(span_line(tid, "2" * 16, "1" * 16))
     p.write_bytes(b"".join(lines))
     s = TraceStore.open(p, cache_dir=tmp_path / "c")
-    assert s.count_traces(Q.TraceFilters(test_outcome="failed")).total == 1
-    assert s.count_traces(Q.TraceFilters(test_outcome=["failed", "error"])).total == 2
-    assert s.count_traces(Q.TraceFilters(test_nodeid="t.py::")).total == 2
+    assert s.count_traces(query_models.TraceFilters(test_outcome="failed")).total == 1
+    assert s.count_traces(query_models.TraceFilters(test_outcome=["failed", "error"])).total == 2
+    assert s.count_traces(query_models.TraceFilters(test_nodeid="t.py::")).total == 2
     ov = s.get_dataset_overview()
     assert ov.test_outcomes == {"passed": 1, "failed": 1, "error": 1}
     assert s.summary(f"{2:032x}").test_nodeid == "t.py::b"
@@ -157,7 +157,7 @@ def test_query_and_overview(store: TraceStore, gen: Path) -> None:
     b = brute[t.trace_id]
     assert (t.span_count, t.error_span_count, t.total_input_tokens) == (b["n"], b["err"], b["tin"])
     assert sorted(t.model_names) == sorted(b["models"])
-    ov = store.get_dataset_overview(Q.TraceFilters(has_errors=True))
+    ov = store.get_dataset_overview(query_models.TraceFilters(has_errors=True))
     assert ov.total_traces == sum(1 for b in brute.values() if b["err"])
     assert ov.error_span_count == sum(b["err"] for b in brute.values())
     assert ov.error_taxonomy and ov.error_taxonomy[0].error_span_count >= ov.error_taxonomy[-1].error_span_count
@@ -250,7 +250,7 @@ def test_foreign_format_is_converted_in_the_cache_then_indexed(tmp_path: Path, c
     assert s.files[0].format == "tau_bench" and s.span_count > 0
     assert s.files[0].indexed_path.startswith(str(cache))
     assert len(s) == 200  # one trace per run
-    assert s.count_traces(Q.TraceFilters(test_outcome=["failed"])).total > 0
+    assert s.count_traces(query_models.TraceFilters(test_outcome=["failed"])).total > 0
     s2 = TraceStore.open(src, cache_dir=cache)
     assert s2.files[0].how == "warm" and s2.span_count == s.span_count
 
@@ -294,8 +294,8 @@ def test_store_agrees_with_halo_engine(tmp_path: Path, halo_engine_python: Path)
     assert r.returncode == 0, r.stderr[-2000:]
     halo = orjson.loads(r.stdout)
     ours = TraceStore.open(src, cache_dir=tmp_path / "c")
-    assert ours.count_traces(Q.TraceFilters(has_errors=True)).total == halo["errors"]
-    assert [ours.count_traces(Q.TraceFilters(regex_pattern=p)).total for p in patterns] == halo["regex"]
+    assert ours.count_traces(query_models.TraceFilters(has_errors=True)).total == halo["errors"]
+    assert [ours.count_traces(query_models.TraceFilters(regex_pattern=p)).total for p in patterns] == halo["regex"]
     mine = {}
     for tid in ours.trace_ids:
         s = ours.summary(tid)
@@ -340,7 +340,7 @@ def test_regex_count_is_exact_across_small_mmap_windows(
 
     monkeypatch.setattr(regex_scan, "WINDOW", 4096)
     for pattern in ["quota exceeded", r"rows\":\s*4\d", "TimeoutError|PermissionError", r"(?i)ratelimit"]:
-        assert store.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(gen, pattern)
+        assert store.count_traces(query_models.TraceFilters(regex_pattern=pattern)).total == _brute_regex(gen, pattern)
 
 
 def test_regex_unicode_semantics_on_non_ascii_lines(tmp_path: Path) -> None:
@@ -353,7 +353,7 @@ def test_regex_unicode_semantics_on_non_ascii_lines(tmp_path: Path) -> None:
     )
     s = TraceStore.open(p, cache_dir=tmp_path / "c")
     for pattern in [r"caf\w \d+", r"caf\w", r"\d\d\"", "(?i)CAFÉ", "café|tea"]:
-        assert s.count_traces(Q.TraceFilters(regex_pattern=pattern)).total == _brute_regex(p, pattern), pattern
+        assert s.count_traces(query_models.TraceFilters(regex_pattern=pattern)).total == _brute_regex(p, pattern), pattern
 
 
 def test_unusable_cache_dir_still_opens_every_format(tmp_path: Path, corpora: Path, gen: Path) -> None:
@@ -363,7 +363,7 @@ def test_unusable_cache_dir_still_opens_every_format(tmp_path: Path, corpora: Pa
     s = TraceStore.open([src, gen], cache_dir=blocker / "cache")
     assert [f.format for f in s.files] == ["tau_bench", "canonical"]
     assert len(s) == 200 + len(brute_rollups(gen)) and not s.problems.skipped.get("unreadable_file")
-    assert s.count_traces(Q.TraceFilters(regex_pattern="quota exceeded")).total == _brute_regex(gen, "quota exceeded")
+    assert s.count_traces(query_models.TraceFilters(regex_pattern="quota exceeded")).total == _brute_regex(gen, "quota exceeded")
 
 
 def test_no_cache_converts_into_a_temp_dir(tmp_path: Path, corpora: Path) -> None:
@@ -387,11 +387,11 @@ def test_every_tool_is_callable_by_name_with_json_arguments(store: TraceStore) -
         "search_span": {"trace_id": tid, "span_id": sid, "regex_pattern": "trace_id"},
         "render_trace": {"trace_id": tid},
     }
-    assert set(args) == set(Q.TOOLS)
+    assert set(args) == set(query_models.TOOLS)
     for name, a in args.items():
         out = store.call_tool(name, a)
-        assert isinstance(out, Q.TOOLS[name].result) and size_of(out) <= DEFAULT_BUDGET
-        Q.TOOLS[name].arguments.model_json_schema()  # usable as an LLM tool schema
+        assert isinstance(out, query_models.TOOLS[name].result) and size_of(out) <= DEFAULT_BUDGET
+        query_models.TOOLS[name].arguments.model_json_schema()  # usable as an LLM tool schema
     with pytest.raises(ValueError):
         store.call_tool("count_traces", {"filters": {"project_id": "x"}})  # unknown filter: refused, not ignored
 
@@ -415,7 +415,7 @@ def test_catastrophic_backtracking_is_bounded(tmp_path: Path, monkeypatch: pytes
     s = TraceStore.open(p, cache_dir=tmp_path / "c")
     cpu0 = _time.process_time()
     with pytest.raises(RegexError) as err:
-        s.count_traces(Q.TraceFilters(regex_pattern="(a|a)*b"))
+        s.count_traces(query_models.TraceFilters(regex_pattern="(a|a)*b"))
     assert ("time limit" if regex_scan._regex_mod is not None else "alternation") in str(err.value)
     # The regex module's timeout counts this process's CPU time (wall time was 16 s on a loaded machine).
     assert _time.process_time() - cpu0 < 10
@@ -436,7 +436,7 @@ def test_regex_deadline_is_enforced(gen: Path, store: TraceStore) -> None:
 
 def test_invalid_regex_fails_even_when_no_trace_is_a_candidate(store: TraceStore) -> None:
     with pytest.raises(RegexError, match="invalid regex"):
-        store.count_traces(Q.TraceFilters(model_names=["no such model"], regex_pattern="(oops"))
+        store.count_traces(query_models.TraceFilters(model_names=["no such model"], regex_pattern="(oops"))
 
 
 HALO_LOAD = r"""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.ingest import detect_format, iter_spans
 from engine.traces.normalize import normalize
 from engine.traces.problems import Problems
@@ -120,7 +120,7 @@ def test_langfuse_observations(tmp_path: Path) -> None:
     assert {s["trace_id"] for s in spans} == {TRACE_UUID.replace("-", "")}
     agent, gen, tool, event = spans
     assert gen["parent_span_id"] == agent["span_id"] == tool["parent_span_id"]
-    assert agent["attributes"][C.ORIGINAL_SPAN_ID] == LANGFUSE["data"][0]["id"]
+    assert agent["attributes"][conventions.ORIGINAL_SPAN_ID] == LANGFUSE["data"][0]["id"]
     views = [normalize(s) for s in spans]
     assert [v.category for v in views] == ["agent", "llm", "tool", "other"]
     g = views[1]
@@ -167,4 +167,4 @@ def test_phoenix_otlpv1_variant(tmp_path: Path) -> None:
     (span,) = list(iter_spans([path], Problems()))
     v = normalize(span)
     assert (v.category, v.input_tokens, v.is_error, v.error_message) == ("llm", 7, True, "rate limited")
-    assert span["attributes"][C.SOURCE_FORMAT] == "phoenix"
+    assert span["attributes"][conventions.SOURCE_FORMAT] == "phoenix"

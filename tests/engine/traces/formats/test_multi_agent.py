@@ -16,7 +16,7 @@ from typing import Any
 from engine.analysis.assemble import TestIndex as RunIndex  # "Test*" names would be collected
 from engine.analysis.config import AnalysisConfig
 from engine.analysis.pipeline import analyze_paths
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.ingest import NOT_TRACE_DATA, IngestStats, detect_format, iter_spans
 from engine.traces.normalize import normalize
 from engine.traces.problems import Problems
@@ -85,8 +85,8 @@ def test_magentic_one_log_is_one_span_per_message_of_its_agent(tmp_path: Path) -
     assert len(msgs) == len(magentic_one(False)["history"])
     assert {s["trace_id"] for s in spans} == {root["trace_id"]}
     assert all(s["parent_span_id"] == root["span_id"] for s in msgs)
-    assert {s["attributes"][C.TEST_OUTCOME] for s in spans} == {"failed"}  # is_corrected: false
-    assert {s["attributes"][C.TEST_NODEID] for s in spans} == {"multi-agent::Hand-Crafted/1"}
+    assert {s["attributes"][conventions.TEST_OUTCOME] for s in spans} == {"failed"}  # is_corrected: false
+    assert {s["attributes"][conventions.TEST_NODEID] for s in spans} == {"multi-agent::Hand-Crafted/1"}
     views = [normalize(s) for s in msgs]
     assert [v.agent_name for v in views] == [
         None, "Orchestrator", "Orchestrator", "Orchestrator", "WebSurfer", "Orchestrator", "Orchestrator",
@@ -110,7 +110,7 @@ def test_autogen_log_speaker_is_the_name_and_flag_the_outcome(tmp_path: Path) ->
         "Excel_Expert", "Computer_terminal", "BusinessLogic_Expert", "DataVerification_Expert", "DataVerification_Expert",
     ]
     assert all(v.category == "llm" for v in views)
-    assert {s["attributes"][C.TEST_OUTCOME] for s in spans} == {"passed"}
+    assert {s["attributes"][conventions.TEST_OUTCOME] for s in spans} == {"passed"}
     assert spans[0]["attributes"]["multi_agent.system_prompt.Excel_Expert"].startswith("## Your role")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from engine.traces import conventions as C
+from engine.traces import conventions
 from engine.traces.ingest import IngestStats, convert, detect_format, iter_spans
 from engine.traces.normalize import normalize
 from engine.traces.problems import Problems
@@ -49,19 +49,19 @@ def test_tau_bench_airline_counts(corpora: Path) -> None:
 
     roots = [s for s in spans if s["parent_span_id"] == ""]
     assert len(roots) == 200
-    outcomes = Counter(r["attributes"][C.TEST_OUTCOME] for r in roots)
+    outcomes = Counter(r["attributes"][conventions.TEST_OUTCOME] for r in roots)
     assert outcomes == {"failed": 116, "passed": 84}  # rewards: 116 × 0.0, 84 × 1.0
     first = roots[0]["attributes"]
-    assert first[C.TEST_NODEID] == f"tau-bench-airline::task_{raw[0]['task_id']}::trial_{raw[0]['trial']}"
-    assert first[C.RUN_REWARD] == raw[0]["reward"]
+    assert first[conventions.TEST_NODEID] == f"tau-bench-airline::task_{raw[0]['task_id']}::trial_{raw[0]['trial']}"
+    assert first[conventions.RUN_REWARD] == raw[0]["reward"]
     # every span of a run carries the run's nodeid and outcome (the analysis groups by them)
     by_trace = {r["trace_id"]: r["attributes"] for r in roots}
     for s in spans:
         a = s["attributes"]
-        assert a[C.TEST_NODEID] == by_trace[s["trace_id"]][C.TEST_NODEID]
-        assert a[C.TEST_OUTCOME] == by_trace[s["trace_id"]][C.TEST_OUTCOME]
-        assert a[C.SOURCE_FORMAT] == "tau_bench" and a["halo.synthetic_time"] is True
-        assert a[C.RUN_ID] == "gpt-4o-airline.json"
+        assert a[conventions.TEST_NODEID] == by_trace[s["trace_id"]][conventions.TEST_NODEID]
+        assert a[conventions.TEST_OUTCOME] == by_trace[s["trace_id"]][conventions.TEST_OUTCOME]
+        assert a[conventions.SOURCE_FORMAT] == "tau_bench" and a["halo.synthetic_time"] is True
+        assert a[conventions.RUN_ID] == "gpt-4o-airline.json"
 
 
 def test_tau_bench_llm_and_tool_views(corpora: Path) -> None:
@@ -113,9 +113,9 @@ def test_swe_agent_files(corpora: Path) -> None:
         assert problems.skipped_total == 0
         assert len(spans) == n_spans == 1 + 2 * n_llm
         root = spans[0]["attributes"]
-        assert root[C.TEST_NODEID] == f"swe-agent::{name.removesuffix('.traj')}"
-        assert root.get(C.TEST_OUTCOME) == outcome
-        assert root.get(C.RUN_EXIT_STATUS) == exit_status
+        assert root[conventions.TEST_NODEID] == f"swe-agent::{name.removesuffix('.traj')}"
+        assert root.get(conventions.TEST_OUTCOME) == outcome
+        assert root.get(conventions.RUN_EXIT_STATUS) == exit_status
         tools = [normalize(s) for s in spans if normalize(s).category == "tool"]
         if raw.get("trajectory"):
             assert [t.tool_name for t in tools] == [s["action"].split()[0] for s in raw["trajectory"]]
@@ -157,7 +157,7 @@ def test_openai_messages_shapes(tmp_path: Path) -> None:
     assert views[0].test_nodeid == "plain" and views[0].test_outcome is None
     spans2, _ = _spans([wrapped])
     roots = [s["attributes"] for s in spans2 if not s["parent_span_id"]]
-    assert [(r[C.TEST_NODEID], r[C.TEST_OUTCOME]) for r in roots] == [("wrapped::r1", "failed"), ("wrapped::1", "passed")]
+    assert [(r[conventions.TEST_NODEID], r[conventions.TEST_OUTCOME]) for r in roots] == [("wrapped::r1", "failed"), ("wrapped::1", "passed")]
 
 
 def test_transcript_bad_input_is_counted(tmp_path: Path) -> None:
