@@ -149,6 +149,9 @@ class Timed:
         self._ascii: Any = False
 
     def _left(self) -> float:
+        """Wall seconds left, checked before every search. Within one search the ``regex`` module counts
+        the limit in CPU time, so on a loaded machine a single search may run past the wall deadline by
+        the load factor; the next check then stops the query."""
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise RegexError(TIMEOUT.format(self.seconds))
