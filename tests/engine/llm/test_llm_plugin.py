@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 
+import pytest
 from scripted_server import calls, role_of, tool_results, turn_of
 
 from engine.findings import Findings
@@ -44,14 +45,25 @@ def plugin_script(req, n):
                            "confidence": 0.9}]}))
 
 
-def test_pytest_halo_with_a_model(pytester, scripted, tmp_path, monkeypatch):
+@pytest.fixture
+def halo_env(tmp_path, monkeypatch) -> None:
+    """The inner runs see no HALO_*/OTEL_*/xdist settings or API key of ours, and a private LLM cache."""
     for key in list(os.environ):
         if key.startswith(("HALO", "OTEL_", "PYTEST_XDIST_", "PYTEST_ADDOPTS")) or key == "OPENAI_API_KEY":
             monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    srv = scripted(plugin_script)
+
+
+@pytest.fixture
+def orders_project(pytester, scripted, halo_env):
+    """The order-lookup suite, and the scripted server (``plugin_script``) its LLM analysis talks to."""
     pytester.makepyfile(test_orders=INNER)
+    return scripted(plugin_script)
+
+
+def test_pytest_halo_with_a_model(pytester, orders_project):
+    srv = orders_project
     result = pytester.runpytest_subprocess(
         "-p", "no:cacheprovider", "--halo", "--halo-model", "gpt-4o-mini", "--halo-base-url", srv.url,
         "--halo-prompt", "why do order lookups fail?", "--halo-max-turns", "6", "--halo-llm-max-tokens", "50000",
@@ -82,11 +94,7 @@ def test_ok():
 '''
 
 
-def test_pytest_halo_provider_down_is_one_line_and_exit_3_only_when_strict(pytester, tmp_path, monkeypatch):
-    for key in list(os.environ):
-        if key.startswith(("HALO", "OTEL_", "PYTEST_XDIST_", "PYTEST_ADDOPTS")) or key == "OPENAI_API_KEY":
-            monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
+def test_pytest_halo_provider_down_is_one_line_and_exit_3_only_when_strict(pytester, halo_env):
     pytester.makepyfile(test_green=GREEN)
     args = ["-p", "no:cacheprovider", "--halo", "--halo-model", "gpt-4o-mini", "--halo-base-url",
             "http://127.0.0.1:9/v1", "--halo-llm-timeout", "3"]
@@ -101,16 +109,10 @@ def test_pytest_halo_provider_down_is_one_line_and_exit_3_only_when_strict(pytes
     strict.stdout.fnmatch_lines(["halo: the LLM engine failed and --halo-strict is set: exit status 3"])
 
 
-def test_plugin_price_makes_the_cost_budget_enforceable(pytester, scripted, tmp_path, monkeypatch):
+def test_plugin_price_makes_the_cost_budget_enforceable(pytester, orders_project, monkeypatch):
     """A model the price table lacks: --halo-llm-max-cost says at start it cannot be enforced, until
     --halo-price (here HALO_PRICE) gives its price; then the dollars are counted and the budget holds."""
-    for key in list(os.environ):
-        if key.startswith(("HALO", "OTEL_", "PYTEST_XDIST_", "PYTEST_ADDOPTS")) or key == "OPENAI_API_KEY":
-            monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("HALO_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    srv = scripted(plugin_script)
-    pytester.makepyfile(test_orders=INNER)
+    srv = orders_project
     args = ["-p", "no:cacheprovider", "--halo", "--halo-model", "qwen2.5:14b", "--halo-base-url", srv.url,
             "--halo-llm-max-cost", "0.0005", "--halo-fail-on", "never"]
     result = pytester.runpytest_subprocess(*args, timeout=120)

@@ -5,35 +5,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import orjson
+from charge_traces import failing_charge_traces
 
 from engine.findings import Findings
 from engine.publish.html import HtmlReport
 from engine.publish.outputs import FindingsFile, JUnitReport, MarkdownReport, publish_outputs
 from engine.run import run_analysis
-from engine.traces import conventions
-from engine.traces.span import STATUS_ERROR, make_span
-
-T0 = 1_700_000_000_000_000_000
-
-
-def traces(path: Path, n: int = 4) -> Path:
-    """``n`` failing tests whose ``charge`` tool fails the same way: one systemic mode, so every output is written."""
-    with open(path, "wb") as fh:
-        for i in range(n):
-            tid, attrs = f"{i + 1:032x}", {conventions.TEST_NODEID: f"tests/test_pay.py::test_{i}", conventions.TEST_OUTCOME: "failed"}
-            root = make_span(trace_id=tid, span_id=f"{i + 1:08x}00000001", name="agent.run", start_ns=T0 + i,
-                             end_ns=T0 + i + 10, attributes={"openinference.span.kind": "AGENT", **attrs})
-            tool = make_span(trace_id=tid, span_id=f"{i + 1:08x}00000002", parent_span_id=root["span_id"],
-                             name="tool charge", start_ns=T0 + i + 1, end_ns=T0 + i + 5, status_code=STATUS_ERROR,
-                             status_message="CardDeclined: card 4 declined",
-                             attributes={"openinference.span.kind": "TOOL", "tool.name": "charge", **attrs})
-            fh.write(orjson.dumps(root) + b"\n" + orjson.dumps(tool) + b"\n")
-    return path
 
 
 def test_findings_json_is_written_after_every_other_publisher_whatever_their_order(tmp_path: Path) -> None:
-    findings = run_analysis([traces(tmp_path / "t.jsonl")], tmp_path / "first").findings
+    findings = run_analysis([failing_charge_traces(tmp_path / "t.jsonl")], tmp_path / "first").findings
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     (out_dir / "report.html").mkdir()  # a directory where the page goes: refused
@@ -48,7 +29,7 @@ def test_findings_json_is_written_after_every_other_publisher_whatever_their_ord
 
 
 def test_an_analysis_whose_outputs_are_all_written_prints_no_failure_line(tmp_path: Path) -> None:
-    outcome = run_analysis([traces(tmp_path / "t.jsonl")], tmp_path / "out")
+    outcome = run_analysis([failing_charge_traces(tmp_path / "t.jsonl")], tmp_path / "out")
     assert not [line for line in outcome.summary_lines if "not written" in line]
     assert {"findings.json", "report.md", "junit.xml", "report.html", "fix-brief.md"} <= set(outcome.files)
     assert not [n for n in Findings.read(tmp_path / "out" / "findings.json").notes if "not written" in n]

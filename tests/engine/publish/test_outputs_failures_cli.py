@@ -6,19 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import orjson
+from charge_traces import failing_charge_traces
 
 from engine.findings import Findings
-from engine.traces.span import STATUS_ERROR, make_span
-
-
-def traces(path: Path) -> Path:
-    """Three runs of one failing tool call (any readable trace would do: report.md is written regardless)."""
-    spans = [make_span(trace_id=f"{i:032x}", span_id=f"{i:016x}", name="tool charge", start_ns=1000 * i,
-                       end_ns=1000 * i + 5, status_code=STATUS_ERROR, status_message="CardDeclined",
-                       attributes={"openinference.span.kind": "TOOL", "tool.name": "charge"}) for i in range(1, 4)]
-    path.write_bytes(b"".join(orjson.dumps(s) + b"\n" for s in spans))
-    return path
 
 
 def test_halo_analyze_prints_the_refused_output_and_findings_json_notes_it(tmp_path: Path) -> None:
@@ -27,7 +17,7 @@ def test_halo_analyze_prints_the_refused_output_and_findings_json_notes_it(tmp_p
     victim = tmp_path / "victim.txt"
     victim.write_text("precious\n")
     (out_dir / "report.md").symlink_to(victim)
-    proc = subprocess.run([sys.executable, "-m", "engine", "analyze", str(traces(tmp_path / "h.jsonl")),
+    proc = subprocess.run([sys.executable, "-m", "engine", "analyze", str(failing_charge_traces(tmp_path / "h.jsonl")),
                            "--out", str(out_dir)], capture_output=True, text=True, timeout=120, check=False)
     assert victim.read_text() == "precious\n"
     lines = [line for line in proc.stdout.splitlines() if "not written" in line]
