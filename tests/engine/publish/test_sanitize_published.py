@@ -10,15 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import orjson
 import pytest
+from charge_traces import failing_tool_traces
 
 from engine.findings import Findings
 from engine.run import run_analysis
-from engine.traces import conventions
-from engine.traces.span import STATUS_ERROR, make_span
 
-T0 = 1_700_000_000_000_000_000
 ENV_SECRET = "swordfish-river-stone"  # no known shape: only the environment says it is secret
 HOSTILE = (
     "auth rejected: password=opensesame api_key=zebrafishkey secret=plainsecret token=tokentokentoken "
@@ -35,20 +32,7 @@ SECRETS = ("opensesame", "zebrafishkey", "plainsecret", "tokentokentoken", "ghp_
 
 
 def _traces(path: Path, error: str, n: int = 3) -> Path:
-    with open(path, "wb") as fh:
-        for i in range(n):
-            tid = f"{i + 1:032x}"
-            attrs = {conventions.TEST_NODEID: f"tests/test_login.py::test_{i}", conventions.TEST_OUTCOME: "failed"}
-            root = make_span(trace_id=tid, span_id=f"{i + 1:08x}00000001", name="agent.run", start_ns=T0 + i,
-                             end_ns=T0 + i + 10, attributes={"openinference.span.kind": "AGENT", **attrs})
-            tool = make_span(
-                trace_id=tid, span_id=f"{i + 1:08x}00000002", parent_span_id=root["span_id"], name="tool login",
-                start_ns=T0 + i + 1, end_ns=T0 + i + 5, status_code=STATUS_ERROR, status_message=error,
-                attributes={"openinference.span.kind": "TOOL", "tool.name": "login",
-                            "tool.parameters": ARGS, **attrs},
-            )
-            fh.write(orjson.dumps(root) + b"\n" + orjson.dumps(tool) + b"\n")
-    return path
+    return failing_tool_traces(path, n, "login", error, "test_login.py", arguments=ARGS)
 
 
 @pytest.fixture
