@@ -41,7 +41,9 @@ def _gate(g: Gate) -> str:
             return f"gate: FAILED, {plural(len(g.failing_ids), 'failure mode')} found (fail-on=any)"
         return "gate: FAILED" + (f", {clean_line(g.notes[0])}" if g.notes else "")
     if not g.baseline:
-        return f"gate: no baseline to compare with (pass, fail-on={g.fail_on})"
+        if g.fail_on == "any":  # gates without a baseline
+            return "gate: passed, no systemic failure mode (fail-on=any)"
+        return f"gate: not gated — no baseline to compare with (fail-on={g.fail_on})"
     if g.new or g.regressed:
         return f"gate: passed with {len(g.new) + len(g.regressed)} new or regressed vs baseline (fail-on={g.fail_on})"
     emerging = f", {len(g.emerging)} emerging" if g.emerging else ""

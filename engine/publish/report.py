@@ -44,7 +44,9 @@ def gate_phrase(g: Gate) -> str:
         reason = md_text(g.notes[0]) if g.notes else "see the notes"  # notes may quote mode titles
         return f"gate: FAILED — {reason}"
     if not g.baseline:
-        return "gate: no baseline to compare with (pass)"
+        if g.fail_on == "any":  # gates without a baseline
+            return "gate: passed, no systemic failure mode (fail-on any)"
+        return "gate: not gated — no baseline to compare with"
     if g.new or g.regressed:
         n = len(g.new) + len(g.regressed)
         return f"gate: passed with {plural(n, 'new or regressed mode')} {vs} (fail-on {g.fail_on})"

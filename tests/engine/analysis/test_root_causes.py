@@ -135,10 +135,10 @@ def test_bundled_example_shows_its_four_planted_defects_as_four_root_causes(tmp_
     address = next(titles for titles in by_lead.values() if any("update_address" in t for t in titles))
     assert len(address) >= 3  # the tool error, its retry loop / repeated calls and the budget exhaustion
     report = (halo / "report.md").read_text()
-    assert "**12 of 26 tests failed · gate: no baseline to compare with (pass)**" in report
+    assert "**12 of 26 tests failed · gate: not gated — no baseline to compare with**" in report
     assert "4 root causes" in report
     assert "in 4 of 12 failing tests and 0 of 14 passing" in report
     assert "Traceback (most recent call last)" not in report
     terminal = [line for line in stdout.splitlines() if line.startswith(("halo:", "  "))]
-    assert "halo: 12 of 26 tests failed · gate: no baseline to compare with (pass, fail-on=new)" in terminal
+    assert "halo: 12 of 26 tests failed · gate: not gated — no baseline to compare with (fail-on=new)" in terminal
     assert any(line.startswith("halo: 4 root causes (") for line in terminal), terminal

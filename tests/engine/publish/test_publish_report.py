@@ -47,7 +47,7 @@ def _example_findings(gate: Gate | None = None) -> Findings:
 
 def test_headline_states_tests_and_gate_apart() -> None:
     text = render_report(_example_findings())
-    assert text.splitlines()[2] == "**12 of 26 tests failed · gate: no baseline to compare with (pass)**"
+    assert text.splitlines()[2] == "**12 of 26 tests failed · gate: not gated — no baseline to compare with**"
     assert "Gate: PASS" not in text
     gated = Gate(baseline="base.json", persisting=[GateEntry(id="fm-000000000001", title="x")])
     assert "**12 of 26 tests failed · gate: no new failure modes vs baseline**" in render_report(_example_findings(gated))
@@ -157,7 +157,7 @@ def test_a_green_run_counts_tests_not_failing_ones() -> None:
     mode = _mode(1, "tool_error", "Tool `fetch_page` fails", failing=0)
     mode.test_count = mode.run_count = 3
     text = render_report(Findings(dataset=green, failure_modes=[mode]))
-    assert "**all 4 tests passed · gate: no baseline to compare with (pass)**" in text
+    assert "**all 4 tests passed · gate: not gated — no baseline to compare with**" in text
     assert "| # | Root cause | Facets | Tests | Status |" in text and "| 3 of 4 |" in text
     assert "Seen in 3 of 4 tests, all passing" in text
 

@@ -27,7 +27,7 @@ def _findings(gate: Gate | None = None) -> Findings:
 
 def test_headline_root_causes_and_report_path(tmp_path: Path) -> None:
     lines = summary_lines(_findings(), tmp_path / "report.md")
-    assert lines[0] == "halo: 12 of 26 tests failed · gate: no baseline to compare with (pass, fail-on=new)"
+    assert lines[0] == "halo: 12 of 26 tests failed · gate: not gated — no baseline to compare with (fail-on=new)"
     assert lines[1] == "halo: 2 root causes (4 failure modes) in 247 spans, 26 traces; 0 one-offs"
     assert lines[2] == "  1. Tool `lookup_order` fails: unsupported id — 4 of 12 failing tests  fm-000000000004"
     assert lines[3] == ("  2. Tool `update_address` fails: pending_validation (+ retry loop, budget exhausted)"
