@@ -71,7 +71,7 @@ per = []
 for pat in sys.argv[3:]:
     t0, w0 = _cpu(), time.perf_counter()
     n = store.count_traces(TraceFilters(regex_pattern=pat)).total
-    per.append({"pattern": pat, "cpu": round(_cpu() - t0, 3), "count": n})
+    per.append({"pattern": pat, "cpu": round(_cpu() - t0, 3), "wall": round(time.perf_counter() - w0, 3), "count": n})
 t0, w0 = _cpu(), time.perf_counter()
 _done(t0, w0, cpu_total=round(sum(p["cpu"] for p in per), 3), patterns=per)
 """

@@ -26,7 +26,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from bench_index import HALO, HALO_BUILD, HALO_REGEX, OURS, PLAIN, halo_usable, measure  # noqa: E402
+from bench_index import HALO, HALO_BUILD, HALO_REGEX, OUR_REGEX, OURS, PLAIN, halo_usable, measure  # noqa: E402
 
 ROOT = HERE.parent
 DATA = HERE / "data"
@@ -52,21 +52,6 @@ t0, w0 = _cpu(), time.perf_counter()
 with open(os.devnull, "wb") as sink:
     content_index.build(sys.argv[1], 0, os.path.getsize(sys.argv[1]), sink)
 _done(t0, w0)
-"""
-
-REGEX = """
-from pathlib import Path
-from engine.traces.store import TraceStore
-from engine.traces.query_models import TraceFilters
-store = TraceStore.open(sys.argv[1], cache_dir=Path(sys.argv[2]))
-assert store.files[0].how == "warm", store.files[0].how
-per = []
-for pat in sys.argv[3:]:
-    t0, w0 = _cpu(), time.perf_counter()
-    n = store.count_traces(TraceFilters(regex_pattern=pat)).total
-    per.append({"pattern": pat, "cpu": round(_cpu() - t0, 3), "wall": round(time.perf_counter() - w0, 3), "count": n})
-t0, w0 = _cpu(), time.perf_counter()
-_done(t0, w0, patterns=per)
 """
 
 ANALYSIS = """
@@ -120,7 +105,7 @@ def bench_size(label: str, n: int, with_halo: bool, jobs: str, single: bool = Tr
             res["cold_1"] = measure(OURS, COLD, str(src), str(work / "cache1"), "1")
             shutil.rmtree(work / "cache1", ignore_errors=True)
         res["content_only"] = measure(OURS, CONTENT, str(src))
-        res["regex"] = measure(OURS, REGEX, str(src), str(cache), *PATTERNS)
+        res["regex"] = measure(OURS, OUR_REGEX, str(src), str(cache), *PATTERNS)
         res["analysis"] = measure(OURS, ANALYSIS, str(src), str(work / "out"), jobs)
         if single:
             res["analysis_1"] = measure(OURS, ANALYSIS, str(src), str(work / "out1"), "1")
