@@ -21,9 +21,11 @@ import secrets
 import struct
 import tempfile
 from array import array
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import accumulate
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -223,13 +225,15 @@ def load(data: bytes, arrays: Any = None) -> tuple[TraceIndex, dict[str, Any]]:
     return idx, header["fp"]
 
 
-def write_atomic(target: Path, data: bytes) -> None:
-    """Write ``data`` to ``target`` via a temp file in the same directory and ``os.replace``."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def replacing(target: Path) -> Iterator[BinaryIO]:
+    """A file in ``target``'s directory that replaces ``target`` when the block ends without error
+    (removed otherwise), so a file another process has mapped is never truncated under it. Cache
+    files only: no fsync (a lost cache file is rebuilt; ``engine.safe_io`` writes results)."""
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+            yield fh
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -237,6 +241,13 @@ def write_atomic(target: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def write_atomic(target: Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` via a temp file in the same directory and ``os.replace``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with replacing(target) as fh:
+        fh.write(data)
 
 
 # ---------------------------------------------------------------- the policy
@@ -333,17 +344,8 @@ def _write_content(target: Path, gen: str, idx: TraceIndex, ready: str | None = 
         os.replace(ready, final)
         idx.content = _map_content(final, idx.end)
         return
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=final.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            content_index.build(idx.path, 0, idx.end, fh)
-        os.replace(tmp, final)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with replacing(final) as fh:
+        content_index.build(idx.path, 0, idx.end, fh)
     idx.content = _map_content(final, idx.end)
 
 
@@ -414,24 +416,15 @@ def _extend_content(target: Path, gen: str, idx: TraceIndex, covered: int) -> No
     first = covered - covered % content_index.GROUP_BYTES
     keep = first // content_index.GROUP_BYTES * content_index.GROUP_SIZE
     cix = _array_path(target, gen, "cix")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=cix.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as out, open(cix, "rb") as src:
-            left = keep
-            while left > 0:
-                chunk = src.read(min(left, 1 << 20))
-                if not chunk:
-                    raise ValueError("content index is short")
-                out.write(chunk)
-                left -= len(chunk)
-            content_index.build(idx.path, first, idx.end, out)
-        os.replace(tmp, cix)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    with replacing(cix) as out, open(cix, "rb") as src:
+        left = keep
+        while left > 0:
+            chunk = src.read(min(left, 1 << 20))
+            if not chunk:
+                raise ValueError("content index is short")
+            out.write(chunk)
+            left -= len(chunk)
+        content_index.build(idx.path, first, idx.end, out)
     idx.content = _map_content(cix, idx.end)
 
 
