@@ -64,12 +64,15 @@ def line_ranges(path: str, parts: int, size: int | None = None) -> list[tuple[in
 
 def _next_line(fh: Any, at: int, size: int) -> int:
     """The offset just after the first newline at or after ``at - 1`` (``at`` itself when a line starts there)."""
-    if at <= 0:
-        return 0
-    pos = at - 1
-    fh.seek(pos)
+    return line_end(fh, at - 1, size) if at > 0 else 0
+
+
+def line_end(fh: Any, start: int, size: int) -> int:
+    """The offset just after the first newline at or after ``start`` (``size`` when there is none)."""
+    fh.seek(start)
+    pos = start
     while pos < size:
-        chunk = fh.read(1 << 16)
+        chunk = fh.read(1 << 20)
         if not chunk:
             break
         k = chunk.find(b"\n")

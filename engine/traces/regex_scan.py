@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from engine.traces.content_index import PRUNE_SHARE, ContentIndex, literal_query
+from engine.traces.parallel import line_end
 
 MAX_PATTERN_CHARS = 2000
 SCAN_SECONDS = 60.0  # per query (a whole-file count included); patterns that run longer are refused
@@ -395,27 +396,13 @@ def _windows(fh: Any) -> Any:
             nl = mm.rfind(b"\n", start - base)
             if nl < 0:  # one line longer than the window: map it whole
                 mm.close()
-                end = _line_end(fh, start, size)
+                end = line_end(fh, start, size)
                 mm = mmap.mmap(fh.fileno(), end - base, offset=base, access=mmap.ACCESS_READ)
                 hi = end - base
             else:
                 hi = nl + 1
         yield mm, base, start - base, hi
         start = base + hi
-
-
-def _line_end(fh: Any, start: int, size: int) -> int:
-    fh.seek(start)
-    pos = start
-    while pos < size:
-        chunk = fh.read(1 << 20)
-        if not chunk:
-            break
-        k = chunk.find(b"\n")
-        if k >= 0:
-            return pos + k + 1
-        pos += len(chunk)
-    return size
 
 
 def _scan_text(buf: Any, base: int, lo: int, hi: int, text_rx: Any, off: Any, ln: Any, hits: set[int]) -> None:
