@@ -76,10 +76,8 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
 
 def _walk(ev: JsonEvents, path: Path) -> Iterator[tuple[Any, ...]]:
     """("run", index, run, only run?) per transcript; a list of runs is built one run at a time."""
-    first = ev.next()
+    first = ev.first()
     if first is None:
-        if ev.error is None:
-            ev.error = (f"{path}:1", "no JSON value")
         return
     if first[1] == "start_map":
         doc = ev.build(first)

@@ -202,6 +202,14 @@ class JsonEvents:
             self._fail(exc)
             return None
 
+    def first(self) -> Event | None:
+        """The document's first event; ``None`` when there is none, with ``error`` set (an empty file is
+        "no JSON value" at line 1)."""
+        event = self.next()
+        if event is None and self.error is None:
+            self.error = (f"{self.path}:1", "no JSON value")
+        return event
+
     def build(self, event: Event) -> Any:
         """The whole value that ``event`` starts (a scalar is its own value); ``None`` with ``error`` set when
         the data breaks inside it."""
@@ -303,9 +311,7 @@ def build_document(path: Path, problems: Problems) -> tuple[bool, Any]:
 
     def walk(ev: JsonEvents) -> Iterator[Any]:
         out.clear()
-        first = ev.next()
-        if first is None and ev.error is None:
-            ev.error = (f"{path}:1", "no JSON value")
+        first = ev.first()
         if first is not None:
             value = ev.build(first)
             if ev.error is None and ev.next() is None and ev.error is None:

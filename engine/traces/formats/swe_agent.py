@@ -101,10 +101,8 @@ KEPT = ("trajectory", "history", "info", "replay_config")
 def _walk(ev: JsonEvents, path: Path) -> Iterator[Any]:
     """The document with only ``KEPT`` keys; when ``trajectory`` steps came first, ``history`` keeps only its
     opening prompts (all ``messages_from_steps`` reads), so the repeated transcript is never held."""
-    first = ev.next()
+    first = ev.first()
     if first is None:
-        if ev.error is None:
-            ev.error = (f"{path}:1", "no JSON value")
         return
     if first[1] != "start_map":
         value = ev.build(first)

@@ -70,10 +70,8 @@ def iter_file(path: Path, problems: Problems) -> Iterator[Span]:
 
 def _walk(ev: JsonEvents, path: Path) -> Iterator[tuple[Any, ...]]:
     """("run", index, record) per result of the list (or of a ``{"results": [...]}`` object), one built at a time."""
-    first = ev.next()
+    first = ev.first()
     if first is None:
-        if ev.error is None:
-            ev.error = (f"{path}:1", "no JSON value")
         return
     if first[1] == "start_array":
         for i, rec in enumerate(ev.items(first)):
