@@ -300,12 +300,7 @@ def matching_spans(
     with open(path, "rb") as fh:
         for buf, base, lo, hi in _windows(fh):
             try:
-                if lits is not None:
-                    _scan_literals(buf, base, lo, hi, lits, exact, bytes_rx, text_rx, off, ln, hits)
-                elif bytes_rx is not None:
-                    _scan(buf, base, lo, hi, bytes_rx.search, off, ln, hits)
-                else:
-                    _scan_text(buf, base, lo, hi, text_rx, off, ln, hits)
+                _scan_window(buf, base, lo, hi, lits, exact, bytes_rx, text_rx, off, ln, hits)
             finally:
                 buf.close()
             if time.monotonic() > deadline:
@@ -368,13 +363,7 @@ def _scan_runs(
             ctx = 1 if off[first] > 0 else 0
             base = off[first] - ctx
             buf = os.pread(fd, off[last] + ln[last] - base, base)
-            hi = len(buf)
-            if lits is not None:
-                _scan_literals(buf, base, ctx, hi, lits, exact, bytes_rx, text_rx, off, ln, hits)
-            elif bytes_rx is not None:
-                _scan(buf, base, ctx, hi, bytes_rx.search, off, ln, hits)
-            else:
-                _scan_text(buf, base, ctx, hi, text_rx, off, ln, hits)
+            _scan_window(buf, base, ctx, len(buf), lits, exact, bytes_rx, text_rx, off, ln, hits)
             if time.monotonic() > deadline:
                 raise RegexError(TIMEOUT.format(text_rx.seconds))
 
@@ -403,6 +392,18 @@ def _windows(fh: Any) -> Any:
                 hi = nl + 1
         yield mm, base, start - base, hi
         start = base + hi
+
+
+def _scan_window(buf: Any, base: int, lo: int, hi: int, lits: Any, exact: bool, bytes_rx: Any, text_rx: Timed,
+                 off: Any, ln: Any, hits: set[int]) -> None:
+    """Scan ``buf[lo:hi]`` (file offset ``base``) the fastest way the pattern allows: by its required
+    literals, as bytes, or as text. The whole-file pass and the candidate runs both come here."""
+    if lits is not None:
+        _scan_literals(buf, base, lo, hi, lits, exact, bytes_rx, text_rx, off, ln, hits)
+    elif bytes_rx is not None:
+        _scan(buf, base, lo, hi, bytes_rx.search, off, ln, hits)
+    else:
+        _scan_text(buf, base, lo, hi, text_rx, off, ln, hits)
 
 
 def _scan_text(buf: Any, base: int, lo: int, hi: int, text_rx: Any, off: Any, ln: Any, hits: set[int]) -> None:
