@@ -77,10 +77,15 @@ class SharedStore:
 
 
 def _evidence_loader(store: SharedStore) -> Callable[[Sequence[str]], dict[str, list[dict[str, Any]]]]:
-    """The evidence traces' spans for the HTML viewer, read from the store only when the page is written."""
+    """The evidence traces' spans for the fix brief and the HTML viewer (read-only rows), read from the
+    store when the first of them is written; a trace both show is read once."""
+    loaded: dict[str, list[dict[str, Any]]] = {}
 
     def load(trace_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        return view_rows(store(), trace_ids)
+        missing = [t for t in trace_ids if t not in loaded]
+        if missing:
+            loaded.update(view_rows(store(), missing))
+        return {t: loaded[t] for t in trace_ids if t in loaded}
 
     return load
 
@@ -195,8 +200,9 @@ def run_analysis(
     tests = read_tests_file(Path(tests_file) if tests_file else None, problems)
     store = SharedStore(paths)
     if publishers is None:
-        checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes, _evidence_loader(store))))
-        checked_publishers.append(check_publisher(HtmlReport(tests.outcomes, _evidence_loader(store))))
+        load_evidence = _evidence_loader(store)
+        checked_publishers.append(check_publisher(FixBrief(repo_root, tests.outcomes, load_evidence)))
+        checked_publishers.append(check_publisher(HtmlReport(tests.outcomes, load_evidence)))
     findings = analyze_paths(paths, config=cfg, tests=tests, problems=problems, detectors=detector_set,
                              jobs=jobs)
     if findings.dataset.spans == 0 and findings.dataset.tests == 0:
